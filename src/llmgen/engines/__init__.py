@@ -1,0 +1,14 @@
+"""The engine registry: one entry per engine, feeding the CLI, the docs and the tests."""
+
+from __future__ import annotations
+
+from llmgen.engines.base import Engine, LaunchPlan
+from llmgen.engines.llamacpp import LlamaCppEngine
+from llmgen.engines.tgi import TgiEngine
+from llmgen.engines.vllm import VllmEngine
+
+ENGINES: dict[str, Engine] = {
+    engine.key: engine for engine in (VllmEngine(), TgiEngine(), LlamaCppEngine())
+}
+
+__all__ = ["ENGINES", "Engine", "LaunchPlan"]

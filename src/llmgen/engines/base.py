@@ -1,0 +1,321 @@
+"""The engine adapter interface and the LaunchPlan every adapter produces.
+
+An adapter is the only place that knows an engine's flags, images, health contract and
+quirks. Templates never ask which engine they render for: everything that differs reaches
+them as a value on the plan.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from llmgen.errors import Diagnostic, error, warning
+from llmgen.flags import FlagTable, load_flag_table
+from llmgen.spec import Spec
+
+Readiness = Literal["refused-while-loading", "503-while-loading"]
+
+CONTAINER_BIND_HOST = "0.0.0.0"  # inside a container the port mapping decides who can reach it
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """An environment variable the engine reads, filled from a variable the user names."""
+
+    engine_var: str  # what the engine reads, e.g. LLAMA_API_KEY
+    source_var: str  # what the user sets, e.g. LLM_API_KEY
+    required: bool  # the launch fails early when a required secret is unset
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A container mount: a named volume (cache) or a host path (local model, read-only)."""
+
+    source: str
+    target: str
+    read_only: bool
+    named: bool
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """How one engine runs one spec: everything the templates need, and nothing else."""
+
+    engine: str
+    engine_title: str
+    engine_version: str
+    executable: str  # binary looked up on PATH by launch.sh
+    unit_executable: str  # absolute path used by the systemd unit
+    subcommand: tuple[str, ...]  # words between the executable and the arguments
+    args: tuple[str, ...]  # native arguments, one list item per argv entry
+    container_args: tuple[str, ...]  # arguments after the image's own entrypoint
+    env: tuple[tuple[str, str], ...]  # non-secret environment, sorted
+    container_env: tuple[tuple[str, str], ...]
+    secrets: tuple[SecretRef, ...]
+    image: str
+    host: str
+    port: int
+    client_host: str  # where a client on the same machine connects
+    published_host: str  # the host part of `docker run -p HOST:PORT:PORT`
+    health_path: str
+    readiness: Readiness
+    served_name: str
+    volumes: tuple[Volume, ...]
+    gpus: int
+    shm_size: str | None
+    container_user: str | None
+    healthcheck: tuple[str, ...]  # exec-form command run inside the container
+    start_period_s: int  # how long loading may take before health failures count
+    install_hint: str
+    open_routes: tuple[str, ...]  # routes the engine leaves open even with an API key
+    api_key_env: str | None
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The full native command line, executable first."""
+        return (self.executable, *self.subcommand, *self.args)
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL a local client uses."""
+        return f"http://{self.client_host}:{self.port}/v1"
+
+
+def client_host_for(bind_host: str) -> str:
+    """The address a client on the same machine uses to reach a server bound to `bind_host`."""
+    address = ipaddress.ip_address(bind_host)
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to `host` keeps the server reachable from this machine only."""
+    return ipaddress.ip_address(host).is_loopback
+
+
+def flags_in(args: tuple[str, ...] | list[str]) -> set[str]:
+    """The flag spellings (without `=value`) that appear in an argument list."""
+    return {arg.split("=", 1)[0] for arg in args if arg.startswith("-") and len(arg) > 1}
+
+
+class Engine(ABC):
+    """One serving engine. Subclasses fill the class constants and three hooks."""
+
+    key: ClassVar[str]
+    title: ClassVar[str]
+    version: ClassVar[str]
+    executable: ClassVar[str]
+    subcommand: ClassVar[tuple[str, ...]] = ()
+    flag_table_file: ClassVar[str]
+    unsupported: ClassVar[dict[str, str]] = {}  # runtime field -> why this engine lacks it
+    health_path: ClassVar[str] = "/health"
+    readiness: ClassVar[Readiness]
+    api_key_var: ClassVar[str]
+    install_hint: ClassVar[str]
+    open_routes: ClassVar[tuple[str, ...]]
+    cache_volume: ClassVar[tuple[str, str]]  # (named volume, mount point in the image)
+    start_period_s: ClassVar[int] = 600
+    model_kind: ClassVar[Literal["gguf", "hf"]]
+
+    @property
+    def flag_table(self) -> FlagTable:
+        """This engine version's flag table."""
+        return load_flag_table(self.flag_table_file)
+
+    # --- hooks -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def serve_args(self, spec: Spec, bind_host: str) -> list[str]:
+        """The engine arguments for `spec`, binding to `bind_host` (extra_args excluded)."""
+
+    @abstractmethod
+    def served_name(self, spec: Spec) -> str:
+        """The model name the server reports in /v1/models and clients must send."""
+
+    @abstractmethod
+    def image(self, spec: Spec) -> tuple[str, str]:
+        """The official image for this spec (CPU or GPU build) as (repository, pinned tag)."""
+
+    def engine_checks(self, spec: Spec) -> list[Diagnostic]:
+        """Rules this engine enforces at start-up, caught before launch."""
+        return []
+
+    def environment(self, spec: Spec) -> dict[str, str]:
+        """Non-secret environment variables the engine needs for this spec."""
+        return {}
+
+    def container_environment(self, spec: Spec) -> dict[str, str]:
+        """Extra environment only inside the container."""
+        return {}
+
+    def shm_size(self, spec: Spec) -> str | None:
+        """Shared memory the container needs (tensor parallel), or None."""
+        return None
+
+    def container_user(self, spec: Spec) -> str | None:
+        """A non-root user for the container where the image allows it, else None."""
+        return None
+
+    def healthcheck(self, port: int) -> tuple[str, ...]:
+        """Exec-form health probe run inside the image."""
+        return ("curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{port}{self.health_path}")
+
+    # --- shared behaviour ------------------------------------------------------------------
+
+    def check(self, spec: Spec) -> list[Diagnostic]:
+        """Every engine-aware rule: the model kind, extra_args, then the engine's own rules."""
+        found = self._unsupported_knob_checks(spec)
+        found += self._model_kind_checks(spec)
+        found += self._extra_args_checks(spec)
+        found += self.engine_checks(spec)
+        return found
+
+    def plan(self, spec: Spec) -> LaunchPlan:
+        """Turn a valid spec into this engine's LaunchPlan."""
+        args = (*self.serve_args(spec, spec.server.host), *spec.runtime.extra_args)
+        container_args = (*self.serve_args(spec, CONTAINER_BIND_HOST), *spec.runtime.extra_args)
+        secrets = []
+        if spec.server.api_key_env:
+            secrets.append(SecretRef(self.api_key_var, spec.server.api_key_env, required=True))
+        if spec.model.id is not None:
+            secrets.append(SecretRef("HF_TOKEN", "HF_TOKEN", required=False))
+        repository, default_tag = self.image(spec)
+        tag = spec.container.image_tag or default_tag
+        return LaunchPlan(
+            engine=self.key,
+            engine_title=self.title,
+            engine_version=self.version,
+            executable=self.executable,
+            unit_executable=spec.server.executable or f"/usr/local/bin/{self.executable}",
+            subcommand=self.subcommand,
+            args=args,
+            container_args=container_args,
+            env=tuple(sorted(self.environment(spec).items())),
+            container_env=tuple(sorted(self.container_environment(spec).items())),
+            secrets=tuple(secrets),
+            image=f"{repository}:{tag}",
+            host=spec.server.host,
+            port=spec.server.port,
+            client_host=client_host_for(spec.server.host),
+            published_host=_published_host(spec.server.host),
+            health_path=self.health_path,
+            readiness=self.readiness,
+            served_name=self.served_name(spec),
+            volumes=self._volumes(spec),
+            gpus=spec.runtime.gpus,
+            shm_size=self.shm_size(spec),
+            container_user=self.container_user(spec),
+            healthcheck=self.healthcheck(spec.server.port),
+            start_period_s=self.start_period_s,
+            install_hint=self.install_hint,
+            open_routes=self.open_routes,
+            api_key_env=spec.server.api_key_env,
+            diagnostics=tuple(self.check(spec)),
+        )
+
+    def _volumes(self, spec: Spec) -> tuple[Volume, ...]:
+        volumes = [Volume(self.cache_volume[0], self.cache_volume[1], False, True)]
+        if spec.model.path is not None:
+            # Mounted at the same path, so the argv and the served name are the same natively
+            # and in the container.
+            volumes.append(Volume(spec.model.path, spec.model.path, True, False))
+        return tuple(volumes)
+
+    def _unsupported_knob_checks(self, spec: Spec) -> list[Diagnostic]:
+        defaults = type(spec.runtime)()
+        return [
+            error(f"runtime.{name}", f"{self.title} has no such knob: {why}",
+                  f"remove runtime.{name}")
+            for name, why in self.unsupported.items()
+            if getattr(spec.runtime, name) != getattr(defaults, name)
+        ]
+
+    def _model_kind_checks(self, spec: Spec) -> list[Diagnostic]:
+        model = spec.model
+        source = model.path if model.path is not None else (model.id or "")
+        is_gguf = source.lower().split(":", 1)[0].endswith(".gguf") or (
+            model.id is not None and "gguf" in model.id.lower())
+        where = "model.path" if model.path is not None else "model.id"
+        if self.model_kind == "gguf":
+            if model.path is not None and not model.path.lower().endswith(".gguf"):
+                return [error(where, f"{self.title} loads GGUF files; '{model.path}' is not "
+                              "a .gguf file", "convert the model to GGUF or use engine vllm/tgi")]
+            if model.id is not None and "gguf" not in model.id.lower():
+                return [warning(where, f"'{model.id}' does not look like a GGUF repo; "
+                                f"{self.title} downloads GGUF files only",
+                                "use a repo whose name ends in -GGUF, e.g. org/model-GGUF:Q4_K_M")]
+            return []
+        if is_gguf:
+            return [error(where, f"{self.title} {self.version} does not load GGUF models "
+                          "(GGUF support moved to plugins)",
+                          "use engine: llamacpp for GGUF, or the original safetensors repo")]
+        if model.id is not None and ":" in model.id:
+            return [error(where, f"'{model.id}': a ':QUANT' suffix only means something to "
+                          "llama.cpp", "remove the suffix")]
+        return []
+
+    def _extra_args_checks(self, spec: Spec) -> list[Diagnostic]:
+        found: list[Diagnostic] = []
+        set_by_spec = flags_in(self.serve_args(spec, spec.server.host))
+        canonical_set = {self._canonical(f) for f in set_by_spec}
+        seen: set[str] = set()
+        extra = spec.runtime.extra_args
+        expect_value = False
+        for index, arg in enumerate(extra):
+            path = f"runtime.extra_args.{index}"
+            if expect_value and not arg.startswith("--"):
+                expect_value = False
+                continue
+            expect_value = False
+            if not arg.startswith("-") or arg == "-":
+                found.append(error(path, f"'{arg}' is not a flag and follows no flag that "
+                                   "takes a value", "write flags as '--name value'"))
+                continue
+            flag = self.flag_table.lookup(arg)
+            if flag is None:
+                found.append(error(path, f"{self.title} {self.version} has no flag "
+                                   f"'{arg.split('=', 1)[0]}'", self._did_you_mean(arg)))
+                continue
+            if flag.name in canonical_set:
+                found.append(error(path, f"'{arg.split('=', 1)[0]}' is already set from the "
+                                   "spec", self.duplicate_hint(flag.name)))
+            elif flag.name in seen:
+                found.append(error(path, f"'{arg.split('=', 1)[0]}' appears twice",
+                                   "the engine keeps only one value; give it once"))
+            seen.add(flag.name)
+            found += self.forbidden_extra_arg(arg, path)
+            expect_value = flag.takes_value and "=" not in arg
+        return found
+
+    def duplicate_hint(self, flag: str) -> str:
+        """How to fix an extra flag that repeats one the spec renders."""
+        return "change the spec field instead of repeating the flag"
+
+    def forbidden_extra_arg(self, arg: str, path: str) -> list[Diagnostic]:
+        """Flags that exist but must never be rendered (ambiguous or unsafe spellings)."""
+        return []
+
+    def _canonical(self, spelling: str) -> str:
+        flag = self.flag_table.lookup(spelling)
+        return flag.name if flag else spelling
+
+    def _did_you_mean(self, arg: str) -> str:
+        import difflib
+
+        names = [f.name for f in self.flag_table.flags]
+        close = difflib.get_close_matches(arg.split("=", 1)[0], names, n=1, cutoff=0.6)
+        return f"did you mean '{close[0]}'?" if close else (
+            f"see `{self.executable} --help` for version {self.version}")
+
+
+def _published_host(bind_host: str) -> str:
+    # `docker run -p` takes an IPv6 host in brackets; an unspecified host publishes on all.
+    address = ipaddress.ip_address(bind_host)
+    if address.version == 6:
+        return f"[{address}]"
+    return str(address)

@@ -1,0 +1,111 @@
+"""llama.cpp's `llama-server`, build b11434."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import ClassVar
+
+from llmgen.engines.base import Engine
+from llmgen.errors import Diagnostic, error, warning
+from llmgen.spec import Spec
+
+MAX_SLOTS = 256
+LARGE_KV_TOKENS = 262_144
+
+
+class LlamaCppEngine(Engine):
+    """llama-server: GGUF models, context split across slots, 503 while loading."""
+
+    key = "llamacpp"
+    title = "llama.cpp"
+    version = "b11434"
+    executable = "llama-server"
+    flag_table_file = "llamacpp-b11434-flags.tsv"
+    readiness = "503-while-loading"
+    api_key_var = "LLAMA_API_KEY"
+    install_hint = ("build llama-server from llama.cpp b11434 (cmake --build build --target "
+                    "llama-server), or put an existing llama-server on PATH")
+    open_routes = ("/health", "/v1/models")
+    cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
+    start_period_s = 300
+    model_kind = "gguf"
+    unsupported: ClassVar[dict[str, str]] = {
+        "gpu_memory_fraction": "it fits layers to memory itself (--fit-target sets the margin)",
+        "kv_cache_memory": "the KV cache follows context_length x parallel",
+        "enforce_eager": "there is no graph capture to turn off",
+        "max_input_tokens": "the prompt limit follows context_length",
+        "dtype": "the weights' types come from the GGUF file",
+    }
+
+    def serve_args(self, spec: Spec, bind_host: str) -> list[str]:
+        rt = spec.runtime
+        if spec.model.path is not None:
+            args = ["--model", spec.model.path]
+        else:
+            args = ["--hf-repo", spec.model.id or ""]
+        args += ["--alias", self.served_name(spec)]
+        args += ["--host", bind_host, "--port", str(spec.server.port)]
+        # --ctx-size is shared by all slots: give every slot the full context_length.
+        args += ["--ctx-size", str(rt.context_length * rt.parallel),
+                 "--parallel", str(rt.parallel)]
+        if rt.batch_size is not None:
+            args += ["--batch-size", str(rt.batch_size)]
+        if rt.threads is not None:
+            args += ["--threads", str(rt.threads)]
+        args += ["--gpu-layers", str(self._gpu_layers(spec))]
+        # The spec pins context and layers: --fit (on by default) would silently shrink them.
+        args += ["--fit", "off"]
+        return args
+
+    @staticmethod
+    def _gpu_layers(spec: Spec) -> int | str:
+        if spec.runtime.gpu_layers is not None:
+            return spec.runtime.gpu_layers
+        return "all" if spec.runtime.gpus > 0 else 0
+
+    def served_name(self, spec: Spec) -> str:
+        if spec.model.served_name:
+            return spec.model.served_name
+        if spec.model.id:
+            return spec.model.id.split(":", 1)[0]
+        return posixpath.basename(spec.model.path or "")
+
+    def image(self, spec: Spec) -> tuple[str, str]:
+        flavour = "server-cuda" if spec.runtime.gpus > 0 else "server"
+        return ("ghcr.io/ggml-org/llama.cpp", f"{flavour}-{self.version}")
+
+    def container_user(self, spec: Spec) -> str | None:
+        # A mounted local GGUF needs no writable cache, so the server can run unprivileged.
+        return "65532:65532" if spec.model.path is not None else None
+
+    def duplicate_hint(self, flag: str) -> str:
+        if flag in ("--ctx-size", "--parallel"):
+            return ("llama.cpp splits --ctx-size across --parallel slots; llmgen renders "
+                    "--ctx-size = runtime.context_length x runtime.parallel, so set those two")
+        return super().duplicate_hint(flag)
+
+    def engine_checks(self, spec: Spec) -> list[Diagnostic]:
+        rt = spec.runtime
+        found: list[Diagnostic] = []
+        if rt.parallel > MAX_SLOTS:
+            found.append(error("runtime.parallel", f"llama-server accepts 1 to {MAX_SLOTS} slots "
+                               f"(--parallel), not {rt.parallel}",
+                               f"set runtime.parallel to {MAX_SLOTS} or lower"))
+        total = rt.context_length * rt.parallel
+        if total > LARGE_KV_TOKENS:
+            found.append(warning(
+                "runtime.context_length",
+                f"llama.cpp splits --ctx-size across slots, so llmgen asks for {total} tokens of "
+                f"KV cache ({rt.context_length} x {rt.parallel} slots)",
+                "lower runtime.parallel or runtime.context_length if memory is short"))
+        if "--kv-unified" in rt.extra_args or "-kvu" in rt.extra_args:
+            found.append(warning(
+                "runtime.extra_args", "with --kv-unified all slots share one --ctx-size pool, "
+                "so a long request can starve the others", "drop --kv-unified"))
+        if rt.gpus == 0 and rt.gpu_layers not in (None, 0):
+            found.append(error("runtime.gpu_layers", "offloading layers needs a GPU, but "
+                               "runtime.gpus is 0", "set runtime.gpus to 1 or gpu_layers to 0"))
+        if spec.model.revision is not None:
+            found.append(error("model.revision", "llama.cpp has no revision flag; it always "
+                               "downloads from main", "pin a file with model.path instead"))
+        return found

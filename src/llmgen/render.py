@@ -1,0 +1,90 @@
+"""Render a validated spec into the files of a deployment: pure and deterministic."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmgen import __version__, quoting
+from llmgen.engines import ENGINES
+from llmgen.engines.base import LaunchPlan
+from llmgen.spec import Spec
+from llmgen.targets import MANIFEST, TARGETS
+
+if TYPE_CHECKING:
+    import jinja2
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The rendered deployment: relative path -> text, plus what produced it."""
+
+    files: dict[str, str]
+    plan: LaunchPlan
+
+
+def make_environment() -> jinja2.Environment:
+    """The one jinja environment: strict undefined, no autoescape, every filter registered."""
+    import jinja2
+
+    from llmgen.templates_dir import templates_dir
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        sh=quoting.shell_word,
+        systemd=quoting.systemd_word,
+        systemd_env=lambda pair: quoting.systemd_assignment(pair[0], pair[1]),
+        json=quoting.json_string,
+        compose=quoting.compose_string,
+        arg_lines=quoting.group_flag_values,
+    )
+    return env
+
+
+def spec_digest(spec: Spec) -> str:
+    """sha256 of the spec's canonical JSON (comments and key order do not matter)."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def render(spec: Spec) -> Bundle:
+    """Render every target for `spec`; the same spec gives byte-identical files."""
+    plan = ENGINES[spec.engine].plan(spec)
+    env = make_environment()
+    context = {"spec": spec, "plan": plan, "llmgen_version": __version__}
+    files: dict[str, str] = {}
+    for outputs in TARGETS.values():
+        for output in outputs:
+            path = output.path.format(name=spec.name)
+            files[path] = env.get_template(output.template).render(context)
+    files[MANIFEST] = _manifest(spec, plan, files)
+    return Bundle(dict(sorted(files.items())), plan)
+
+
+def _manifest(spec: Spec, plan: LaunchPlan, files: dict[str, str]) -> str:
+    manifest = {
+        "llmgen_version": __version__,
+        "spec_sha256": spec_digest(spec),
+        "name": spec.name,
+        "engine": plan.engine,
+        "engine_version": plan.engine_version,
+        "image": plan.image,
+        "served_model_name": plan.served_name,
+        "base_url": plan.base_url,
+        "health_path": plan.health_path,
+        "readiness": plan.readiness,
+        "api_key_env": plan.api_key_env,
+        "files": {
+            path: hashlib.sha256(text.encode()).hexdigest() for path, text in sorted(files.items())
+        },
+    }
+    return json.dumps(manifest, indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,139 @@
+"""Turn a spec file into a validated Spec plus diagnostics with file:line:col positions."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from llmgen.engines import ENGINES
+from llmgen.engines.base import is_loopback
+from llmgen.errors import Diagnostic, Severity, SpecError, error, warning
+from llmgen.spec import Spec
+from llmgen.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A spec that passed validation (warnings allowed) and everything found on the way."""
+
+    spec: Spec
+    diagnostics: tuple[Diagnostic, ...]
+    file: str
+
+
+def validate_file(path: str | os.PathLike[str]) -> Validated:
+    """Load and check one spec file; raises SpecError listing every error."""
+    return _validate_loaded(load_yaml_file(path))
+
+
+def validate_text(text: str, name: str = "<spec>") -> Validated:
+    """Check a spec given as YAML text (for tests and stdin)."""
+    return _validate_loaded(parse_yaml(text, name))
+
+
+def _validate_loaded(loaded: LoadedYaml) -> Validated:
+    try:
+        spec = Spec.model_validate(loaded.data)
+    except ValidationError as exc:
+        raise SpecError(_position_all(loaded, _pydantic_diagnostics(exc, loaded.data))) from None
+    found = _policy_checks(spec) + ENGINES[spec.engine].check(spec)
+    found = _position_all(loaded, found)
+    errors = [d for d in found if d.severity is Severity.ERROR]
+    if errors:
+        raise SpecError(errors + [d for d in found if d.severity is not Severity.ERROR])
+    return Validated(spec, tuple(found), loaded.file)
+
+
+def _policy_checks(spec: Spec) -> list[Diagnostic]:
+    """Engine-independent rules: who can reach the server."""
+    server = spec.server
+    if is_loopback(server.host):
+        return []
+    engine = ENGINES[spec.engine]
+    open_routes = ", ".join(engine.open_routes)
+    if server.api_key_env is None and not server.allow_unauthenticated:
+        return [error("server.host", f"binding to {server.host} exposes the model to the "
+                      "network without an API key",
+                      "set server.api_key_env, bind to 127.0.0.1, or set "
+                      "server.allow_unauthenticated: true")]
+    if server.api_key_env is None:
+        return [warning("server.host", f"{server.host} is reachable from the network and "
+                        "allow_unauthenticated is set: anyone there can use the model")]
+    return [warning("server.host", f"{server.host} is reachable from the network; "
+                    f"{engine.title} leaves {open_routes} open even with an API key",
+                    "put a reverse proxy in front if those must be private")]
+
+
+def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
+    found = []
+    for item in exc.errors(include_url=False):
+        loc = tuple(item["loc"])
+        kind = item["type"]
+        message = item["msg"]
+        hint = ""
+        if kind == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+            hint = _did_you_mean(loc, data)
+        elif kind == "missing":
+            message = "required key is missing"
+            hint = f"add `{loc[-1]}:`"
+        elif kind == "string_pattern_mismatch":
+            message = _pattern_message(loc, item.get("input"))
+        elif kind == "literal_error":
+            message = f"{message}, not {item.get('input')!r}"
+        elif kind == "value_error":
+            message = message.removeprefix("Value error, ")
+        found.append(error(_dotted(loc), message, hint))
+    return found
+
+
+_PATTERN_RULES = {
+    "name": "lowercase letters, digits and '-', starting and ending with a letter or digit, "
+            "at most 63 characters",
+    "model.id": "'org/name' with letters, digits and '._-' (plus ':QUANT' for llama.cpp)",
+    "model.path": "an absolute path of letters, digits, spaces and '._/@+=,-'",
+    "model.revision": "letters, digits and '._/-'",
+    "model.served_name": "letters, digits and '._/:@+-', at most 128 characters, no commas",
+    "server.api_key_env": "an environment variable name: A-Z, 0-9 and '_', not starting "
+                          "with a digit",
+    "server.executable": "an absolute path of letters, digits and '._/+-'",
+    "runtime.kv_cache_memory": "a byte count, optionally with K, M, G or T (e.g. 64M)",
+    "container.image_tag": "letters, digits and '_.-' (a release tag)",
+}
+
+
+def _pattern_message(loc: tuple[Any, ...], value: Any) -> str:
+    rule = _PATTERN_RULES.get(_dotted(loc), "an allowed value")
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return f"{shown} is not valid: must be {rule}"
+
+
+def _did_you_mean(loc: tuple[Any, ...], data: Any) -> str:
+    model: type[BaseModel] = Spec
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "known keys: " + ", ".join(model.model_fields)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _position_all(loaded: LoadedYaml, found: list[Diagnostic]) -> list[Diagnostic]:
+    positioned = []
+    for item in found:
+        path = tuple(int(p) if p.isdigit() else p for p in item.path.split(".")) if item.path else ()
+        line, column = loaded.position(path)
+        positioned.append(replace(item, file=loaded.file, line=line, column=column))
+    return positioned
