@@ -53,8 +53,8 @@ def _index_of(table: FlagTable) -> dict[str, Flag]:
 def _aliases(field: str) -> tuple[str, ...]:
     # The column mixes plain aliases with "neg:" negative forms, separated by commas/spaces.
     names: list[str] = []
-    for part in field.replace(" ", ",").split(","):
-        part = part.removeprefix("neg:").strip()
+    for raw in field.replace(" ", ",").split(","):
+        part = raw.removeprefix("neg:").strip()
         if part.startswith("-"):
             names.append(part)
     return tuple(names)

@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 EngineName = Literal["vllm", "tgi", "llamacpp"]
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-HUB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}(:[A-Za-z0-9_.-]{1,64})?$"
+HUB_ID_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}(:[A-Za-z0-9_.-]{1,64})?$"
+)
 SERVED_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,127}$"
 PATH_PATTERN = r"^/[A-Za-z0-9._/@+=, -]{1,1023}$"
 REVISION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
@@ -113,7 +115,8 @@ class RuntimeSpec(StrictModel):
     batch_size: Annotated[int | None, Field(
         default=None, ge=1, le=1_048_576, strict=True,
         description="Tokens per forward step (llama.cpp --batch-size, vLLM "
-                    "--max-num-batched-tokens, TGI --max-batch-prefill-tokens). Default: engine's.")]
+                    "--max-num-batched-tokens, TGI --max-batch-prefill-tokens). "
+                    "Default: the engine's own.")]
     parallel: Annotated[int, Field(
         default=4, ge=1, le=4096, strict=True,
         description="Concurrent sequences (llama.cpp --parallel, vLLM --max-num-seqs, TGI "

@@ -133,7 +133,8 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 def _position_all(loaded: LoadedYaml, found: list[Diagnostic]) -> list[Diagnostic]:
     positioned = []
     for item in found:
-        path = tuple(int(p) if p.isdigit() else p for p in item.path.split(".")) if item.path else ()
+        parts = item.path.split(".") if item.path else []
+        path = tuple(int(p) if p.isdigit() else p for p in parts)
         line, column = loaded.position(path)
         positioned.append(replace(item, file=loaded.file, line=line, column=column))
     return positioned

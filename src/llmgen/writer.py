@@ -65,7 +65,8 @@ def _safe_target(out_dir: Path, relative: str) -> Path:
 
 def _atomic_write(target: Path, data: bytes, executable: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                         suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -97,10 +98,8 @@ def write_bundle(files: dict[str, str], out_dir: Path, force: bool = False) -> W
         on_disk = _disk_sha(target)
         if target.exists() and on_disk is None:
             foreign.append(relative)  # a directory or a special file where a file goes
-        elif on_disk is None or on_disk == _sha256(data):
-            pass
-        elif relative == MANIFEST:
-            pass
+        elif on_disk is None or on_disk == _sha256(data) or relative == MANIFEST:
+            pass  # new, identical, or our own manifest
         elif relative not in previous:
             foreign.append(relative)
         elif previous[relative] != on_disk and not force:

@@ -227,12 +227,12 @@ class Engine(ABC):
         return tuple(volumes)
 
     def _unsupported_knob_checks(self, spec: Spec) -> list[Diagnostic]:
-        defaults = type(spec.runtime)()
+        fields = type(spec.runtime).model_fields
         return [
             error(f"runtime.{name}", f"{self.title} has no such knob: {why}",
                   f"remove runtime.{name}")
             for name, why in self.unsupported.items()
-            if getattr(spec.runtime, name) != getattr(defaults, name)
+            if getattr(spec.runtime, name) != fields[name].get_default(call_default_factory=True)
         ]
 
     def _model_kind_checks(self, spec: Spec) -> list[Diagnostic]:
