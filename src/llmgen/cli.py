@@ -56,8 +56,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              help="json: one object per spec on stdout, for machines.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="json: one object per spec on stdout, for machines.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings.")
 def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
     """Check spec files; exit 1 if any has an error (warnings are allowed)."""
@@ -74,25 +79,34 @@ def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
         failed = failed or not ok
         shown = [d for d in found if not quiet or d.severity.value == "error"]
         if output_format == "json":
-            report.append({"file": str(path), "valid": ok,
-                           "diagnostics": [d.as_dict() for d in shown]})
+            report.append(
+                {"file": str(path), "valid": ok, "diagnostics": [d.as_dict() for d in shown]}
+            )
         else:
             _echo_diagnostics(shown)
     if output_format == "json":
         click.echo(json.dumps(report, indent=2))
     elif not quiet:
-        click.echo(f"{len(specs)} spec(s) checked: "
-                   + ("some have errors" if failed else "all valid"), err=True)
+        click.echo(
+            f"{len(specs)} spec(s) checked: " + ("some have errors" if failed else "all valid"),
+            err=True,
+        )
     sys.exit(EXIT_INVALID if failed else EXIT_OK)
 
 
 @main.command()
 @click.argument("spec", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path),
-              help="Output directory (default: out/<name>).")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Output directory (default: out/<name>).",
+)
 @click.option("--force", is_flag=True, help="Overwrite generated files that were edited since.")
-@click.option("--check", is_flag=True,
-              help="Write nothing; exit 1 with a diff when the files on disk differ.")
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 with a diff when the files on disk differ."
+)
 @_user_errors
 def render(spec: Path, out_dir: Path | None, force: bool, check: bool) -> None:
     """Write launch scripts, container files, units and clients for SPEC."""
@@ -108,25 +122,35 @@ def render(spec: Path, out_dir: Path | None, force: bool, check: bool) -> None:
         diff = diff_bundle(bundle.files, target)
         if diff:
             click.echo(diff, nl=False)
-            click.echo(f"llmgen: {target} differs from what {spec} renders "
-                       "(run llmgen render to update it)", err=True)
+            click.echo(
+                f"llmgen: {target} differs from what {spec} renders "
+                "(run llmgen render to update it)",
+                err=True,
+            )
             sys.exit(EXIT_INVALID)
         click.echo(f"{target} is up to date with {spec}", err=True)
         return
     result = write_bundle(bundle.files, target, force=force)
-    click.echo(f"rendered {validated.spec.engine} deployment '{validated.spec.name}' into "
-               f"{target}: {len(result.written)} written, {len(result.unchanged)} unchanged"
-               + (f", {len(result.removed)} stale removed" if result.removed else ""))
+    click.echo(
+        f"rendered {validated.spec.engine} deployment '{validated.spec.name}' into "
+        f"{target}: {len(result.written)} written, {len(result.unchanged)} unchanged"
+        + (f", {len(result.removed)} stale removed" if result.removed else "")
+    )
     if result.kept_edited:
-        click.echo("kept (edited, no longer generated): " + ", ".join(result.kept_edited),
-                   err=True)
+        click.echo("kept (edited, no longer generated): " + ", ".join(result.kept_edited), err=True)
     click.echo(f"clients send model '{bundle.plan.served_name}' to {bundle.plan.base_url}")
 
 
 @main.command()
 @click.option("--check", is_flag=True, help="Exit 1 when the schema file is out of date.")
-@click.option("-o", "--output", "path", type=click.Path(path_type=Path), default=None,
-              help="Schema file to write or check (default: schemas/llmgen.schema.json).")
+@click.option(
+    "-o",
+    "--output",
+    "path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Schema file to write or check (default: schemas/llmgen.schema.json).",
+)
 def schema(check: bool, path: Path | None) -> None:
     """Print, write or check the JSON Schema of the spec."""
     from llmgen.schema import DEFAULT_SCHEMA_PATH, check_schema_text, schema_text

@@ -66,8 +66,14 @@ def load_flag_table(file: str) -> FlagTable:
     text = resources.files("llmgen").joinpath("data", "flags", file).read_text("utf-8")
     rows = csv.DictReader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE)
     flags = tuple(
-        Flag(row["flag"], _aliases(row["aliases"] or ""), row["env"] or "", row["type"] or "",
-             row["default"] or "", row["help-first-line"] or "")
+        Flag(
+            row["flag"],
+            _aliases(row["aliases"] or ""),
+            row["env"] or "",
+            row["type"] or "",
+            row["default"] or "",
+            row["help-first-line"] or "",
+        )
         for row in rows
     )
     return FlagTable(file, flags)

@@ -39,24 +39,44 @@ class StrictModel(BaseModel):
 class ModelSpec(StrictModel):
     """Which model to serve and the name clients send."""
 
-    id: Annotated[str | None, Field(
-        default=None, pattern=HUB_ID_PATTERN,
-        description="Hugging Face hub repo id (`org/name`). For llamacpp a GGUF repo, optionally "
-                    "with `:QUANT` (e.g. `:Q4_K_M`). Exactly one of `id` and `path`.",
-        examples=["HuggingFaceTB/SmolLM2-360M-Instruct"])]
-    path: Annotated[str | None, Field(
-        default=None, pattern=PATH_PATTERN,
-        description="Absolute path of a local model: a `.gguf` file for llamacpp, a directory "
-                    "with config.json and weights for vllm and tgi. Letters, digits, spaces and "
-                    "`._/@+=,-` only; no `..`.",
-        examples=["/models/smollm2.gguf"])]
-    revision: Annotated[str | None, Field(
-        default=None, pattern=REVISION_PATTERN,
-        description="Hub revision (branch, tag or commit) for vllm and tgi; llamacpp has none.")]
-    served_name: Annotated[str | None, Field(
-        default=None, pattern=SERVED_NAME_PATTERN,
-        description="The model name clients send and `/v1/models` lists. Default: the hub id "
-                    "(without `:QUANT`) or the file/directory name. TGI cannot rename a model.")]
+    id: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=HUB_ID_PATTERN,
+            description="Hugging Face hub repo id (`org/name`). For llamacpp a GGUF repo, optionally "
+            "with `:QUANT` (e.g. `:Q4_K_M`). Exactly one of `id` and `path`.",
+            examples=["HuggingFaceTB/SmolLM2-360M-Instruct"],
+        ),
+    ]
+    path: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=PATH_PATTERN,
+            description="Absolute path of a local model: a `.gguf` file for llamacpp, a directory "
+            "with config.json and weights for vllm and tgi. Letters, digits, spaces and "
+            "`._/@+=,-` only; no `..`.",
+            examples=["/models/smollm2.gguf"],
+        ),
+    ]
+    revision: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=REVISION_PATTERN,
+            description="Hub revision (branch, tag or commit) for vllm and tgi; llamacpp has none.",
+        ),
+    ]
+    served_name: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=SERVED_NAME_PATTERN,
+            description="The model name clients send and `/v1/models` lists. Default: the hub id "
+            "(without `:QUANT`) or the file/directory name. TGI cannot rename a model.",
+        ),
+    ]
 
     @field_validator("path")
     @classmethod
@@ -75,23 +95,51 @@ class ModelSpec(StrictModel):
 class ServerSpec(StrictModel):
     """Where the server listens and how it is protected."""
 
-    host: Annotated[str, Field(
-        default="127.0.0.1",
-        description="IP address to bind (an IP literal; TGI accepts nothing else). "
-                    "Anything but loopback needs `api_key_env` or `allow_unauthenticated: true`.")]
-    port: Annotated[int, Field(default=8000, ge=1, le=65535, strict=True,
-                               description="TCP port of the OpenAI-compatible HTTP API.")]
-    api_key_env: Annotated[str | None, Field(
-        default=None, pattern=ENV_NAME_PATTERN,
-        description="Name of the environment variable that holds the API key (never the key "
-                    "itself). Clients read the same variable.", examples=["LLM_API_KEY"])]
-    allow_unauthenticated: Annotated[bool, Field(
-        default=False, strict=True,
-        description="Explicit opt-out: allow a non-loopback bind without an API key.")]
-    executable: Annotated[str | None, Field(
-        default=None, pattern=EXECUTABLE_PATTERN,
-        description="Absolute path of the engine executable for the systemd unit and launch.sh. "
-                    "Default: found on PATH by launch.sh, /usr/local/bin/<binary> in the unit.")]
+    host: Annotated[
+        str,
+        Field(
+            default="127.0.0.1",
+            description="IP address to bind (an IP literal; TGI accepts nothing else). "
+            "Anything but loopback needs `api_key_env` or `allow_unauthenticated: true`.",
+        ),
+    ]
+    port: Annotated[
+        int,
+        Field(
+            default=8000,
+            ge=1,
+            le=65535,
+            strict=True,
+            description="TCP port of the OpenAI-compatible HTTP API.",
+        ),
+    ]
+    api_key_env: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=ENV_NAME_PATTERN,
+            description="Name of the environment variable that holds the API key (never the key "
+            "itself). Clients read the same variable.",
+            examples=["LLM_API_KEY"],
+        ),
+    ]
+    allow_unauthenticated: Annotated[
+        bool,
+        Field(
+            default=False,
+            strict=True,
+            description="Explicit opt-out: allow a non-loopback bind without an API key.",
+        ),
+    ]
+    executable: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=EXECUTABLE_PATTERN,
+            description="Absolute path of the engine executable for the systemd unit and launch.sh. "
+            "Default: found on PATH by launch.sh, /usr/local/bin/<binary> in the unit.",
+        ),
+    ]
 
     @field_validator("host")
     @classmethod
@@ -101,60 +149,131 @@ class ServerSpec(StrictModel):
         except ValueError:
             raise ValueError(
                 "must be an IP literal such as 127.0.0.1, 0.0.0.0 or ::1 "
-                "(TGI accepts no host names; use 127.0.0.1 for localhost)") from None
+                "(TGI accepts no host names; use 127.0.0.1 for localhost)"
+            ) from None
         return value
 
 
 class RuntimeSpec(StrictModel):
     """Capacity and hardware knobs, translated to each engine's own flags."""
 
-    context_length: Annotated[int, Field(
-        default=4096, ge=16, le=1_048_576, strict=True,
-        description="Maximum tokens per sequence, prompt plus output (vLLM --max-model-len, TGI "
-                    "--max-total-tokens, llama.cpp --ctx-size x parallel so every slot gets it).")]
-    batch_size: Annotated[int | None, Field(
-        default=None, ge=1, le=1_048_576, strict=True,
-        description="Tokens per forward step (llama.cpp --batch-size, vLLM "
-                    "--max-num-batched-tokens, TGI --max-batch-prefill-tokens). "
-                    "Default: the engine's own.")]
-    parallel: Annotated[int, Field(
-        default=4, ge=1, le=4096, strict=True,
-        description="Concurrent sequences (llama.cpp --parallel, vLLM --max-num-seqs, TGI "
-                    "--max-concurrent-requests).")]
-    threads: Annotated[int | None, Field(
-        default=None, ge=1, le=1024, strict=True,
-        description="CPU threads (llama.cpp --threads, vLLM CPU VLLM_CPU_OMP_THREADS_BIND, TGI "
-                    "OMP_NUM_THREADS). Default: the engine's own choice.")]
-    gpu_layers: Annotated[int | Literal["all"] | None, Field(
-        default=None,
-        description="llama.cpp only: layers to offload to the GPU, an integer or `all`. "
-                    "Default: 0 without GPUs, `all` with GPUs.")]
-    gpus: Annotated[int, Field(
-        default=0, ge=0, le=64, strict=True,
-        description="GPUs to use; 0 = CPU only; more than 1 = tensor parallel.")]
-    gpu_memory_fraction: Annotated[float | None, Field(
-        default=None, gt=0, le=1,
-        description="Share of each GPU's memory the engine may use (vLLM "
-                    "--gpu-memory-utilization, TGI --cuda-memory-fraction).")]
-    kv_cache_memory: Annotated[str | None, Field(
-        default=None, pattern=SIZE_PATTERN,
-        description="vLLM only: KV cache size, bytes or with K/M/G/T (`64M`, `4G`); on CPU "
-                    "without it vLLM reserves most of the RAM.")]
-    enforce_eager: Annotated[bool, Field(
-        default=False, strict=True,
-        description="vLLM only: run eagerly (no graph capture); cuts a CPU cold start from "
-                    "minutes to seconds.")]
-    max_input_tokens: Annotated[int | None, Field(
-        default=None, ge=1, strict=True,
-        description="TGI only: longest prompt (--max-input-tokens); must be below "
-                    "context_length. Default: context_length - 1.")]
-    dtype: Annotated[Literal["auto", "float16", "bfloat16", "float32"], Field(
-        default="auto",
-        description="Weights/activations dtype for vllm and tgi; llamacpp takes it from the GGUF.")]
-    extra_args: Annotated[list[str], Field(
-        default_factory=list, max_length=64,
-        description="Extra engine flags, appended as given; each flag is checked against the "
-                    "engine's flag table and may not repeat a flag the spec already sets.")]
+    context_length: Annotated[
+        int,
+        Field(
+            default=4096,
+            ge=16,
+            le=1_048_576,
+            strict=True,
+            description="Maximum tokens per sequence, prompt plus output (vLLM --max-model-len, TGI "
+            "--max-total-tokens, llama.cpp --ctx-size x parallel so every slot gets it).",
+        ),
+    ]
+    batch_size: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=1,
+            le=1_048_576,
+            strict=True,
+            description="Tokens per forward step (llama.cpp --batch-size, vLLM "
+            "--max-num-batched-tokens, TGI --max-batch-prefill-tokens). "
+            "Default: the engine's own.",
+        ),
+    ]
+    parallel: Annotated[
+        int,
+        Field(
+            default=4,
+            ge=1,
+            le=4096,
+            strict=True,
+            description="Concurrent sequences (llama.cpp --parallel, vLLM --max-num-seqs, TGI "
+            "--max-concurrent-requests).",
+        ),
+    ]
+    threads: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=1,
+            le=1024,
+            strict=True,
+            description="CPU threads (llama.cpp --threads, vLLM CPU VLLM_CPU_OMP_THREADS_BIND, TGI "
+            "OMP_NUM_THREADS). Default: the engine's own choice.",
+        ),
+    ]
+    gpu_layers: Annotated[
+        int | Literal["all"] | None,
+        Field(
+            default=None,
+            description="llama.cpp only: layers to offload to the GPU, an integer or `all`. "
+            "Default: 0 without GPUs, `all` with GPUs.",
+        ),
+    ]
+    gpus: Annotated[
+        int,
+        Field(
+            default=0,
+            ge=0,
+            le=64,
+            strict=True,
+            description="GPUs to use; 0 = CPU only; more than 1 = tensor parallel.",
+        ),
+    ]
+    gpu_memory_fraction: Annotated[
+        float | None,
+        Field(
+            default=None,
+            gt=0,
+            le=1,
+            description="Share of each GPU's memory the engine may use (vLLM "
+            "--gpu-memory-utilization, TGI --cuda-memory-fraction).",
+        ),
+    ]
+    kv_cache_memory: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=SIZE_PATTERN,
+            description="vLLM only: KV cache size, bytes or with K/M/G/T (`64M`, `4G`); on CPU "
+            "without it vLLM reserves most of the RAM.",
+        ),
+    ]
+    enforce_eager: Annotated[
+        bool,
+        Field(
+            default=False,
+            strict=True,
+            description="vLLM only: run eagerly (no graph capture); cuts a CPU cold start from "
+            "minutes to seconds.",
+        ),
+    ]
+    max_input_tokens: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=1,
+            strict=True,
+            description="TGI only: longest prompt (--max-input-tokens); must be below "
+            "context_length. Default: context_length - 1.",
+        ),
+    ]
+    dtype: Annotated[
+        Literal["auto", "float16", "bfloat16", "float32"],
+        Field(
+            default="auto",
+            description="Weights/activations dtype for vllm and tgi; llamacpp takes it from the GGUF.",
+        ),
+    ]
+    extra_args: Annotated[
+        list[str],
+        Field(
+            default_factory=list,
+            max_length=64,
+            description="Extra engine flags, appended as given; each flag is checked against the "
+            "engine's flag table and may not repeat a flag the spec already sets.",
+        ),
+    ]
 
     @field_validator("gpu_layers")
     @classmethod
@@ -172,17 +291,23 @@ class RuntimeSpec(StrictModel):
             if not arg or len(arg) > 4096:
                 raise ValueError(f"item {index} must be 1 to 4096 characters")
             if _has_control_characters(arg):
-                raise ValueError(f"item {index}: control characters (newline, tab, ...) "
-                                 "are not allowed")
+                raise ValueError(
+                    f"item {index}: control characters (newline, tab, ...) are not allowed"
+                )
         return value
 
 
 class ContainerSpec(StrictModel):
     """Container image choices."""
 
-    image_tag: Annotated[str | None, Field(
-        default=None, pattern=IMAGE_TAG_PATTERN,
-        description="Override the pinned tag of the engine's official image (never `latest`).")]
+    image_tag: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=IMAGE_TAG_PATTERN,
+            description="Override the pinned tag of the engine's official image (never `latest`).",
+        ),
+    ]
 
     @field_validator("image_tag")
     @classmethod
@@ -197,18 +322,25 @@ class Spec(StrictModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="llmgen deployment spec")
 
-    name: Annotated[str, Field(
-        pattern=NAME_PATTERN,
-        description="Deployment name: lowercase letters, digits and '-', at most 63 characters. "
-                    "Used for the systemd unit, container and file names.")]
+    name: Annotated[
+        str,
+        Field(
+            pattern=NAME_PATTERN,
+            description="Deployment name: lowercase letters, digits and '-', at most 63 characters. "
+            "Used for the systemd unit, container and file names.",
+        ),
+    ]
     engine: Annotated[EngineName, Field(description="Serving engine: vllm, tgi or llamacpp.")]
     model: Annotated[ModelSpec, Field(description="The model to serve.")]
-    server: Annotated[ServerSpec, Field(default_factory=ServerSpec,
-                                        description="Network and access.")]
-    runtime: Annotated[RuntimeSpec, Field(default_factory=RuntimeSpec,
-                                          description="Capacity and hardware.")]
-    container: Annotated[ContainerSpec, Field(default_factory=ContainerSpec,
-                                              description="Container image.")]
+    server: Annotated[
+        ServerSpec, Field(default_factory=ServerSpec, description="Network and access.")
+    ]
+    runtime: Annotated[
+        RuntimeSpec, Field(default_factory=RuntimeSpec, description="Capacity and hardware.")
+    ]
+    container: Annotated[
+        ContainerSpec, Field(default_factory=ContainerSpec, description="Container image.")
+    ]
 
 
 def _has_control_characters(value: str) -> bool:

@@ -56,16 +56,30 @@ def _policy_checks(spec: Spec) -> list[Diagnostic]:
     engine = ENGINES[spec.engine]
     open_routes = ", ".join(engine.open_routes)
     if server.api_key_env is None and not server.allow_unauthenticated:
-        return [error("server.host", f"binding to {server.host} exposes the model to the "
-                      "network without an API key",
-                      "set server.api_key_env, bind to 127.0.0.1, or set "
-                      "server.allow_unauthenticated: true")]
+        return [
+            error(
+                "server.host",
+                f"binding to {server.host} exposes the model to the network without an API key",
+                "set server.api_key_env, bind to 127.0.0.1, or set "
+                "server.allow_unauthenticated: true",
+            )
+        ]
     if server.api_key_env is None:
-        return [warning("server.host", f"{server.host} is reachable from the network and "
-                        "allow_unauthenticated is set: anyone there can use the model")]
-    return [warning("server.host", f"{server.host} is reachable from the network; "
-                    f"{engine.title} leaves {open_routes} open even with an API key",
-                    "put a reverse proxy in front if those must be private")]
+        return [
+            warning(
+                "server.host",
+                f"{server.host} is reachable from the network and "
+                "allow_unauthenticated is set: anyone there can use the model",
+            )
+        ]
+    return [
+        warning(
+            "server.host",
+            f"{server.host} is reachable from the network; "
+            f"{engine.title} leaves {open_routes} open even with an API key",
+            "put a reverse proxy in front if those must be private",
+        )
+    ]
 
 
 def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
@@ -93,13 +107,13 @@ def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
 
 _PATTERN_RULES = {
     "name": "lowercase letters, digits and '-', starting and ending with a letter or digit, "
-            "at most 63 characters",
+    "at most 63 characters",
     "model.id": "'org/name' with letters, digits and '._-' (plus ':QUANT' for llama.cpp)",
     "model.path": "an absolute path of letters, digits, spaces and '._/@+=,-'",
     "model.revision": "letters, digits and '._/-'",
     "model.served_name": "letters, digits and '._/:@+-', at most 128 characters, no commas",
     "server.api_key_env": "an environment variable name: A-Z, 0-9 and '_', not starting "
-                          "with a digit",
+    "with a digit",
     "server.executable": "an absolute path of letters, digits and '._/+-'",
     "runtime.kv_cache_memory": "a byte count, optionally with K, M, G or T (e.g. 64M)",
     "container.image_tag": "letters, digits and '_.-' (a release tag)",

@@ -42,8 +42,9 @@ def _previous_manifest(out_dir: Path) -> dict[str, str]:
     try:
         files = json.loads(path.read_text("utf-8")).get("files", {})
     except (OSError, ValueError, AttributeError):
-        raise OutputError(f"{path}: not a manifest llmgen can read; move it away or pick "
-                          "another output directory") from None
+        raise OutputError(
+            f"{path}: not a manifest llmgen can read; move it away or pick another output directory"
+        ) from None
     if not isinstance(files, dict):
         return {}
     return {str(k): str(v) for k, v in files.items()}
@@ -65,8 +66,9 @@ def _safe_target(out_dir: Path, relative: str) -> Path:
 
 def _atomic_write(target: Path, data: bytes, executable: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                         suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -106,12 +108,16 @@ def write_bundle(files: dict[str, str], out_dir: Path, force: bool = False) -> W
             edited.append(relative)
         plan.append((target, relative, data))
     if foreign:
-        raise OutputError(f"{out_dir}: will not overwrite files llmgen did not generate: "
-                          f"{', '.join(sorted(foreign))} (move them away or render elsewhere)")
+        raise OutputError(
+            f"{out_dir}: will not overwrite files llmgen did not generate: "
+            f"{', '.join(sorted(foreign))} (move them away or render elsewhere)"
+        )
     if edited:
-        raise OutputError(f"{out_dir}: these generated files were edited since they were "
-                          f"rendered: {', '.join(sorted(edited))} (re-run with --force to "
-                          "overwrite them, or move your edits into the spec)")
+        raise OutputError(
+            f"{out_dir}: these generated files were edited since they were "
+            f"rendered: {', '.join(sorted(edited))} (re-run with --force to "
+            "overwrite them, or move your edits into the spec)"
+        )
     stale = sorted(set(previous) - set(files))
     # The manifest goes last, so an interrupted run leaves the old manifest describing old files.
     plan.sort(key=lambda item: item[1] == MANIFEST)
@@ -141,10 +147,14 @@ def diff_bundle(files: dict[str, str], out_dir: Path) -> str:
         new = files.get(relative, "")
         if old == new:
             continue
-        chunks.extend(difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True),
-            fromfile=f"a/{relative}" if target.is_file() else "/dev/null",
-            tofile=f"b/{relative}" if relative in files else "/dev/null"))
+        chunks.extend(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a/{relative}" if target.is_file() else "/dev/null",
+                tofile=f"b/{relative}" if relative in files else "/dev/null",
+            )
+        )
         if chunks and not chunks[-1].endswith("\n"):
             chunks.append("\n")
     return "".join(chunks)

@@ -110,8 +110,13 @@ def parse_yaml(text: str, name: str) -> LoadedYaml:
     if not isinstance(loaded.data, dict):
         kind = type(loaded.data).__name__ if loaded.data is not None else "null"
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
-        raise _fail(name, f"the top level must be a mapping of keys, not a {kind}",
-                    "write `name: ...`, `engine: ...` at the top level", line, column)
+        raise _fail(
+            name,
+            f"the top level must be a mapping of keys, not a {kind}",
+            "write `name: ...`, `engine: ...` at the top level",
+            line,
+            column,
+        )
     return loaded
 
 
@@ -131,8 +136,11 @@ class _Builder:
     def build(self, node: yaml.Node, path: PathKey, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise self._error(node, f"more than {MAX_NODES} values (an alias bomb?)",
-                              "a spec needs a few dozen values; remove anchors and aliases")
+            raise self._error(
+                node,
+                f"more than {MAX_NODES} values (an alias bomb?)",
+                "a spec needs a few dozen values; remove anchors and aliases",
+            )
         if depth > MAX_DEPTH:
             raise self._error(node, f"nesting deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.MappingNode):
@@ -158,15 +166,19 @@ class _Builder:
                 key = str(key)
             if key in result:
                 dotted = ".".join(str(p) for p in (*path, key))
-                raise self._error(key_node, f"duplicate key '{dotted}'",
-                                  "YAML keeps only the last one; remove the other")
+                raise self._error(
+                    key_node,
+                    f"duplicate key '{dotted}'",
+                    "YAML keeps only the last one; remove the other",
+                )
             self._remember((*path, key), key_node)
             result[key] = self.build(value_node, (*path, key), depth + 1)
         return result
 
     def _remember(self, path: PathKey, node: yaml.Node) -> None:
-        self.loaded.positions.setdefault(path, (node.start_mark.line + 1,
-                                                node.start_mark.column + 1))
+        self.loaded.positions.setdefault(
+            path, (node.start_mark.line + 1, node.start_mark.column + 1)
+        )
 
     def _error(self, node: yaml.Node, message: str, hint: str = "") -> SpecError:
         mark = node.start_mark

@@ -229,8 +229,9 @@ class Engine(ABC):
     def _unsupported_knob_checks(self, spec: Spec) -> list[Diagnostic]:
         fields = type(spec.runtime).model_fields
         return [
-            error(f"runtime.{name}", f"{self.title} has no such knob: {why}",
-                  f"remove runtime.{name}")
+            error(
+                f"runtime.{name}", f"{self.title} has no such knob: {why}", f"remove runtime.{name}"
+            )
             for name, why in self.unsupported.items()
             if getattr(spec.runtime, name) != fields[name].get_default(call_default_factory=True)
         ]
@@ -239,24 +240,45 @@ class Engine(ABC):
         model = spec.model
         source = model.path if model.path is not None else (model.id or "")
         is_gguf = source.lower().split(":", 1)[0].endswith(".gguf") or (
-            model.id is not None and "gguf" in model.id.lower())
+            model.id is not None and "gguf" in model.id.lower()
+        )
         where = "model.path" if model.path is not None else "model.id"
         if self.model_kind == "gguf":
             if model.path is not None and not model.path.lower().endswith(".gguf"):
-                return [error(where, f"{self.title} loads GGUF files; '{model.path}' is not "
-                              "a .gguf file", "convert the model to GGUF or use engine vllm/tgi")]
+                return [
+                    error(
+                        where,
+                        f"{self.title} loads GGUF files; '{model.path}' is not a .gguf file",
+                        "convert the model to GGUF or use engine vllm/tgi",
+                    )
+                ]
             if model.id is not None and "gguf" not in model.id.lower():
-                return [warning(where, f"'{model.id}' does not look like a GGUF repo; "
-                                f"{self.title} downloads GGUF files only",
-                                "use a repo whose name ends in -GGUF, e.g. org/model-GGUF:Q4_K_M")]
+                return [
+                    warning(
+                        where,
+                        f"'{model.id}' does not look like a GGUF repo; "
+                        f"{self.title} downloads GGUF files only",
+                        "use a repo whose name ends in -GGUF, e.g. org/model-GGUF:Q4_K_M",
+                    )
+                ]
             return []
         if is_gguf:
-            return [error(where, f"{self.title} {self.version} does not load GGUF models "
-                          "(GGUF support moved to plugins)",
-                          "use engine: llamacpp for GGUF, or the original safetensors repo")]
+            return [
+                error(
+                    where,
+                    f"{self.title} {self.version} does not load GGUF models "
+                    "(GGUF support moved to plugins)",
+                    "use engine: llamacpp for GGUF, or the original safetensors repo",
+                )
+            ]
         if model.id is not None and ":" in model.id:
-            return [error(where, f"'{model.id}': a ':QUANT' suffix only means something to "
-                          "llama.cpp", "remove the suffix")]
+            return [
+                error(
+                    where,
+                    f"'{model.id}': a ':QUANT' suffix only means something to llama.cpp",
+                    "remove the suffix",
+                )
+            ]
         return []
 
     def _extra_args_checks(self, spec: Spec) -> list[Diagnostic]:
@@ -273,20 +295,40 @@ class Engine(ABC):
                 continue
             expect_value = False
             if not arg.startswith("-") or arg == "-":
-                found.append(error(path, f"'{arg}' is not a flag and follows no flag that "
-                                   "takes a value", "write flags as '--name value'"))
+                found.append(
+                    error(
+                        path,
+                        f"'{arg}' is not a flag and follows no flag that takes a value",
+                        "write flags as '--name value'",
+                    )
+                )
                 continue
             flag = self.flag_table.lookup(arg)
             if flag is None:
-                found.append(error(path, f"{self.title} {self.version} has no flag "
-                                   f"'{arg.split('=', 1)[0]}'", self._did_you_mean(arg)))
+                found.append(
+                    error(
+                        path,
+                        f"{self.title} {self.version} has no flag '{arg.split('=', 1)[0]}'",
+                        self._did_you_mean(arg),
+                    )
+                )
                 continue
             if flag.name in canonical_set:
-                found.append(error(path, f"'{arg.split('=', 1)[0]}' is already set from the "
-                                   "spec", self.duplicate_hint(flag.name)))
+                found.append(
+                    error(
+                        path,
+                        f"'{arg.split('=', 1)[0]}' is already set from the spec",
+                        self.duplicate_hint(flag.name),
+                    )
+                )
             elif flag.name in seen:
-                found.append(error(path, f"'{arg.split('=', 1)[0]}' appears twice",
-                                   "the engine keeps only one value; give it once"))
+                found.append(
+                    error(
+                        path,
+                        f"'{arg.split('=', 1)[0]}' appears twice",
+                        "the engine keeps only one value; give it once",
+                    )
+                )
             seen.add(flag.name)
             found += self.forbidden_extra_arg(arg, path)
             expect_value = flag.takes_value and "=" not in arg
@@ -309,8 +351,11 @@ class Engine(ABC):
 
         names = [f.name for f in self.flag_table.flags]
         close = difflib.get_close_matches(arg.split("=", 1)[0], names, n=1, cutoff=0.6)
-        return f"did you mean '{close[0]}'?" if close else (
-            f"see `{self.executable} --help` for version {self.version}")
+        return (
+            f"did you mean '{close[0]}'?"
+            if close
+            else (f"see `{self.executable} --help` for version {self.version}")
+        )
 
 
 def _published_host(bind_host: str) -> str:

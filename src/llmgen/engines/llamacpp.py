@@ -23,8 +23,10 @@ class LlamaCppEngine(Engine):
     flag_table_file = "llamacpp-b11434-flags.tsv"
     readiness = "503-while-loading"
     api_key_var = "LLAMA_API_KEY"
-    install_hint = ("build llama-server from llama.cpp b11434 (cmake --build build --target "
-                    "llama-server), or put an existing llama-server on PATH")
+    install_hint = (
+        "build llama-server from llama.cpp b11434 (cmake --build build --target "
+        "llama-server), or put an existing llama-server on PATH"
+    )
     open_routes = ("/health", "/v1/models")
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     start_period_s = 300
@@ -46,8 +48,7 @@ class LlamaCppEngine(Engine):
         args += ["--alias", self.served_name(spec)]
         args += ["--host", bind_host, "--port", str(spec.server.port)]
         # --ctx-size is shared by all slots: give every slot the full context_length.
-        args += ["--ctx-size", str(rt.context_length * rt.parallel),
-                 "--parallel", str(rt.parallel)]
+        args += ["--ctx-size", str(rt.context_length * rt.parallel), "--parallel", str(rt.parallel)]
         if rt.batch_size is not None:
             args += ["--batch-size", str(rt.batch_size)]
         if rt.threads is not None:
@@ -80,32 +81,56 @@ class LlamaCppEngine(Engine):
 
     def duplicate_hint(self, flag: str) -> str:
         if flag in ("--ctx-size", "--parallel"):
-            return ("llama.cpp splits --ctx-size across --parallel slots; llmgen renders "
-                    "--ctx-size = runtime.context_length x runtime.parallel, so set those two")
+            return (
+                "llama.cpp splits --ctx-size across --parallel slots; llmgen renders "
+                "--ctx-size = runtime.context_length x runtime.parallel, so set those two"
+            )
         return super().duplicate_hint(flag)
 
     def engine_checks(self, spec: Spec) -> list[Diagnostic]:
         rt = spec.runtime
         found: list[Diagnostic] = []
         if rt.parallel > MAX_SLOTS:
-            found.append(error("runtime.parallel", f"llama-server accepts 1 to {MAX_SLOTS} slots "
-                               f"(--parallel), not {rt.parallel}",
-                               f"set runtime.parallel to {MAX_SLOTS} or lower"))
+            found.append(
+                error(
+                    "runtime.parallel",
+                    f"llama-server accepts 1 to {MAX_SLOTS} slots (--parallel), not {rt.parallel}",
+                    f"set runtime.parallel to {MAX_SLOTS} or lower",
+                )
+            )
         total = rt.context_length * rt.parallel
         if total > LARGE_KV_TOKENS:
-            found.append(warning(
-                "runtime.context_length",
-                f"llama.cpp splits --ctx-size across slots, so llmgen asks for {total} tokens of "
-                f"KV cache ({rt.context_length} x {rt.parallel} slots)",
-                "lower runtime.parallel or runtime.context_length if memory is short"))
+            found.append(
+                warning(
+                    "runtime.context_length",
+                    f"llama.cpp splits --ctx-size across slots, so llmgen asks for {total} tokens of "
+                    f"KV cache ({rt.context_length} x {rt.parallel} slots)",
+                    "lower runtime.parallel or runtime.context_length if memory is short",
+                )
+            )
         if "--kv-unified" in rt.extra_args or "-kvu" in rt.extra_args:
-            found.append(warning(
-                "runtime.extra_args", "with --kv-unified all slots share one --ctx-size pool, "
-                "so a long request can starve the others", "drop --kv-unified"))
+            found.append(
+                warning(
+                    "runtime.extra_args",
+                    "with --kv-unified all slots share one --ctx-size pool, "
+                    "so a long request can starve the others",
+                    "drop --kv-unified",
+                )
+            )
         if rt.gpus == 0 and rt.gpu_layers not in (None, 0):
-            found.append(error("runtime.gpu_layers", "offloading layers needs a GPU, but "
-                               "runtime.gpus is 0", "set runtime.gpus to 1 or gpu_layers to 0"))
+            found.append(
+                error(
+                    "runtime.gpu_layers",
+                    "offloading layers needs a GPU, but runtime.gpus is 0",
+                    "set runtime.gpus to 1 or gpu_layers to 0",
+                )
+            )
         if spec.model.revision is not None:
-            found.append(error("model.revision", "llama.cpp has no revision flag; it always "
-                               "downloads from main", "pin a file with model.path instead"))
+            found.append(
+                error(
+                    "model.revision",
+                    "llama.cpp has no revision flag; it always downloads from main",
+                    "pin a file with model.path instead",
+                )
+            )
         return found

@@ -19,8 +19,10 @@ class TgiEngine(Engine):
     flag_table_file = "tgi-3.3.7-flags.tsv"
     readiness = "refused-while-loading"
     api_key_var = "API_KEY"
-    install_hint = ("TGI ships no pip package for the launcher: build it from the TGI source "
-                    "release 3.3.7, or use docker-run.sh")
+    install_hint = (
+        "TGI ships no pip package for the launcher: build it from the TGI source "
+        "release 3.3.7, or use docker-run.sh"
+    )
     open_routes = ("/health", "/info", "/metrics", "/v1/models")
     cache_volume = ("llmgen-tgi-data", "/data")
     model_kind = "hf"
@@ -36,9 +38,14 @@ class TgiEngine(Engine):
             args += ["--revision", spec.model.revision]
         # Never `-p`: TGI gives it to both --port and --prometheus-port.
         args += ["--hostname", bind_host, "--port", str(spec.server.port)]
-        args += ["--max-total-tokens", str(rt.context_length),
-                 "--max-input-tokens", str(self._max_input_tokens(spec)),
-                 "--max-concurrent-requests", str(rt.parallel)]
+        args += [
+            "--max-total-tokens",
+            str(rt.context_length),
+            "--max-input-tokens",
+            str(self._max_input_tokens(spec)),
+            "--max-concurrent-requests",
+            str(rt.parallel),
+        ]
         if rt.batch_size is not None:
             args += ["--max-batch-prefill-tokens", str(rt.batch_size)]
         if rt.gpus > 1:
@@ -78,25 +85,41 @@ class TgiEngine(Engine):
         found: list[Diagnostic] = []
         model_string = spec.model.path or spec.model.id or ""
         if spec.model.served_name and spec.model.served_name != model_string:
-            found.append(error(
-                "model.served_name", "TGI cannot rename a model: /v1/models reports the "
-                f"--model-id string '{model_string}'", "remove model.served_name"))
+            found.append(
+                error(
+                    "model.served_name",
+                    "TGI cannot rename a model: /v1/models reports the "
+                    f"--model-id string '{model_string}'",
+                    "remove model.served_name",
+                )
+            )
         max_input = self._max_input_tokens(spec)
         if max_input >= rt.context_length:
-            found.append(error(
-                "runtime.max_input_tokens",
-                f"TGI needs max_input_tokens ({max_input}) < max_total_tokens "
-                f"({rt.context_length})",
-                f"set runtime.max_input_tokens to {rt.context_length - 1} or lower"))
+            found.append(
+                error(
+                    "runtime.max_input_tokens",
+                    f"TGI needs max_input_tokens ({max_input}) < max_total_tokens "
+                    f"({rt.context_length})",
+                    f"set runtime.max_input_tokens to {rt.context_length - 1} or lower",
+                )
+            )
         if rt.batch_size is not None and rt.batch_size < max_input:
-            found.append(warning(
-                "runtime.batch_size",
-                f"max_batch_prefill_tokens ({rt.batch_size}) < max_input_tokens ({max_input}): "
-                "TGI refuses to start unless prefill chunking is on for this model",
-                f"set runtime.batch_size to {max_input} or more"))
+            found.append(
+                warning(
+                    "runtime.batch_size",
+                    f"max_batch_prefill_tokens ({rt.batch_size}) < max_input_tokens ({max_input}): "
+                    "TGI refuses to start unless prefill chunking is on for this model",
+                    f"set runtime.batch_size to {max_input} or more",
+                )
+            )
         if rt.dtype == "float32":
-            found.append(error("runtime.dtype", "TGI accepts float16 or bfloat16 only",
-                               "use float16, bfloat16 or auto"))
+            found.append(
+                error(
+                    "runtime.dtype",
+                    "TGI accepts float16 or bfloat16 only",
+                    "use float16, bfloat16 or auto",
+                )
+            )
         found += self._quantize_checks(spec)
         return found
 
@@ -105,20 +128,36 @@ class TgiEngine(Engine):
         quantize = _value_of(extra, "--quantize")
         found: list[Diagnostic] = []
         if quantize and spec.runtime.dtype != "auto" and not quantize.startswith("bitsandbytes"):
-            found.append(error("runtime.dtype", f"TGI refuses --dtype together with --quantize "
-                               f"{quantize}", "set runtime.dtype to auto"))
+            found.append(
+                error(
+                    "runtime.dtype",
+                    f"TGI refuses --dtype together with --quantize {quantize}",
+                    "set runtime.dtype to auto",
+                )
+            )
         if quantize == "exl2" and spec.runtime.gpus > 1:
-            found.append(error("runtime.gpus", "exl2 models cannot be sharded",
-                               "set runtime.gpus to 1"))
+            found.append(
+                error("runtime.gpus", "exl2 models cannot be sharded", "set runtime.gpus to 1")
+            )
         if _value_of(extra, "--sharded") == "true" and spec.runtime.gpus <= 1:
-            found.append(error("runtime.extra_args", "--sharded true needs more than one shard",
-                               "set runtime.gpus to 2 or more, or drop --sharded"))
+            found.append(
+                error(
+                    "runtime.extra_args",
+                    "--sharded true needs more than one shard",
+                    "set runtime.gpus to 2 or more, or drop --sharded",
+                )
+            )
         return found
 
     def forbidden_extra_arg(self, arg: str, path: str) -> list[Diagnostic]:
         if arg.split("=", 1)[0] == "-p":
-            return [error(path, "'-p' is ambiguous in TGI: it sets both --port and "
-                          "--prometheus-port", "use server.port, or --prometheus-port")]
+            return [
+                error(
+                    path,
+                    "'-p' is ambiguous in TGI: it sets both --port and --prometheus-port",
+                    "use server.port, or --prometheus-port",
+                )
+            ]
         return []
 
 

@@ -76,35 +76,51 @@ class VllmEngine(Engine):
 
     def healthcheck(self, port: int) -> tuple[str, ...]:
         # The vLLM images ship python3 for certain; curl is not promised.
-        probe = (f"import urllib.request; "
-                 f"urllib.request.urlopen('http://127.0.0.1:{port}{self.health_path}', timeout=5)")
+        probe = (
+            f"import urllib.request; "
+            f"urllib.request.urlopen('http://127.0.0.1:{port}{self.health_path}', timeout=5)"
+        )
         return ("python3", "-c", probe)
 
     def engine_checks(self, spec: Spec) -> list[Diagnostic]:
         rt = spec.runtime
         found: list[Diagnostic] = []
         if rt.batch_size is not None and rt.batch_size < rt.parallel:
-            found.append(error(
-                "runtime.batch_size",
-                f"vLLM needs max_num_batched_tokens ({rt.batch_size}) >= max_num_seqs "
-                f"({rt.parallel})", f"set runtime.batch_size to {rt.parallel} or more"))
+            found.append(
+                error(
+                    "runtime.batch_size",
+                    f"vLLM needs max_num_batched_tokens ({rt.batch_size}) >= max_num_seqs "
+                    f"({rt.parallel})",
+                    f"set runtime.batch_size to {rt.parallel} or more",
+                )
+            )
         chunked_off = "--no-enable-chunked-prefill" in rt.extra_args
         if chunked_off and rt.batch_size is not None and rt.batch_size < rt.context_length:
-            found.append(error(
-                "runtime.batch_size",
-                f"without chunked prefill vLLM needs max_num_batched_tokens ({rt.batch_size}) "
-                f">= max_model_len ({rt.context_length})",
-                f"set runtime.batch_size to {rt.context_length} or more"))
+            found.append(
+                error(
+                    "runtime.batch_size",
+                    f"without chunked prefill vLLM needs max_num_batched_tokens ({rt.batch_size}) "
+                    f">= max_model_len ({rt.context_length})",
+                    f"set runtime.batch_size to {rt.context_length} or more",
+                )
+            )
         if rt.gpus == 0:
             if rt.kv_cache_memory is None:
-                found.append(warning(
-                    "runtime.kv_cache_memory",
-                    "on CPU vLLM reserves most of the RAM for its KV cache when no size is set",
-                    "set runtime.kv_cache_memory, e.g. 1G"))
+                found.append(
+                    warning(
+                        "runtime.kv_cache_memory",
+                        "on CPU vLLM reserves most of the RAM for its KV cache when no size is set",
+                        "set runtime.kv_cache_memory, e.g. 1G",
+                    )
+                )
             if rt.gpu_memory_fraction is not None:
-                found.append(warning("runtime.gpu_memory_fraction",
-                                     "ignored without GPUs (runtime.gpus is 0)"))
+                found.append(
+                    warning(
+                        "runtime.gpu_memory_fraction", "ignored without GPUs (runtime.gpus is 0)"
+                    )
+                )
         elif rt.threads is not None:
-            found.append(warning("runtime.threads",
-                                 "vLLM on GPUs ignores runtime.threads", "remove it"))
+            found.append(
+                warning("runtime.threads", "vLLM on GPUs ignores runtime.threads", "remove it")
+            )
         return found
