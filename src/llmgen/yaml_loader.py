@@ -105,6 +105,7 @@ def parse_yaml(text: str, name: str) -> LoadedYaml:
     if node is None:
         raise _fail(name, "the file is empty", "start from one of the files in examples/")
     loaded = LoadedYaml(data=None, file=name)
+    loaded.positions[()] = (node.start_mark.line + 1, node.start_mark.column + 1)
     builder = _Builder(loader, loaded)
     loaded.data = builder.build(node, (), 0)
     if not isinstance(loaded.data, dict):

