@@ -30,7 +30,12 @@ RUNTIMES: dict[str, list[dict[str, Any]]] = {
     "tgi": [
         {"gpus": 0, "threads": 4, "batch_size": 4096},
         {"gpus": 1, "gpu_memory_fraction": 0.9, "dtype": "float16", "enforce_eager": True},
-        {"gpus": 2, "max_input_tokens": 2048, "batch_size": 2048, "extra_args": ["--sharded", "true"]},
+        {
+            "gpus": 2,
+            "max_input_tokens": 2048,
+            "batch_size": 2048,
+            "extra_args": ["--sharded", "true"],
+        },
     ],
     "llamacpp": [
         {"gpus": 0, "threads": 8, "batch_size": 512, "parallel": 1},
@@ -53,12 +58,14 @@ def matrix() -> list[tuple[str, Spec]]:
         for m, model in enumerate(models):
             for r, runtime in enumerate(RUNTIMES[engine]):
                 for s, server in enumerate(SERVERS):
-                    spec = Spec.model_validate({
-                        "name": f"{engine}-m{m}-r{r}-s{s}",
-                        "engine": engine,
-                        "model": model,
-                        "server": server,
-                        "runtime": runtime,
-                    })
+                    spec = Spec.model_validate(
+                        {
+                            "name": f"{engine}-m{m}-r{r}-s{s}",
+                            "engine": engine,
+                            "model": model,
+                            "server": server,
+                            "runtime": runtime,
+                        }
+                    )
                     specs.append((spec.name, spec))
     return specs

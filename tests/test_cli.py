@@ -64,9 +64,7 @@ def test_render_writes_default_directory(tmp_path: Path) -> None:
     assert not (target / "Dockerfile").stat().st_mode & 0o111
     assert "clients send model 'HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF'" in out
     manifest = json.loads((target / "manifest.json").read_text())
-    on_disk = sorted(
-        str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()
-    )
+    on_disk = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     assert sorted([*manifest["files"], "manifest.json"]) == on_disk
 
 
@@ -126,7 +124,9 @@ def test_every_field_has_a_description() -> None:
 
 def test_module_entry_point_and_version() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "llmgen", "--version"], capture_output=True, text=True,
+        [sys.executable, "-m", "llmgen", "--version"],
+        capture_output=True,
+        text=True,
         check=True,
     )
     assert "llmgen, version" in result.stdout

@@ -22,11 +22,7 @@ class TextFileSnapshot(SingleFileSnapshotExtension):
     file_extension = "txt"
 
 
-CASES = [
-    (example, relative)
-    for example in EXAMPLES
-    for relative in render_file(example).files
-]
+CASES = [(example, relative) for example in EXAMPLES for relative in render_file(example).files]
 
 
 @pytest.mark.parametrize(

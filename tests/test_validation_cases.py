@@ -34,9 +34,10 @@ def assert_reported(path: Path, lines: list[str]) -> None:
     expected = expected_text(path)
     # An expectation may start at the position or, when it has none, at the severity.
     matches = [
-        line for line in lines
-        if line.startswith(f"{path}:{expected}") or (
-            not expected[0].isdigit() and line.startswith(f"{path}") and expected in line)
+        line
+        for line in lines
+        if line.startswith(f"{path}:{expected}")
+        or (not expected[0].isdigit() and line.startswith(f"{path}") and expected in line)
     ]
     assert matches, f"expected {expected!r}; got:\n" + "\n".join(lines)
 

@@ -40,7 +40,7 @@ def _validate_loaded(loaded: LoadedYaml) -> Validated:
         spec = Spec.model_validate(loaded.data)
     except ValidationError as exc:
         raise SpecError(_position_all(loaded, _pydantic_diagnostics(exc, loaded.data))) from None
-    found = _policy_checks(spec) + ENGINES[spec.engine].check(spec)
+    found = _policy_checks(spec) + ENGINES[spec.engine].check(spec) + _model_checks(spec)
     found = _position_all(loaded, found)
     errors = [d for d in found if d.severity is Severity.ERROR]
     if errors:
@@ -80,6 +80,25 @@ def _policy_checks(spec: Spec) -> list[Diagnostic]:
             "put a reverse proxy in front if those must be private",
         )
     ]
+
+
+def _model_checks(spec: Spec) -> list[Diagnostic]:
+    """Compare the spec with a local model's metadata, when the model is on this machine."""
+    if spec.model.path is None:
+        return []
+    from llmgen.model_info import ModelReadError, inspect_local_model
+
+    try:
+        info = inspect_local_model(spec.model.path)
+    except ModelReadError as exc:
+        return [
+            warning(
+                "model.path",
+                f"cannot read the model's metadata: {exc}",
+                "the engine will most likely fail to load it",
+            )
+        ]
+    return ENGINES[spec.engine].model_checks(spec, info) if info else []
 
 
 def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.flags import FlagTable, load_flag_table
+from llmgen.model_info import ModelInfo
 from llmgen.spec import Spec
 
 Readiness = Literal["refused-while-loading", "503-while-loading"]
@@ -120,6 +121,10 @@ class Engine(ABC):
     open_routes: ClassVar[tuple[str, ...]]
     cache_volume: ClassVar[tuple[str, str]]  # (named volume, mount point in the image)
     start_period_s: ClassVar[int] = 600
+    # How a context_length beyond the model's trained maximum is judged: vLLM refuses to start.
+    long_context_is_error: ClassVar[bool] = False
+    shards_split_heads: ClassVar[bool] = False  # tensor parallel divides attention heads
+    cpu_head_sizes: ClassVar[frozenset[int] | None] = None  # CPU attention kernels' limits
     model_kind: ClassVar[Literal["gguf", "hf"]]
 
     @property
@@ -173,6 +178,46 @@ class Engine(ABC):
         found += self._model_kind_checks(spec)
         found += self._extra_args_checks(spec)
         found += self.engine_checks(spec)
+        return found
+
+    def model_checks(self, spec: Spec, info: ModelInfo) -> list[Diagnostic]:
+        """Rules that compare the spec with the model's own metadata."""
+        found: list[Diagnostic] = []
+        rt = spec.runtime
+        if info.max_context is not None and rt.context_length > info.max_context:
+            make = error if self.long_context_is_error else warning
+            found.append(
+                make(
+                    "runtime.context_length",
+                    f"{rt.context_length} is beyond the model's trained context of "
+                    f"{info.max_context} tokens ({info.source})",
+                    f"set runtime.context_length to {info.max_context} or lower",
+                )
+            )
+        if (
+            self.shards_split_heads
+            and rt.gpus > 1
+            and info.attention_heads is not None
+            and info.attention_heads % rt.gpus
+        ):
+            found.append(
+                error(
+                    "runtime.gpus",
+                    f"the model's {info.attention_heads} attention heads cannot be split evenly "
+                    f"across {rt.gpus} GPUs",
+                    "use a number of GPUs that divides the head count",
+                )
+            )
+        sizes = self.cpu_head_sizes
+        if sizes and rt.gpus == 0 and info.head_size is not None and info.head_size not in sizes:
+            found.append(
+                error(
+                    "model.path",
+                    f"{self.title}'s CPU attention supports head sizes "
+                    f"{', '.join(map(str, sorted(sizes)))}; this model has {info.head_size}",
+                    "use a GPU (runtime.gpus) or another engine",
+                )
+            )
         return found
 
     def plan(self, spec: Spec) -> LaunchPlan:

@@ -26,6 +26,7 @@ class TgiEngine(Engine):
     open_routes = ("/health", "/info", "/metrics", "/v1/models")
     cache_volume = ("llmgen-tgi-data", "/data")
     model_kind = "hf"
+    shards_split_heads = True
     unsupported: ClassVar[dict[str, str]] = {
         "gpu_layers": "it keeps every layer on the GPUs",
         "kv_cache_memory": "it sizes the KV cache from free memory",
