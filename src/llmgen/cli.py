@@ -19,6 +19,7 @@ from llmgen import __version__
 from llmgen.errors import Diagnostic, LlmgenError, SpecError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # verify stopped by Ctrl-C or SIGTERM, as shells report SIGINT
 
 
 def _echo_diagnostics(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
@@ -55,7 +56,9 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
+# readable=False: the loader reports an unreadable spec as one diagnostic line (exit 1),
+# where click would print a three-line usage error.
+@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option(
     "--format",
     "output_format",
@@ -95,7 +98,7 @@ def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
 
 
 @main.command()
-@click.argument("spec", type=click.Path(path_type=Path))
+@click.argument("spec", type=click.Path(path_type=Path, readable=False))
 @click.option(
     "-o",
     "--output",
@@ -180,3 +183,92 @@ def engines() -> None:
 
     for key, engine in ENGINES.items():
         click.echo(f"{key:10} {engine.title} {engine.version}  ({engine.executable})")
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--via",
+    type=click.Choice(["native", "docker"]),
+    default="native",
+    show_default=True,
+    help="native runs DIR/launch.sh; docker runs DIR/docker-run.sh.",
+)
+@click.option("--url", default=None, help="Check a server already running at this base URL.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the server to become ready.",
+)
+@click.option("--keep-running", is_flag=True, help="Leave the server up after the checks.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="json: one object on stdout, for machines.",
+)
+@_user_errors
+def verify(
+    *,
+    target: Path,
+    via: str,
+    url: str | None,
+    timeout: float,
+    keep_running: bool,
+    output_format: str,
+) -> None:
+    """Launch the deployment in TARGET (a rendered directory or a spec), check it, stop it.
+
+    Checks: /v1/models serves the name the clients send, clients/client.py gets an answer,
+    streaming works, and the API key is enforced when the spec sets one. Exit 1 when any fails.
+    """
+    import signal
+
+    from llmgen.verify.failures import VerifyError
+    from llmgen.verify.report import ProgressLine, format_json, format_text
+    from llmgen.verify.runner import VerifyOptions, run_verify
+
+    if url is not None and (via != "native" or keep_running):
+        raise click.UsageError("--url checks a running server: it takes no --via or --keep-running")
+    terminal = sys.stderr.isatty()
+    progress = ProgressLine(sys.stderr, terminal) if output_format == "text" or terminal else None
+
+    def stop_on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # the runner tears the server down on it
+
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        result = run_verify(
+            VerifyOptions(
+                target=target,
+                via="docker" if via == "docker" else "native",
+                url=url,
+                timeout=timeout,
+                keep_running=keep_running,
+                on_progress=progress,
+            )
+        )
+    except VerifyError as exc:
+        if output_format != "json":
+            raise
+        click.echo(
+            json.dumps(
+                {
+                    "ok": False,
+                    "failure": {"kind": exc.kind, "message": exc.message, "hint": exc.hint},
+                },
+                indent=2,
+            )
+        )
+        sys.exit(EXIT_INVALID)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if progress is not None:
+            progress.close()
+    click.echo(format_json(result) if output_format == "json" else format_text(result))
+    if result.failure is not None and result.failure.kind == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_OK if result.ok else EXIT_INVALID)

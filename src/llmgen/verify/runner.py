@@ -1,0 +1,397 @@
+"""Orchestrate one verification: launch (or attach), wait for readiness, check, tear down."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from llmgen.verify import checks
+from llmgen.verify.failures import FailureKind, ServerExitedError, VerifyError, describe_exit
+from llmgen.verify.http import Endpoint
+from llmgen.verify.process import MemorySampler, ServerProcess, Teardown, log_tail, port_in_use
+from llmgen.verify.readiness import Probe, State, wait_until_ready
+
+Via = Literal["native", "docker"]
+SCRIPTS: dict[Via, str] = {"native": "launch.sh", "docker": "docker-run.sh"}
+LOG_NAME = "verify.log"
+PROGRESS_EVERY_S = 0.1
+# llama.cpp marks errors with " E " after its timestamp; others say error/fatal/Traceback.
+_ERROR_LINE = re.compile(r"(^|\s)E\s|error|fatal|traceback|cannot|could not", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report for the live status line."""
+
+    phase: str  # "launching", "loading", "check client", ...
+    elapsed: float  # seconds since verify started
+    log_line: str  # the server log's last line ("" when there is none)
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What to verify and how; the CLI fills this from its options."""
+
+    target: Path  # a directory written by `render`, or a spec file
+    via: Via = "native"
+    url: str | None = None  # check a running server instead of launching one
+    timeout: float = 600.0  # seconds to wait for readiness
+    keep_running: bool = False
+    grace: float = 10.0  # seconds between SIGTERM and SIGKILL
+    python: str = field(default_factory=lambda: sys.executable)
+    env: Mapping[str, str] | None = None  # for the server and the client; default os.environ
+    on_progress: Callable[[Progress], None] | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The fields of manifest.json that verify relies on."""
+
+    name: str
+    engine: str
+    served_model_name: str
+    base_url: str
+    health_path: str
+    readiness: str
+    api_key_env: str | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why verification stopped before or instead of its checks."""
+
+    kind: FailureKind
+    message: str
+    hint: str = ""
+    log_tail: tuple[str, ...] = ()
+
+
+@dataclass
+class VerifyResult:
+    """Everything one verification found; `ok` decides the exit code."""
+
+    directory: Path
+    name: str
+    engine: str
+    mode: str  # "launch.sh", "docker-run.sh" or "url"
+    base_url: str
+    served_model_name: str
+    log_path: Path | None = None
+    checks: list[checks.CheckResult] = field(default_factory=list)
+    failure: Failure | None = None
+    time_to_ready_s: float | None = None
+    first_token_s: float | None = None
+    tokens_per_second: float | None = None
+    peak_rss_bytes: int | None = None
+    rss_scope: str = ""  # what the peak covers
+    total_s: float = 0.0
+    pgid: int | None = None
+    teardown: Teardown | None = None
+    kept_running: bool = False
+    temporary_directory: bool = False
+    launched_at: float | None = None  # time.monotonic() values, for benchmarks
+    ready_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No failure, every check passed, nothing left behind."""
+        left = self.teardown is not None and bool(self.teardown.leftover)
+        return self.failure is None and all(c.ok for c in self.checks) and not left
+
+    @property
+    def stop_command(self) -> str | None:
+        """How to stop a server left running with --keep-running."""
+        return f"kill -TERM -- -{self.pgid}" if self.kept_running and self.pgid else None
+
+
+def load_manifest(directory: Path) -> Manifest:
+    """Read the fields verify needs from DIR/manifest.json."""
+    path = directory / "manifest.json"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        return Manifest(
+            name=str(data["name"]),
+            engine=str(data["engine"]),
+            served_model_name=str(data["served_model_name"]),
+            base_url=str(data["base_url"]),
+            health_path=str(data["health_path"]),
+            readiness=str(data["readiness"]),
+            api_key_env=str(data["api_key_env"]) if data.get("api_key_env") else None,
+        )
+    except FileNotFoundError:
+        raise VerifyError(
+            "bad-directory",
+            f"{directory} has no manifest.json, so it was not written by llmgen render",
+            f"run `llmgen render SPEC -o {directory}` first, or pass the spec file",
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise VerifyError(
+            "bad-directory",
+            f"{path} is not a manifest llmgen can read ({type(exc).__name__}: {exc})",
+            "re-render the directory with llmgen render",
+        ) from None
+
+
+def _render_to_temporary(spec_path: Path) -> Path:
+    from llmgen.render import render
+    from llmgen.validate import validate_file
+    from llmgen.writer import write_bundle
+
+    validated = validate_file(spec_path)
+    bundle = render(validated.spec)
+    directory = Path(tempfile.mkdtemp(prefix=f"llmgen-verify-{validated.spec.name}-"))
+    write_bundle(bundle.files, directory)
+    return directory
+
+
+@dataclass(frozen=True)
+class _Secret:
+    """The environment for the server and the client, with the API key when the spec has one."""
+
+    env_name: str | None
+    value: str | None
+    env: dict[str, str]
+
+    @classmethod
+    def prepare(cls, env_name: str | None, options: VerifyOptions, launching: bool) -> _Secret:
+        env = dict(os.environ if options.env is None else options.env)
+        if env_name is None:
+            return cls(None, None, env)
+        value = env.get(env_name) or None
+        if value is None and launching:
+            # A one-time key, given to both the server and the client, so check 4 can run.
+            value = secrets.token_urlsafe(24)
+            env[env_name] = value
+        return cls(env_name, value, env)
+
+
+class _Run:
+    """State of one verification, so teardown can always find what was started."""
+
+    def __init__(self, options: VerifyOptions) -> None:
+        self.options = options
+        self.started = time.monotonic()
+        self.server: ServerProcess | None = None
+        self.sampler: MemorySampler | None = None
+        self.ready = False
+        self.interrupted = False
+        self._last_progress = 0.0
+        self._phase = ""
+
+    def progress(self, phase: str, detail: str = "", *, throttle: bool = False) -> None:
+        callback = self.options.on_progress
+        if callback is None:
+            return
+        now = time.monotonic()
+        if throttle and phase == self._phase and now - self._last_progress < PROGRESS_EVERY_S:
+            return
+        self._phase, self._last_progress = phase, now
+        line = ""
+        if self.server is not None:
+            tail = log_tail(self.server.log_path, lines=1, max_bytes=4096)
+            line = tail[-1] if tail else ""
+        callback(Progress(phase, now - self.started, line, detail))
+
+
+def run_verify(options: VerifyOptions) -> VerifyResult:
+    """Verify one deployment; deployment problems end up in the result, never as a traceback.
+
+    Raises VerifyError (kind "bad-directory") or SpecError when there is nothing to verify.
+    """
+    run = _Run(options)
+    target = options.target
+    temporary = False
+    if target.is_dir():
+        directory = target
+    else:
+        run.progress("rendering", str(target))
+        directory = _render_to_temporary(target)
+        temporary = True
+    manifest = load_manifest(directory)
+    try:
+        endpoint = Endpoint.from_base_url(options.url or manifest.base_url)
+    except ValueError as exc:
+        raise VerifyError("bad-url", str(exc), "give a URL like http://host:8000/v1") from None
+    mode = "url" if options.url else SCRIPTS[options.via]
+    result = VerifyResult(
+        directory=directory,
+        name=manifest.name,
+        engine=manifest.engine,
+        mode=mode,
+        base_url=endpoint.base_url,
+        served_model_name=manifest.served_model_name,
+        temporary_directory=temporary,
+    )
+    secret = _Secret.prepare(manifest.api_key_env, options, launching=options.url is None)
+    try:
+        try:
+            if options.url is None:
+                _launch(run, result, endpoint, secret.env)
+            _wait_ready(run, result, manifest, endpoint)
+            _run_checks(run, result, manifest, endpoint, secret)
+        except VerifyError as exc:
+            result.failure = _failure(exc, run, result)
+        except KeyboardInterrupt:
+            run.interrupted = True
+            stopped = "; the server was stopped" if run.server is not None else ""
+            result.failure = Failure("interrupted", "interrupted" + stopped)
+    finally:
+        _finish(run, result)
+    if temporary and result.ok and not result.kept_running:
+        shutil.rmtree(directory, ignore_errors=True)
+    result.total_s = time.monotonic() - run.started
+    return result
+
+
+def _launch(run: _Run, result: VerifyResult, endpoint: Endpoint, env: dict[str, str]) -> None:
+    script = result.directory / result.mode
+    if not script.is_file():
+        raise VerifyError(
+            "bad-directory", f"{script} is missing", "re-render the directory with llmgen render"
+        )
+    if not Path("/proc/self/stat").is_file():
+        raise VerifyError(
+            "launch-failed",
+            "verify launches servers only on Linux (it watches the process group in /proc)",
+            "start the server yourself and run llmgen verify DIR --url URL",
+        )
+    run.progress("checking port", f"{endpoint.host}:{endpoint.port}")
+    if port_in_use(endpoint.host, endpoint.port):
+        raise VerifyError(
+            "port-in-use",
+            f"port {endpoint.port} on {endpoint.host} is already in use, so the server could not "
+            "listen there (nothing was launched)",
+            f"stop whatever listens there (ss -ltnp 'sport = :{endpoint.port}') "
+            "or change server.port in the spec",
+        )
+    result.log_path = result.directory / LOG_NAME
+    try:
+        run.server = ServerProcess.spawn([str(script.resolve())], result.log_path, env)
+    except OSError as exc:
+        raise VerifyError(
+            "launch-failed",
+            f"could not run {script}: {exc.strerror or exc}",
+            f"check that it is executable (chmod +x {script})",
+        ) from None
+    result.pgid = run.server.pgid
+    result.launched_at = run.server.started_at
+    run.sampler = MemorySampler(run.server.pgid)
+    run.sampler.start()
+    result.rss_scope = (
+        "the docker client only (the container's memory is not in this process tree)"
+        if result.mode == "docker-run.sh"
+        else "the server's process group"
+    )
+    run.progress("launched", f"{result.mode} as process group {run.server.pgid}")
+
+
+def _wait_ready(run: _Run, result: VerifyResult, manifest: Manifest, endpoint: Endpoint) -> None:
+    def on_poll(state: State, seen: Probe) -> None:
+        answer = f"HTTP {seen.status}" if seen.status is not None else seen.detail
+        if state != "ready":  # reported once below, with the time it took
+            run.progress(state, f"{manifest.health_path}: {answer}", throttle=True)
+
+    server = run.server
+    ready = wait_until_ready(
+        endpoint,
+        manifest.health_path,
+        manifest.readiness,
+        run.options.timeout,
+        exited=server.returncode if server is not None else None,
+        on_poll=on_poll,
+    )
+    run.ready = True
+    result.ready_at = ready.at
+    result.time_to_ready_s = ready.at - server.started_at if server is not None else ready.seconds
+    run.progress("ready", f"after {result.time_to_ready_s:.2f} s")
+
+
+def _run_checks(
+    run: _Run, result: VerifyResult, manifest: Manifest, endpoint: Endpoint, secret: _Secret
+) -> None:
+    client_py = result.directory / "clients" / "client.py"
+    client_name = checks.client_model_name(client_py)
+    # The name the generated clients really send; the manifest's copy is only a fallback.
+    name = client_name or manifest.served_model_name
+
+    run.progress("check models")
+    result.checks.append(
+        checks.check_models(endpoint, manifest.served_model_name, client_name, secret.value)
+    )
+    run.progress("check client")
+    result.checks.append(
+        checks.check_client(
+            client_py,
+            base_url=endpoint.base_url,
+            key_env=secret.env_name,
+            api_key=secret.value,
+            python=run.options.python,
+            env=secret.env,
+        )
+    )
+    run.progress("check stream")
+    stream, stats = checks.check_stream(endpoint, name, secret.value)
+    result.checks.append(stream)
+    if stats is not None:
+        result.first_token_s = stats.first_token_s
+        result.tokens_per_second = stats.tokens_per_second
+    if secret.env_name:
+        run.progress("check auth")
+        result.checks.append(checks.check_auth(endpoint, name, secret.env_name, secret.value))
+
+
+def _failure(exc: VerifyError, run: _Run, result: VerifyResult) -> Failure:
+    server = run.server
+    tail = log_tail(server.log_path) if server is not None else ()
+    if isinstance(exc, ServerExitedError):
+        if exc.returncode == 127:
+            hint = next(
+                (line.split("install it:", 1)[1].strip() for line in tail if "install it:" in line),
+                "install the engine or put it on PATH",
+            )
+            return Failure(
+                "engine-missing",
+                "the engine is not installed: " + (tail[0] if tail else "command not found"),
+                hint,
+                tail,
+            )
+        first_error = next((line for line in tail if _ERROR_LINE.search(line)), "")
+        return Failure(
+            "server-died",
+            f"the server ({result.mode}) exited with {describe_exit(exc.returncode)} "
+            "before it was ready" + (f": {first_error}" if first_error else ""),
+            "",
+            tail,
+        )
+    return Failure(exc.kind, exc.message, exc.hint, tail if exc.kind != "port-in-use" else ())
+
+
+def _finish(run: _Run, result: VerifyResult) -> None:
+    server, sampler = run.server, run.sampler
+    if server is None:
+        return
+    if sampler is not None:
+        try:
+            sampler.stop()
+        except KeyboardInterrupt:  # never let a Ctrl-C here skip the teardown below
+            run.interrupted = True
+            result.failure = result.failure or Failure("interrupted", "interrupted")
+    if run.options.keep_running and run.ready and not run.interrupted and server.alive():
+        result.kept_running = True
+    else:
+        run.progress("stopping", f"process group {server.pgid}")
+        result.teardown = server.stop(run.options.grace)
+        run.progress("stopped")
+    if sampler is not None:
+        result.peak_rss_bytes = sampler.peak_bytes

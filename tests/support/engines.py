@@ -1,0 +1,82 @@
+"""Finding (and building once per machine) the real engines the tests start; small helpers
+for ports and process groups that do not reuse the code under test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_LLAMA_SERVER = REPO / "scripts" / "build-llama-server.sh"
+
+SpecFactory = Callable[..., Path]  # what the llamacpp_spec fixture returns
+
+
+class EngineUnavailableError(RuntimeError):
+    """An engine could not be found or built on this machine."""
+
+
+def llama_server_binary() -> Path:
+    """The path of a real llama-server b11434, built by scripts/build-llama-server.sh.
+
+    The script caches the binary (~/.cache/llmgen), so only the first call on a machine builds
+    (about 5 minutes on 2 cores); later calls return at once.
+    """
+    done = subprocess.run(
+        [str(BUILD_LLAMA_SERVER)], capture_output=True, text=True, check=False, timeout=3600
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = "\n".join(done.stderr.strip().splitlines()[-20:])
+        raise EngineUnavailableError(f"{BUILD_LLAMA_SERVER} failed ({done.returncode}):\n{tail}")
+    binary = Path(lines[-1])
+    if not os.access(binary, os.X_OK):
+        raise EngineUnavailableError(f"{BUILD_LLAMA_SERVER} printed {binary}, not an executable")
+    return binary
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the kernel picks it when binding port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def group_gone(pgid: int, wait: float = 3.0) -> bool:
+    """Whether no process of group `pgid` exists (after up to `wait` seconds for reaping)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.killpg(pgid, 0)  # signal 0: existence check only
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    """Wait until GET `url` answers 200 (for servers the tests start themselves)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            exc.close()  # a 503 while loading; close it so no socket is left to the GC
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+        time.sleep(0.02)
