@@ -25,6 +25,9 @@ class VllmEngine(Engine):
     open_routes = ("/health", "/metrics", "/ping", "/version")
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     model_kind = "hf"
+    long_context_is_error = True  # unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1
+    shards_split_heads = True
+    cpu_head_sizes = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
     unsupported: ClassVar[dict[str, str]] = {
         "gpu_layers": "it keeps every layer on the GPUs",
         "max_input_tokens": "the prompt limit follows context_length",
@@ -47,7 +50,8 @@ class VllmEngine(Engine):
         if rt.dtype != "auto":
             args += ["--dtype", rt.dtype]
         if rt.kv_cache_memory is not None:
-            args += ["--kv-cache-memory-bytes", rt.kv_cache_memory]
+            # vLLM's K/M/G/T are binary already (64M = 64 * 2**20) and it refuses "64Mi".
+            args += ["--kv-cache-memory-bytes", rt.kv_cache_memory.removesuffix("i")]
         if rt.enforce_eager:
             args.append("--enforce-eager")
         return args
