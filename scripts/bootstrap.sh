@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v systemd-analyze >/dev/null || missing+=(systemd)
-command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v node >/dev/null || missing+=(nodejs)
 command -v setpriv >/dev/null || missing+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || missing+=(libgomp1)

@@ -31,14 +31,16 @@ def test_verify_vllm_cpu_deployment_with_api_key(
     monkeypatch.delenv("TINY_VLLM_KEY", raising=False)  # verify makes a one-time key
     spec = vllm_spec(served_name="tiny-llama", api_key_env="TINY_VLLM_KEY")
     out = tmp_path / "out"
-    rendered = CliRunner().invoke(main, ["render", str(spec), "-o", str(out)],
-                                  catch_exceptions=False)
+    rendered = CliRunner().invoke(
+        main, ["render", str(spec), "-o", str(out)], catch_exceptions=False
+    )
     assert rendered.exit_code == 0, rendered.output
     launch = (out / "launch.sh").read_text("utf-8")
     assert "--kv-cache-memory-bytes" in launch and "--enforce-eager" in launch
 
-    result = CliRunner().invoke(main, ["verify", str(out), "--format", "json",
-                                       "--timeout", "300"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["verify", str(out), "--format", "json", "--timeout", "300"], catch_exceptions=False
+    )
     report = json.loads(result.stdout)
     assert result.exit_code == 0, result.output + (out / "verify.log").read_text("utf-8")[-3000:]
     assert [c["name"] for c in report["checks"]] == ["models", "client", "stream", "auth"]

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 EngineName = Literal["vllm", "tgi", "llamacpp"]
 
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+# A Kubernetes Service name (RFC 1035 label) is the strictest place the name goes: it must
+# start with a letter. Systemd units, container and compose project names accept it too.
+NAME_PATTERN = r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
 HUB_ID_PATTERN = (
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}(:[A-Za-z0-9_.-]{1,64})?$"
 )
@@ -25,6 +27,15 @@ REVISION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
 ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,63}$"
 IMAGE_TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 EXECUTABLE_PATTERN = r"^/[A-Za-z0-9._/+-]{1,255}$"
+# IP literals only: no IPv6 zone id (`fe80::1%eth0`), whose free text after `%` Python's
+# ipaddress accepts and which would reach URLs, unit files and shell scripts.
+HOST_CHARACTERS = re.compile(r"[0-9A-Fa-f:.]{2,45}")
+# Names a shell, the dynamic loader or the hub already give a meaning: reusing one as the API
+# key variable would hand that value to clients (HF_TOKEN) or break the scripts (`_`, PATH).
+RESERVED_ENV_NAMES = frozenset(
+    {"_", "HF_TOKEN", "HOME", "IFS", "PATH", "PWD", "OLDPWD", "SHELL", "ENV", "PS4", "SHELLOPTS"}
+)
+RESERVED_ENV_PREFIXES = ("BASH_", "LD_")
 SIZE_PATTERN = r"^[1-9][0-9]{0,15}([KMGT]i?)?$"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -80,10 +91,8 @@ class ModelSpec(StrictModel):
 
     @field_validator("path")
     @classmethod
-    def _no_parent_segments(cls, value: str | None) -> str | None:
-        if value is not None and ".." in value.split("/"):
-            raise ValueError("must not contain '..' segments; give the resolved absolute path")
-        return value
+    def _normalized_path(cls, value: str | None) -> str | None:
+        return _check_normalized(value, trailing_slash=True)
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> ModelSpec:
@@ -99,7 +108,8 @@ class ServerSpec(StrictModel):
         str,
         Field(
             default="127.0.0.1",
-            description="IP address to bind (an IP literal; TGI accepts nothing else). "
+            description="IP address to bind (an IP literal without a zone id; TGI accepts nothing "
+            "else). "
             "Anything but loopback needs `api_key_env` or `allow_unauthenticated: true`.",
         ),
     ]
@@ -141,9 +151,23 @@ class ServerSpec(StrictModel):
         ),
     ]
 
+    @field_validator("executable")
+    @classmethod
+    def _normalized_executable(cls, value: str | None) -> str | None:
+        return _check_normalized(value, trailing_slash=False)
+
     @field_validator("host")
     @classmethod
     def _ip_literal(cls, value: str) -> str:
+        if "%" in value:
+            raise ValueError(
+                "must be an IP literal without a zone id ('%...'); bind to the address itself"
+            )
+        if not HOST_CHARACTERS.fullmatch(value):
+            raise ValueError(
+                "must be an IP literal such as 127.0.0.1, 0.0.0.0 or ::1 (digits, a-f, ':' "
+                "and '.' only; TGI accepts no host names; use 127.0.0.1 for localhost)"
+            )
         try:
             ipaddress.ip_address(value)
         except ValueError:
@@ -151,6 +175,18 @@ class ServerSpec(StrictModel):
                 "must be an IP literal such as 127.0.0.1, 0.0.0.0 or ::1 "
                 "(TGI accepts no host names; use 127.0.0.1 for localhost)"
             ) from None
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and (
+            value in RESERVED_ENV_NAMES or value.startswith(RESERVED_ENV_PREFIXES)
+        ):
+            raise ValueError(
+                f"'{value}' already means something to the shell, the loader or the hub; "
+                "name a variable of your own, e.g. LLM_API_KEY"
+            )
         return value
 
 
@@ -294,6 +330,12 @@ class RuntimeSpec(StrictModel):
                 raise ValueError(
                     f"item {index}: control characters (newline, tab, ...) are not allowed"
                 )
+            unprintable = next((c for c in arg if c != " " and not c.isprintable()), None)
+            if unprintable is not None:
+                raise ValueError(
+                    f"item {index}: the invisible character U+{ord(unprintable):04X} is not "
+                    "allowed (line and paragraph separators, format and private-use characters)"
+                )
         return value
 
 
@@ -326,8 +368,9 @@ class Spec(StrictModel):
         str,
         Field(
             pattern=NAME_PATTERN,
-            description="Deployment name: lowercase letters, digits and '-', at most 63 characters. "
-            "Used for the systemd unit, container and file names.",
+            description="Deployment name: lowercase letters, digits and '-', starting with a "
+            "letter, at most 63 characters. Used for the systemd unit, container, Kubernetes and "
+            "file names.",
         ),
     ]
     engine: Annotated[EngineName, Field(description="Serving engine: vllm, tgi or llamacpp.")]
@@ -347,3 +390,22 @@ def _has_control_characters(value: str) -> bool:
     # Newlines, tabs and other control characters cannot be carried safely by a systemd
     # ExecStart= line or a shell comment; no legitimate engine argument needs them.
     return _CONTROL.search(value) is not None
+
+
+def _check_normalized(value: str | None, *, trailing_slash: bool) -> str | None:
+    """Refuse '.', '..' and empty segments: the path must name one file or directory."""
+    if value is None:
+        return value
+    segments = value.split("/")[1:]
+    if trailing_slash and len(segments) > 1 and segments[-1] == "":
+        segments.pop()  # one trailing slash names a directory
+    if ".." in segments:
+        raise ValueError("must not contain '..' segments; give the resolved absolute path")
+    if "." in segments or "" in segments:
+        raise ValueError(
+            "must be a normalized absolute path naming a file"
+            + (" or directory" if trailing_slash else "")
+            + ": no '.' segments, no '//'"
+            + ("" if trailing_slash else " and no trailing '/'")
+        )
+    return value

@@ -116,6 +116,7 @@ def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
             hint = f"add `{loc[-1]}:`"
         elif kind == "string_pattern_mismatch":
             message = _pattern_message(loc, item.get("input"))
+            hint = "the character rules per field are in docs/spec-rules.md"
         elif kind == "literal_error":
             message = f"{message}, not {item.get('input')!r}"
         elif kind == "value_error":
@@ -125,8 +126,8 @@ def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
 
 
 _PATTERN_RULES = {
-    "name": "lowercase letters, digits and '-', starting and ending with a letter or digit, "
-    "at most 63 characters",
+    "name": "lowercase letters, digits and '-', starting with a letter and ending with a letter "
+    "or digit, at most 63 characters",
     "model.id": "'org/name' with letters, digits and '._-' (plus ':QUANT' for llama.cpp)",
     "model.path": "an absolute path of letters, digits, spaces and '._/@+=,-'",
     "model.revision": "letters, digits and '._/-'",

@@ -1,23 +1,33 @@
 """Write a rendered bundle to disk without losing anything the user has.
 
 Rules: writes are atomic (temp file + rename); only paths inside the output directory are
-touched, never through a symlink; a file llmgen did not generate (not in the previous
-manifest) is never overwritten or deleted; a generated file the user edited since is only
-overwritten with force=True.
+touched, never through a symlink (each directory below the output directory is opened with
+O_NOFOLLOW and written relative to its descriptor, so a directory swapped for a symlink after
+the checks is refused too); a file llmgen did not generate (not in the previous manifest) is
+never overwritten or deleted; a generated file the user edited since is only overwritten with
+force=True; a manifest that is not llmgen's, or that names a path outside the output
+directory, stops the run before anything is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from llmgen.errors import OutputError
 from llmgen.targets import MANIFEST
+
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+State = Literal["absent", "file", "blocked"]
 
 
 @dataclass
@@ -34,79 +44,184 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _parts(relative: str, source: str = "") -> tuple[str, ...]:
+    """The components of a bundle path, refusing anything that could leave the output dir."""
+    parts = tuple(relative.split("/"))
+    if (
+        not relative
+        or any(part in ("", ".", "..") for part in parts)
+        or "\\" in relative
+        or "\x00" in relative
+    ):
+        where = f" (listed in {source})" if source else ""
+        raise OutputError(f"refusing to write {relative!r}{where}: outside the output directory")
+    return parts
+
+
 def _previous_manifest(out_dir: Path) -> dict[str, str]:
-    """The `files` map of the manifest already on disk, or {} when there is none."""
+    """The `files` map of llmgen's manifest already in `out_dir`, or {} when there is none."""
     path = out_dir / MANIFEST
-    if not path.is_file() or path.is_symlink():
-        return {}
     try:
-        files = json.loads(path.read_text("utf-8")).get("files", {})
-    except (OSError, ValueError, AttributeError):
-        raise OutputError(
-            f"{path}: not a manifest llmgen can read; move it away or pick another output directory"
-        ) from None
-    if not isinstance(files, dict):
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return {}
+    if stat.S_ISLNK(info.st_mode):
+        raise OutputError(f"{path} is a symlink; refusing to read or replace it")
+    unreadable = OutputError(
+        f"{path}: not a manifest llmgen can read; move it away or pick another output directory"
+    )
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
+        raise unreadable
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        raise unreadable from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if (
+        not isinstance(manifest, dict)
+        or "llmgen_version" not in manifest
+        or not isinstance(files, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+    ):
+        # Someone else's manifest.json: replacing it would lose their file.
+        raise OutputError(
+            f"{path} was not written by llmgen; move it away or pick another output directory"
+        )
+    for relative in files:
+        _parts(relative, str(path))
     return {str(k): str(v) for k, v in files.items()}
 
 
-def _safe_target(out_dir: Path, relative: str) -> Path:
-    """The absolute path for `relative`, refusing anything that escapes `out_dir`."""
-    parts = Path(relative).parts
-    if Path(relative).is_absolute() or ".." in parts or not parts:
-        raise OutputError(f"refusing to write '{relative}': outside the output directory")
-    target = out_dir / relative
+def _inspect(out_dir: Path, relative: str) -> tuple[State, str | None]:
+    """What is at `relative` now, without following symlinks: absent, a file (with its sha256),
+    or blocked (a directory, a special file, or a file where a directory must go)."""
+    parts = _parts(relative)
     current = out_dir
-    for part in parts:
+    for index, part in enumerate(parts):
         current = current / part
-        if current.is_symlink():
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            return "absent", None
+        except NotADirectoryError:
+            return "blocked", None
+        if stat.S_ISLNK(info.st_mode):
             raise OutputError(f"refusing to write through the symlink {current}")
-    return target
+        last = index == len(parts) - 1
+        if not last and not stat.S_ISDIR(info.st_mode):
+            return "blocked", None  # a file where llmgen needs a directory
+        if last:
+            if not stat.S_ISREG(info.st_mode):
+                return "blocked", None
+            return "file", _sha256(current.read_bytes())
+    return "blocked", None  # pragma: no cover - parts is never empty
+
+
+def _open_dir(base: Path, parts: tuple[str, ...], create: bool) -> int:
+    """A descriptor for base/parts..., each level opened with O_NOFOLLOW (created if asked)."""
+    if create:
+        base.mkdir(parents=True, exist_ok=True)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                child = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                raise OutputError(
+                    f"refusing to write into {base.joinpath(*parts)}: {part} is not a directory "
+                    f"({exc.strerror})"
+                ) from None
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_at(base: Path, parts: tuple[str, ...], data: bytes, executable: bool) -> None:
+    """Atomically replace base/parts with data: temp file in the same directory, then rename."""
+    dir_fd = _open_dir(base, parts[:-1], create=True)
+    name = parts[-1]
+    temp = f".{name}.{secrets.token_hex(6)}.tmp"
+    try:
+        handle = os.open(
+            temp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
+        )
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fchmod(stream.fileno(), 0o755 if executable else 0o644)
+                os.fsync(stream.fileno())
+            os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp, dir_fd=dir_fd)
+            raise
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _atomic_write(target: Path, data: bytes, executable: bool) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
+    """Write one file atomically (temp file + rename), creating its directory."""
+    _write_at(target.parent, (target.name,), data, executable)
+
+
+def _remove_at(base: Path, parts: tuple[str, ...], expected_sha: str) -> bool:
+    """Delete base/parts if it is still a regular file with the expected content."""
+    dir_fd = _open_dir(base, parts[:-1], create=False)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp_name, 0o755 if executable else 0o644)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-def _disk_sha(path: Path) -> str | None:
-    return _sha256(path.read_bytes()) if path.is_file() else None
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return False
+        with os.fdopen(fd, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                return False
+            if _sha256(stream.read()) != expected_sha:
+                return False
+        os.unlink(parts[-1], dir_fd=dir_fd)
+        return True
+    finally:
+        os.close(dir_fd)
 
 
 def write_bundle(files: dict[str, str], out_dir: Path, force: bool = False) -> WriteResult:
     """Write `files` under `out_dir`; refuses (before writing anything) when it would clobber."""
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir} exists and is not a directory")
-    previous = _previous_manifest(out_dir) if out_dir.is_dir() else {}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
+    previous = _previous_manifest(out_dir)
     result = WriteResult()
-    plan: list[tuple[Path, str, bytes]] = []
+    plan: list[tuple[str, bytes, str | None]] = []
     foreign: list[str] = []
     edited: list[str] = []
     for relative, text in files.items():
-        target = _safe_target(out_dir, relative)
         data = text.encode("utf-8")
-        on_disk = _disk_sha(target)
-        if target.exists() and on_disk is None:
+        state, on_disk = _inspect(out_dir, relative)
+        if state == "blocked":
             foreign.append(relative)  # a directory or a special file where a file goes
         elif on_disk is None or on_disk == _sha256(data) or relative == MANIFEST:
-            pass  # new, identical, or our own manifest
+            pass  # new, identical, or our own manifest (_previous_manifest checked it is ours)
         elif relative not in previous:
             foreign.append(relative)
         elif previous[relative] != on_disk and not force:
             edited.append(relative)
-        plan.append((target, relative, data))
+        plan.append((relative, data, on_disk))
+    stale = sorted(set(previous) - set(files) - {MANIFEST})
+    stale_states = {relative: _inspect(out_dir, relative) for relative in stale}
     if foreign:
         raise OutputError(
             f"{out_dir}: will not overwrite files llmgen did not generate: "
@@ -118,40 +233,53 @@ def write_bundle(files: dict[str, str], out_dir: Path, force: bool = False) -> W
             f"rendered: {', '.join(sorted(edited))} (re-run with --force to "
             "overwrite them, or move your edits into the spec)"
         )
-    stale = sorted(set(previous) - set(files))
     # The manifest goes last, so an interrupted run leaves the old manifest describing old files.
-    plan.sort(key=lambda item: item[1] == MANIFEST)
-    for target, relative, data in plan:
-        if _disk_sha(target) == _sha256(data):
-            result.unchanged.append(relative)
-            continue
-        _atomic_write(target, data, executable=relative.endswith(".sh"))
-        result.written.append(relative)
-    for relative in stale:
-        target = _safe_target(out_dir, relative)
-        if _disk_sha(target) == previous[relative]:
-            target.unlink()
-            result.removed.append(relative)
-        elif target.exists():
-            result.kept_edited.append(relative)
+    plan.sort(key=lambda item: item[0] == MANIFEST)
+    try:
+        for relative, data, on_disk in plan:
+            if on_disk == _sha256(data):
+                result.unchanged.append(relative)
+                continue
+            _write_at(out_dir, _parts(relative), data, executable=relative.endswith(".sh"))
+            result.written.append(relative)
+        for relative in stale:
+            state, on_disk = stale_states[relative]
+            if state != "file":
+                continue
+            if on_disk == previous[relative] and _remove_at(
+                out_dir, _parts(relative), previous[relative]
+            ):
+                result.removed.append(relative)
+            else:
+                result.kept_edited.append(relative)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write into {out_dir}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else "")
+        ) from None
     return result
 
 
 def diff_bundle(files: dict[str, str], out_dir: Path) -> str:
-    """A unified diff from the files on disk to what the spec renders; '' when identical."""
+    """A unified diff from the files on disk to what the spec renders; '' when identical.
+
+    Only paths inside `out_dir` are read, never through a symlink.
+    """
     chunks: list[str] = []
     previous = _previous_manifest(out_dir) if out_dir.is_dir() else {}
     for relative in sorted(set(files) | set(previous)):
+        state, _ = _inspect(out_dir, relative)
         target = out_dir / relative
-        old = target.read_text("utf-8", errors="replace") if target.is_file() else ""
+        on_disk = state == "file"
+        old = target.read_text("utf-8", errors="replace") if on_disk else ""
         new = files.get(relative, "")
-        if old == new:
+        if old == new and (on_disk or relative not in files):
             continue
         chunks.extend(
             difflib.unified_diff(
                 old.splitlines(keepends=True),
                 new.splitlines(keepends=True),
-                fromfile=f"a/{relative}" if target.is_file() else "/dev/null",
+                fromfile=f"a/{relative}" if on_disk else "/dev/null",
                 tofile=f"b/{relative}" if relative in files else "/dev/null",
             )
         )

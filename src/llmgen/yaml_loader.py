@@ -1,13 +1,16 @@
 """Read a YAML spec safely, keeping the line and column of every key for error messages.
 
-Hostile files are refused early with one clear diagnostic: files over 1 MiB, binary or
-non-UTF-8 content, duplicate keys, deep nesting and alias bombs (counted while the node
-graph is expanded, so a few lines cannot grow into gigabytes).
+Hostile files are refused early with one clear diagnostic: anything but a regular file (a
+directory, a FIFO, a device), files over 1 MiB, binary or non-UTF-8 content, duplicate keys,
+tags beyond plain scalars, deep nesting, and too many values, counted both while PyYAML
+composes the node graph (so a 1 MiB file of tiny items stays fast and small) and while aliases
+are expanded (so a few lines of anchors cannot grow into gigabytes).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,26 +48,78 @@ def _fail(file: str, message: str, hint: str = "", line: int = 0, column: int = 
 
 
 def read_spec_text(path: Path) -> str:
-    """Read a spec file as UTF-8 text, refusing anything that is not a small text file."""
+    """Read a spec file as UTF-8 text, refusing anything that is not a small regular file.
+
+    The file is opened without blocking and checked with fstat on the open descriptor, so a
+    FIFO, a device or a socket is refused instead of read forever, and no check races the read.
+    """
     name = str(path)
-    if not path.exists():
-        raise _fail(name, "no such file", "check the path")
-    if path.is_dir():
-        raise _fail(name, "is a directory, not a spec file", "pass a .yaml file")
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise _fail(name, "no such file", "check the path") from None
+    except NotADirectoryError:
+        raise _fail(name, "no such file (a part of the path is not a directory)") from None
     except PermissionError:
         raise _fail(name, "permission denied", "make the file readable") from None
     except OSError as exc:
-        raise _fail(name, f"cannot read: {exc.strerror or exc}") from None
+        raise _fail(name, f"cannot open: {_one_line(exc.strerror or str(exc))}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _fail(name, "is a directory, not a spec file", "pass a .yaml file")
+        if not stat.S_ISREG(info.st_mode):
+            raise _fail(
+                name,
+                f"is a {_file_kind(info.st_mode)}, not a regular file",
+                "pass a .yaml file",
+            )
+        if info.st_size > MAX_FILE_BYTES:
+            raise _fail(name, "file is larger than 1 MiB", "a spec is a few hundred bytes")
+        raw = _read_at_most(fd, MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _fail(name, f"cannot read: {_one_line(exc.strerror or str(exc))}") from None
+    finally:
+        os.close(fd)
     if len(raw) > MAX_FILE_BYTES:
         raise _fail(name, "file is larger than 1 MiB", "a spec is a few hundred bytes")
     return decode_spec_bytes(raw, name)
 
 
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace, so every diagnostic stays on one line."""
+    return " ".join(text.split())
+
+
+_UTF16_32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")
+
+
 def decode_spec_bytes(raw: bytes, name: str) -> str:
     """Decode UTF-8, pointing at the first bad byte; NUL bytes mean binary content."""
+    if raw.startswith(_UTF16_32_BOMS):
+        raise _fail(name, "the file is UTF-16 or UTF-32, not UTF-8", "save the file as UTF-8")
     if b"\x00" in raw:
         line, column = _line_col(raw, raw.index(b"\x00"))
         raise _fail(name, "binary content (NUL byte)", "a spec is a YAML text file", line, column)
@@ -83,21 +138,79 @@ def _line_col(raw: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
+class _Limits:
+    """Composer hook that stops after MAX_NODES nodes or MAX_DEPTH levels.
+
+    PyYAML composes the whole node graph before anything can look at it; counting while it
+    composes keeps a 1 MiB file of tiny items (or of '[' characters) from costing seconds,
+    hundreds of MiB, or a RecursionError.
+    """
+
+    file: str
+    composed: int
+    depth: int
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.composed += 1
+        if self.composed > MAX_NODES:
+            raise self._limit(f"more than {MAX_NODES} values", "a spec needs a few dozen values")
+        if self.depth >= MAX_DEPTH:
+            raise self._limit(f"nesting deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            self.depth -= 1
+
+    def _limit(self, message: str, hint: str = "") -> SpecError:
+        mark = self.peek_event().start_mark  # type: ignore[attr-defined]
+        return _fail(self.file, message, hint, mark.line + 1, mark.column + 1)
+
+
+if yaml.__with_libyaml__:
+    # libyaml scans and parses in C (a 1 MiB scalar takes milliseconds, not most of a second);
+    # PyYAML's own composer, ahead of CParser's in the MRO, builds the nodes so the limits
+    # apply. The same bases as yaml.CSafeLoader otherwise.
+    from yaml.composer import Composer
+    from yaml.constructor import SafeConstructor
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+    from yaml.resolver import Resolver
+
+    class _LimitedLoader(_Limits, Composer, CParser, SafeConstructor, Resolver):
+        def __init__(self, text: str, name: str) -> None:
+            CParser.__init__(self, text)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            self.file, self.composed, self.depth = name, 0, 0
+
+else:  # pragma: no cover - PyYAML built without libyaml
+
+    class _LimitedLoader(_Limits, yaml.SafeLoader):  # type: ignore[no-redef]
+        def __init__(self, text: str, name: str) -> None:
+            yaml.SafeLoader.__init__(self, text)
+            self.file, self.composed, self.depth = name, 0, 0
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    parts = [part for part in (exc.context, exc.problem) if part]
+    return _one_line(": ".join(parts)) if parts else "invalid YAML"
+
+
 def parse_yaml(text: str, name: str) -> LoadedYaml:
     """Parse one YAML document into plain data plus a position map."""
     if not text.strip():
         raise _fail(name, "the file is empty", "start from one of the files in examples/")
-    loader = yaml.SafeLoader(text)
+    loader = _LimitedLoader(text, name)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        problem = exc.problem or exc.context or "invalid YAML"
         hint = "indent with spaces, not tabs" if "\t" in _line_text(text, line) else ""
-        raise _fail(name, f"invalid YAML: {problem}", hint, line, column) from None
+        raise _fail(name, f"invalid YAML: {_yaml_problem(exc)}", hint, line, column) from None
     except yaml.YAMLError as exc:
-        raise _fail(name, f"invalid YAML: {exc}") from None
+        raise _fail(name, f"invalid YAML: {_one_line(str(exc))}") from None
     except RecursionError:
         raise _fail(name, f"nesting deeper than {MAX_DEPTH} levels") from None
     finally:
@@ -126,10 +239,18 @@ def _line_text(text: str, line: int) -> str:
     return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
+# Tags a spec may hold. A timestamp-looking value (a revision named 2024-01-01) stays the text
+# it was; anything else (!!binary, !!set, !!python/..., custom tags) is refused.
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq")
+)
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
 class _Builder:
     """Turn a composed node graph into dicts/lists/scalars with limits and positions."""
 
-    def __init__(self, loader: yaml.SafeLoader, loaded: LoadedYaml) -> None:
+    def __init__(self, loader: _LimitedLoader, loaded: LoadedYaml) -> None:
         self.loader = loader
         self.loaded = loaded
         self.count = 0
@@ -144,6 +265,8 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise self._error(node, f"nesting deeper than {MAX_DEPTH} levels")
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+            raise self._tag_error(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -152,10 +275,30 @@ class _Builder:
                 self._remember((*path, index), item)
                 items.append(self.build(item, (*path, index), depth + 1))
             return items
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _TIMESTAMP_TAG:
+            return str(node.value)
+        if node.tag not in _PLAIN_TAGS:
+            raise self._tag_error(node)
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            raise self._error(node, f"invalid value: {exc}") from None
+        except yaml.MarkedYAMLError as exc:
+            raise self._error(node, f"invalid value: {_yaml_problem(exc)}") from None
+        except (yaml.YAMLError, ValueError, OverflowError):
+            # e.g. an integer of 5000 digits, which Python refuses to convert
+            shown = _one_line(str(node.value))
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise self._error(node, f"invalid value: '{shown}' is not a valid {kind}") from None
+
+    def _tag_error(self, node: yaml.Node) -> SpecError:
+        return self._error(
+            node,
+            f"the tag '{_one_line(str(node.tag))[:80]}' is not allowed in a spec",
+            "write plain values: text, numbers, true/false, lists and mappings",
+        )
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey, depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -169,7 +312,7 @@ class _Builder:
                 dotted = ".".join(str(p) for p in (*path, key))
                 raise self._error(
                     key_node,
-                    f"duplicate key '{dotted}'",
+                    f"duplicate key '{_one_line(dotted)[:200]}'",
                     "YAML keeps only the last one; remove the other",
                 )
             self._remember((*path, key), key_node)

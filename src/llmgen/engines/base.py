@@ -21,6 +21,14 @@ Readiness = Literal["refused-while-loading", "503-while-loading"]
 
 CONTAINER_BIND_HOST = "0.0.0.0"  # inside a container the port mapping decides who can reach it
 
+# Flags whose value is a secret: in extra_args the secret would be written into every generated
+# file. Secrets travel by variable name only (server.api_key_env, HF_TOKEN).
+SECRET_FLAGS = {
+    "--api-key": "set server.api_key_env to the name of the variable that holds the key",
+    "--hf-token": "export HF_TOKEN instead; the generated files pass it through by name",
+    "--ngrok-authtoken": "pass NGROK_AUTHTOKEN in the environment instead",
+}
+
 
 @dataclass(frozen=True)
 class SecretRef:
@@ -380,6 +388,15 @@ class Engine(ABC):
                     )
                 )
             seen.add(flag.name)
+            if flag.name in SECRET_FLAGS:
+                found.append(
+                    error(
+                        path,
+                        f"'{arg.split('=', 1)[0]}' takes a secret, and secrets never go into "
+                        "generated files",
+                        SECRET_FLAGS[flag.name],
+                    )
+                )
             expect_value = flag.takes_value and "=" not in arg
         return found
 

@@ -1,0 +1,586 @@
+"""Hostile values in every string field: refused with a message naming the field, or inert.
+
+A corpus of hostile text (command substitution, backticks, both quotes, newlines, `;`, `&&`,
+globs, a leading `-`, systemd `%` specifiers and `$` variables, compose `${VAR}`, Kubernetes
+`$(VAR)`, YAML specials, invisible and non-ASCII characters, very long strings) goes into every
+string field of a spec, for every engine, through a real YAML file. For each value either
+
+- validation refuses it, with an error whose spec path is that field (and one line of text), or
+- it renders, and then the value reaches the engine as exactly the argv the plan says:
+  launch.sh and docker-run.sh are *executed* with stand-in `vllm`/`llama-server`/`docker`/
+  `curl` executables first on PATH (no engine, daemon or server runs here: the stand-ins only
+  record their argv and environment, and say so); the unit's `ExecStart=` is read back with a
+  parser of systemd's quoting rules (tests/support/systemd_syntax.py); the Dockerfile's exec
+  form as JSON; compose `command:` as YAML plus compose's `$$` unescape; Kubernetes `args` as
+  YAML plus Kubernetes' `$$` unescape; the clients' literals with Python's ast and node.
+
+`touch` payloads point at a canary path in the test's temp directory, which must never
+appear; the scripts run with their working directory in tmp, and the repository's top level,
+examples/ and templates/ must be unchanged afterwards.
+
+A second test (marked linters) hands the hostile extra_args bundles to the real parsers:
+Docker Compose v2 `config` and `systemd-analyze verify`.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from llmgen.errors import Severity, SpecError
+from llmgen.render import Bundle, render
+from llmgen.validate import validate_text
+from tests.conftest import REPO
+from tests.support.bundles import compose_binary, require_tool, write_files
+from tests.support.systemd_syntax import exec_start_argv
+
+ENGINES = ("vllm", "tgi", "llamacpp")
+
+HOSTILE = [
+    "$(touch {canary})",
+    "`touch {canary}`",
+    "'$(touch {canary})'",
+    '"$(touch {canary})"',
+    "x'; touch {canary}; echo '",
+    'x"; touch {canary}; echo "',
+    "x\ntouch {canary}",
+    "x\r\nExecStartPre=/usr/bin/touch {canary}",
+    "x; touch {canary}",
+    "x && touch {canary}",
+    "x | tee {canary}",
+    "x > {canary}",
+    "*",
+    "/*",
+    "-rf",
+    "--help",
+    "%n%h%%%",
+    "%",
+    "$HOME",
+    "${HOME}",
+    "${HF_TOKEN:-leak}",
+    "$(HF_TOKEN)",
+    "$$",
+    "\\",
+    "a\\",
+    "\\x41\\n",
+    ";",
+    "&",
+    "!",
+    "#not a comment",
+    ": colon",
+    "- dash",
+    "&anchor",
+    "*alias",
+    "!!python/object/apply:os.system",
+    "{a: b}",
+    "[1, 2]",
+    "yes",
+    "null",
+    "~",
+    "0x1F",
+    "1e3",
+    "  spaced  ",
+    "tab\there",
+    "é ü ß 中文",
+    "😀",
+    "\u2028",
+    "\x85",
+    "\ufeff",
+    "\u202e",
+    "",
+    "x" * 4096,
+    "y" * 100_000,
+]
+
+BASE: dict[str, dict[str, Any]] = {
+    "vllm": {"name": "inj", "engine": "vllm", "model": {"id": "org/model"}},
+    "tgi": {"name": "inj", "engine": "tgi", "model": {"id": "org/model"}},
+    "llamacpp": {"name": "inj", "engine": "llamacpp", "model": {"id": "org/model-GGUF"}},
+}
+# A flag that takes a free-text value, per engine, to carry hostile text in extra_args.
+VALUE_FLAG = {
+    "vllm": "--chat-template",
+    "tgi": "--tokenizer-config-path",
+    "llamacpp": "--chat-template",
+}
+
+STAND_IN = """#!/bin/bash
+# Stand-in for {what}: the real one cannot run here. It records its argv and environment
+# (NUL-separated) and exits, so the test sees exactly what the script would hand over.
+{body}
+"""
+RECORD = 'printf "%s\\0" "$@" > "$LLMGEN_RECORD.$(basename "$0").argv"'
+ENGINE_BODY = RECORD + '\nenv -0 > "$LLMGEN_RECORD.$(basename "$0").env"\nexit 0'
+DOCKER_BODY = (
+    """case "$1" in
+    info) [ "${2:-}" = "--format" ] && echo '{"nvidia":{}}'; exit 0 ;;
+    run) """
+    + RECORD
+    + """; exit 0 ;;
+esac
+exit 3"""
+)
+CURL_BODY = RECORD + '\ncat > "$LLMGEN_RECORD.curl.stdin"\nexit 0'
+
+
+@dataclasses.dataclass
+class Case:
+    """Where one value is tried: the temp dirs, the canary, the stand-ins."""
+
+    root: Path
+    canary: Path
+    bin_dir: Path
+    cwd: Path
+    javascript: list[tuple[str, str]] = dataclasses.field(
+        default_factory=list
+    )  # (literal, expected)
+
+    def value(self, raw: str) -> str:
+        return raw.replace("{canary}", str(self.canary))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _nothing_outside_tmp_changes() -> Iterator[None]:
+    """Snapshot the repository's top level, examples/ and templates/, and the cwd."""
+
+    def snapshot() -> dict[str, float]:
+        found = {f"top:{p.name}": 0.0 for p in REPO.iterdir()}
+        found |= {f"cwd:{p.name}": 0.0 for p in Path.cwd().iterdir()}
+        for folder in ("examples", "templates"):
+            for path in (REPO / folder).rglob("*"):
+                found[str(path)] = path.stat().st_mtime
+        return found
+
+    before = snapshot()
+    yield
+    after = snapshot()
+    assert after == before, {k for k in before.keys() ^ after.keys()} or "mtimes changed"
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Case:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("vllm", "text-generation-launcher", "llama-server"):
+        _stand_in(bin_dir / name, f"the {name} engine", ENGINE_BODY)
+    _stand_in(bin_dir / "docker", "the docker CLI and a daemon", DOCKER_BODY)
+    _stand_in(bin_dir / "curl", "curl and a running server", CURL_BODY)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    return Case(tmp_path, tmp_path / "canary" / "PWNED", bin_dir, cwd)
+
+
+def _stand_in(path: Path, what: str, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STAND_IN.format(what=what, body=body))
+    path.chmod(0o755)
+
+
+# --- where each field's value goes -----------------------------------------------------------
+
+
+def _candidates(field: str, engine: str, raw: str, case: Case) -> list[Any]:
+    """The field values built around one hostile text: alone and embedded in a valid shape."""
+    v = case.value(raw)
+    gguf = ".gguf" if engine == "llamacpp" else ""
+    shapes: dict[str, list[Any]] = {
+        "name": [v, f"inj-{v}"],
+        "model.id": [v, f"org/{v}"],
+        "model.path": [v, f"/models/{v}{gguf}"],
+        "model.revision": [v, f"refs/{v}"],
+        "model.served_name": [v, f"m-{v}"],
+        "server.host": [v, f"::1%{v}", f"127.0.0.1{v}"],
+        "server.api_key_env": [v, f"KEY{v}"],
+        "server.executable": [v, f"{case.bin_dir}/custom/{v}"],
+        "runtime.kv_cache_memory": [v, f"1G{v}"],
+        "runtime.extra_args": [[v], [VALUE_FLAG[engine], v], [f"{VALUE_FLAG[engine]}={v}"]],
+        "container.image_tag": [v, f"1.0{v}"],
+    }
+    return shapes[field]
+
+
+FIELDS = (
+    "name",
+    "model.id",
+    "model.path",
+    "model.revision",
+    "model.served_name",
+    "server.host",
+    "server.api_key_env",
+    "server.executable",
+    "runtime.kv_cache_memory",
+    "runtime.extra_args",
+    "container.image_tag",
+)
+
+
+def _spec_data(engine: str, field: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE[engine])
+    section, _, key = field.partition(".")
+    if not key:
+        data[section] = value
+    elif field in ("model.id", "model.path"):
+        data["model"] = {key: value}
+    else:
+        data.setdefault(section, {})[key] = value
+    return data
+
+
+# --- the checks once a value rendered --------------------------------------------------------
+
+
+def _records(case: Case, program: str) -> list[str]:
+    raw = (case.root / f"record.{program}.argv").read_bytes()
+    return raw.decode("utf-8").split("\0")[:-1]
+
+
+def _environment(case: Case, program: str) -> dict[str, str]:
+    raw = (case.root / f"record.{program}.env").read_bytes().decode("utf-8")
+    return dict(item.split("=", 1) for item in raw.split("\0") if item)
+
+
+def _run_script(case: Case, script: Path, bundle: Bundle, *args: str) -> None:
+    env = {
+        "PATH": f"{case.bin_dir}:{os.environ['PATH']}",
+        "HOME": str(case.root),
+        "LLMGEN_RECORD": str(case.root / "record"),
+    }
+    for secret in bundle.plan.secrets:
+        if secret.required:
+            env[secret.source_var] = "test-api-key"
+    for stale in case.root.glob("record.*"):
+        stale.unlink()  # what is compared afterwards was recorded by this run
+    result = subprocess.run(
+        [str(script), *args], cwd=case.cwd, env=env, capture_output=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, (script.name, result.stdout, result.stderr)
+
+
+def _unescape_dollars(value: str) -> str:
+    """compose and Kubernetes both read `$$` as `$`; a lone `$` would be expanded: refuse it."""
+    out = []
+    index = 0
+    while index < len(value):
+        if value[index] == "$":
+            if value[index + 1 : index + 2] != "$":
+                raise AssertionError(f"unescaped $ in {value!r}")
+            out.append("$")
+            index += 2
+        else:
+            out.append(value[index])
+            index += 1
+    return "".join(out)
+
+
+def _check_rendered(case: Case, bundle: Bundle, out: Path, field: str, value: Any) -> None:
+    plan = bundle.plan
+    native = [*plan.subcommand, *plan.args]
+
+    if field == "runtime.extra_args":
+        # Free-form by design: each item arrives as exactly one argv entry, at the end.
+        assert list(plan.args[-len(value) :]) == value
+        assert list(plan.container_args[-len(value) :]) == value
+    elif field in (
+        "model.id",
+        "model.path",
+        "model.revision",
+        "server.host",
+        "runtime.kv_cache_memory",
+    ):
+        assert value in plan.args
+
+    # launch.sh, executed: the stand-in engine gets exactly the plan's argv.
+    executable = Path(plan.unit_executable if field == "server.executable" else "")
+    if field == "server.executable":
+        assert str(executable).startswith(str(case.root))
+        _stand_in(executable, "the engine (custom path)", ENGINE_BODY)
+    _run_script(case, out / "launch.sh", bundle)
+    program = executable.name if field == "server.executable" else plan.executable
+    assert _records(case, program) == native
+    env = _environment(case, program)
+    for secret in plan.secrets:
+        if secret.required:
+            assert env[secret.engine_var] == "test-api-key"
+
+    # docker-run.sh, executed: `docker run ... IMAGE` then exactly the container args.
+    _run_script(case, out / "docker-run.sh", bundle)
+    docker = _records(case, "docker")
+    assert docker[docker.index("--name") + 1] == _spec_name(out)
+    image_at = docker.index(plan.image)
+    assert docker[image_at + 1 :] == list(plan.container_args)
+
+    # The systemd unit, read back with systemd's quoting rules.
+    unit = next(out.glob("*.service")).read_text("utf-8")
+    assert exec_start_argv(unit) == [plan.unit_executable, *native]
+
+    # Dockerfile exec form is JSON.
+    dockerfile = (out / "Dockerfile").read_text("utf-8").splitlines()
+    cmd = [line for line in dockerfile if line.startswith("CMD ")]
+    assert len(cmd) == 1 and json.loads(cmd[0][4:]) == list(plan.container_args)
+
+    # compose: YAML, then compose's `$$` unescape.
+    compose = yaml.safe_load((out / "compose.yaml").read_text("utf-8"))
+    name = _spec_name(out)
+    assert compose["name"] == name
+    command = compose["services"][name]["command"]
+    assert [_unescape_dollars(item) for item in command] == list(plan.container_args)
+
+    # Kubernetes: YAML, then Kubernetes' `$$` unescape in args.
+    documents = list(yaml.safe_load_all((out / "kubernetes.yaml").read_text("utf-8")))
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    assert deployment["metadata"]["name"] == name
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert [_unescape_dollars(item) for item in container["args"]] == list(plan.container_args)
+
+    # The Python client's literals.
+    tree = ast.parse((out / "clients" / "client.py").read_text("utf-8"))
+    constants = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    assert ast.literal_eval(constants["MODEL"]) == plan.served_name
+
+    if field in ("name", "model.id", "model.path", "model.served_name", "server.host"):
+        _check_clients_run(case, bundle, out)
+
+
+def _spec_name(out: Path) -> str:
+    return str(json.loads((out / "manifest.json").read_text("utf-8"))["name"])
+
+
+def _check_clients_run(case: Case, bundle: Bundle, out: Path) -> None:
+    """client.sh (executed, stand-in curl) and client.mjs (node) send the planned model."""
+    plan = bundle.plan
+    _run_script(case, out / "clients" / "client.sh", bundle, "hello $(touch", str(case.canary))
+    curl = _records(case, "curl")
+    assert f"{plan.base_url}/chat/completions" in curl
+    body = json.loads(curl[curl.index("-d") + 1])
+    assert body["model"] == plan.served_name
+    assert body["messages"][0]["content"] == f"hello $(touch {case.canary}"
+
+    source = (out / "clients" / "client.mjs").read_text("utf-8")
+    literals = [
+        line.removeprefix("const model = ").removesuffix(";")
+        for line in source.splitlines()
+        if line.startswith("const model = ")
+    ]
+    assert len(literals) == 1
+    case.javascript.append((literals[0], plan.served_name))
+
+
+def _check_javascript_literals(case: Case) -> None:
+    """Evaluate every collected client.mjs model literal in one node run (node starts slowly)."""
+    if not case.javascript:
+        return
+    node = require_tool("node", "apt-get install nodejs")
+    program = (
+        "process.stdout.write(JSON.stringify(["
+        + ",".join(literal for literal, _ in case.javascript)
+        + "]))"
+    )
+    shown = subprocess.run(
+        [node, "-e", program], capture_output=True, text=True, check=True, cwd=case.cwd
+    )
+    assert json.loads(shown.stdout) == [expected for _, expected in case.javascript]
+
+
+# --- the test ----------------------------------------------------------------------------------
+
+
+def _spec_yaml(data: dict[str, Any]) -> str:
+    """The spec as a YAML file that means exactly `data`.
+
+    Non-ASCII text is written literally where that round-trips; PyYAML's emitter writes NEL
+    and U+2028 literally too, which YAML 1.1 then reads as a line break, so for those the
+    file uses escapes instead.
+    """
+    for literal in (True, False):
+        text = yaml.safe_dump(data, allow_unicode=literal, sort_keys=False, width=1_000_000)
+        if yaml.safe_load(text) == data:
+            return text
+    raise AssertionError(f"no YAML round-trips {data!r}")
+
+
+def _try(case: Case, engine: str, field: str, value: Any, index: int) -> str:
+    """'refused' or 'rendered'; raises AssertionError on anything else."""
+    text = _spec_yaml(_spec_data(engine, field, value))
+    try:
+        validated = validate_text(text, "spec.yaml")
+    except SpecError as exc:
+        errors = [d for d in exc.diagnostics if d.severity is Severity.ERROR]
+        assert errors, exc.diagnostics
+        for diagnostic in errors:
+            assert diagnostic.path == field or diagnostic.path.startswith(field + "."), (
+                f"{field}={value!r}: error names {diagnostic.path!r}: {diagnostic.format()}"
+            )
+            line = diagnostic.format()
+            assert "\n" not in line and field in line
+        return "refused"
+    bundle = render(validated.spec)
+    out = write_files(bundle.files, case.root / f"out-{index}")
+    _check_rendered(case, bundle, out, field, value)
+    return "rendered"
+
+
+@pytest.mark.parametrize("field", FIELDS)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hostile_value_is_refused_or_inert(case: Case, engine: str, field: str) -> None:
+    outcomes: dict[str, list[str]] = {"refused": [], "rendered": []}
+    failures = []
+    index = 0
+    for raw in HOSTILE:
+        for value in _candidates(field, engine, raw, case):
+            index += 1
+            try:
+                outcomes[_try(case, engine, field, value, index)].append(repr(value)[:40])
+            except AssertionError as exc:
+                failures.append(f"{field} = {repr(value)[:80]}: {str(exc)[:600]}")
+    _check_javascript_literals(case)
+    assert not failures, "\n".join(failures)
+    assert not case.canary.exists()
+    assert not case.canary.parent.exists()
+    assert sorted(p.name for p in case.cwd.iterdir()) == []
+    assert outcomes["refused"], "every hostile value was accepted: is validation running?"
+    if field == "runtime.extra_args":
+        # Free-form by design: every printable value is carried in the value position.
+        assert len(outcomes["rendered"]) > len(HOSTILE)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "yes"),
+        ("name", "null"),
+        ("name", "no"),
+        ("model.path", "/models/  spaced  "),
+        ("model.path", "/models/a,b=c@d+e"),
+        ("model.served_name", "org/model:v1@2+3"),
+    ],
+)
+def test_hostile_looking_but_legitimate_values_are_accepted(
+    case: Case, field: str, value: str
+) -> None:
+    # The character rules are no blanket refusal: YAML keywords as names and paths with spaces
+    # and punctuation render, and are carried inertly.
+    assert _try(case, "vllm", field, value, 0) == "rendered"
+    _check_javascript_literals(case)
+
+
+# --- the real parsers on the same hostile extra_args -------------------------------------
+
+
+@pytest.mark.linters
+@pytest.mark.parametrize("engine", ENGINES)
+def test_real_compose_and_systemd_read_hostile_args_back(engine: str, tmp_path: Path) -> None:
+    compose = compose_binary()
+    systemd_analyze = require_tool("systemd-analyze", "apt-get install systemd")
+    from tests.test_linters import _scratch_root
+
+    failures = []
+    for index, raw in enumerate(HOSTILE):
+        value = raw.replace("{canary}", str(tmp_path / "canary"))
+        data = _spec_data(engine, "runtime.extra_args", [VALUE_FLAG[engine], value])
+        try:
+            spec = validate_text(_spec_yaml(data), "spec.yaml").spec
+        except SpecError:
+            continue
+        bundle = render(spec)
+        out = write_files(bundle.files, tmp_path / f"out-{index}")
+        result = subprocess.run(
+            [compose, "-f", "compose.yaml", "config", "--format", "json"],
+            cwd=out,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        )
+        if result.returncode != 0 or result.stderr:
+            failures.append(f"compose {value[:40]!r}: {result.stderr[:300]}")
+            continue
+        # `config` prints the model with `$$` kept as written (it round-trips); the container
+        # gets the unescaped value.
+        command = json.loads(result.stdout)["services"][spec.name]["command"]
+        if [_unescape_dollars(c) for c in command] != list(bundle.plan.container_args):
+            failures.append(f"compose {value[:40]!r}: {command[-1][:80]!r}")
+        unit = f"{spec.name}.service"
+        root = _scratch_root(
+            tmp_path / f"root-{index}",
+            unit,
+            (out / unit).read_text("utf-8"),
+            bundle.plan.unit_executable,
+        )
+        verify = subprocess.run(
+            [systemd_analyze, "verify", "--man=no", "--generators=no", f"--root={root}", unit],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if verify.returncode != 0 or verify.stdout or verify.stderr:
+            failures.append(f"systemd {value[:40]!r}: {(verify.stdout + verify.stderr)[:300]}")
+    assert not failures, "\n".join(failures)
+    assert not (tmp_path / "canary").exists()
+
+
+# --- the character rules are documented and named in errors -----------------------------------
+
+
+def _patterned_fields() -> dict[str, str]:
+    """Dotted field path -> pattern, from the JSON Schema generated from spec.py."""
+    from llmgen.schema import schema_text
+
+    schema = json.loads(schema_text())
+    found: dict[str, str] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                walk(schema["$defs"][node["$ref"].rsplit("/", 1)[-1]], path)
+            if "pattern" in node:
+                found[path] = node["pattern"]
+            for key, value in node.get("properties", {}).items():
+                walk(value, f"{path}.{key}" if path else key)
+            for key in ("anyOf", "allOf", "oneOf"):
+                for option in node.get(key, []):
+                    walk(option, path)
+
+    walk(schema, "")
+    return found
+
+
+def test_the_rules_document_quotes_every_pattern() -> None:
+    doc = (REPO / "docs" / "spec-rules.md").read_text("utf-8")
+    fields = _patterned_fields()
+    assert len(fields) >= 8, fields
+    for path, pattern in fields.items():
+        row = next((line for line in doc.splitlines() if line.startswith(f"| `{path}` |")), None)
+        assert row is not None, f"docs/spec-rules.md has no row for {path}"
+        assert f"`{pattern}`" in row, f"docs/spec-rules.md: {path} does not quote {pattern}"
+    for path in ("server.host", "runtime.extra_args"):
+        assert f"| `{path}`" in doc
+
+
+@pytest.mark.parametrize("field", sorted(_patterned_fields()))
+def test_a_pattern_error_names_the_field_and_states_the_rule(field: str) -> None:
+    engine = "llamacpp" if field == "model.id" else "vllm"
+    value = "bad value ;$(x)" if field != "model.path" else "/bad:value"
+    with pytest.raises(SpecError) as caught:
+        validate_text(_spec_yaml(_spec_data(engine, field, value)), "spec.yaml")
+    (diagnostic,) = caught.value.diagnostics
+    line = diagnostic.format()
+    assert line.startswith("spec.yaml:") and f": error: {field}: " in line
+    assert "is not valid: must be " in diagnostic.message
+    assert "an allowed value" not in diagnostic.message  # a rule text exists for the field
+    assert diagnostic.hint == "the character rules per field are in docs/spec-rules.md"
