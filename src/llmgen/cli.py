@@ -71,7 +71,7 @@ def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
     """Check spec files; exit 1 if any has an error (warnings are allowed)."""
     from llmgen.validate import validate_file
 
-    failed = False
+    invalid = 0
     report = []
     for path in specs:
         try:
@@ -79,7 +79,7 @@ def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
             ok = True
         except SpecError as exc:
             found, ok = exc.diagnostics, False
-        failed = failed or not ok
+        invalid += 0 if ok else 1
         shown = [d for d in found if not quiet or d.severity.value == "error"]
         if output_format == "json":
             report.append(
@@ -89,12 +89,12 @@ def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
             _echo_diagnostics(shown)
     if output_format == "json":
         click.echo(json.dumps(report, indent=2))
-    elif not quiet:
-        click.echo(
-            f"{len(specs)} spec(s) checked: " + ("some have errors" if failed else "all valid"),
-            err=True,
-        )
-    sys.exit(EXIT_INVALID if failed else EXIT_OK)
+    elif not quiet and (len(specs) > 1 or not invalid):
+        # A single bad spec gets exactly its diagnostic lines; a summary adds nothing there.
+        plural = "s" if len(specs) != 1 else ""
+        outcome = f"{invalid} with errors" if invalid else "all valid"
+        click.echo(f"{len(specs)} spec{plural} checked: {outcome}", err=True)
+    sys.exit(EXIT_INVALID if invalid else EXIT_OK)
 
 
 @main.command()

@@ -81,6 +81,7 @@ class LaunchPlan:
     install_hint: str
     open_routes: tuple[str, ...]  # routes the engine leaves open even with an API key
     api_key_env: str | None
+    unit_cache_dirs: tuple[tuple[str, str], ...]  # variable -> folder under the unit's cache
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 
     @property
@@ -128,6 +129,8 @@ class Engine(ABC):
     install_hint: ClassVar[str]
     open_routes: ClassVar[tuple[str, ...]]
     cache_volume: ClassVar[tuple[str, str]]  # (named volume, mount point in the image)
+    # Cache variables the systemd unit points into its CacheDirectory (variable -> subfolder).
+    unit_cache_dirs: ClassVar[tuple[tuple[str, str], ...]] = (("HF_HOME", "huggingface"),)
     start_period_s: ClassVar[int] = 600
     # How a context_length beyond the model's trained maximum is judged: vLLM refuses to start.
     long_context_is_error: ClassVar[bool] = False
@@ -268,6 +271,7 @@ class Engine(ABC):
             install_hint=self.install_hint,
             open_routes=self.open_routes,
             api_key_env=spec.server.api_key_env,
+            unit_cache_dirs=self.unit_cache_dirs,
             diagnostics=tuple(self.check(spec)),
         )
 

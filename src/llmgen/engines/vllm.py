@@ -24,6 +24,8 @@ class VllmEngine(Engine):
     install_hint = "pip install vllm==0.33.0 (CPU-only machines: see the vLLM CPU install docs)"
     open_routes = ("/health", "/metrics", "/ping", "/version")
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
+    # Without a writable VLLM_CACHE_ROOT a sandboxed vLLM logs errors saving its caches.
+    unit_cache_dirs = (("HF_HOME", "huggingface"), ("VLLM_CACHE_ROOT", "vllm"))
     model_kind = "hf"
     long_context_is_error = True  # unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1
     shards_split_heads = True
@@ -79,12 +81,10 @@ class VllmEngine(Engine):
         return "16g" if spec.runtime.gpus > 1 else None
 
     def healthcheck(self, port: int) -> tuple[str, ...]:
-        # The vLLM images ship python3 for certain; curl is not promised.
-        probe = (
-            f"import urllib.request; "
-            f"urllib.request.urlopen('http://127.0.0.1:{port}{self.health_path}', timeout=5)"
-        )
-        return ("python3", "-c", probe)
+        # The vLLM images ship python3 for certain; curl is not promised. The URL is an
+        # argument, so the program text needs no inner quotes.
+        probe = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)"
+        return ("python3", "-c", probe, f"http://127.0.0.1:{port}{self.health_path}")
 
     def engine_checks(self, spec: Spec) -> list[Diagnostic]:
         rt = spec.runtime
