@@ -36,12 +36,10 @@ def shell_word(value: str) -> str:
     return shlex.quote(value)
 
 
-def _systemd_quoted(text: str) -> str:
-    """A double-quoted systemd word with C escapes (systemd.syntax(7), "Quoting")."""
+def _double_quoted(text: str) -> str:
+    """`text` in double quotes with C escapes: the common form of systemd and Python strings."""
     out = []
     for char in text:
-        if char == "\x00":
-            raise ValueError("systemd cannot carry a NUL character")
         if char in '"\\':
             out.append("\\" + char)
         elif _is_literal(char):
@@ -49,6 +47,13 @@ def _systemd_quoted(text: str) -> str:
         else:
             out.append(_escape_unprintable(char))
     return '"' + "".join(out) + '"'
+
+
+def _systemd_quoted(text: str) -> str:
+    """A double-quoted systemd word with C escapes (systemd.syntax(7), "Quoting")."""
+    if "\x00" in text:
+        raise ValueError("systemd cannot carry a NUL character")
+    return _double_quoted(text)
 
 
 def systemd_word(value: str) -> str:
@@ -79,15 +84,7 @@ def python_string(value: str) -> str:
     Unlike JSON, whose `\\uD83D\\uDE00` surrogate pairs Python would read as two broken
     characters, characters beyond the BMP are written literally or as `\\UNNNNNNNN`.
     """
-    out = []
-    for char in value:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif _is_literal(char):
-            out.append(char)
-        else:
-            out.append(_escape_unprintable(char))
-    return '"' + "".join(out) + '"'
+    return _double_quoted(value)
 
 
 def yaml_string(value: str) -> str:
