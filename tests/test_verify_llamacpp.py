@@ -300,3 +300,18 @@ def test_via_docker_reports_a_missing_daemon(llamacpp_spec: SpecFactory, tmp_pat
         assert "FAILED (engine-missing)" in result.output
         assert "docker is not installed" in result.output
     assert group_gone(pgid_in(result.output))
+
+
+@pytest.mark.usefixtures("llama_on_path")
+def test_report_points_only_at_a_log_that_still_exists(
+    llamacpp_spec: SpecFactory, tmp_path: Path
+) -> None:
+    """A spec's temporary directory goes away after a pass, so no `log:` line names it; a
+    rendered directory keeps its verify.log and the report says where."""
+    from_spec = invoke("verify", str(llamacpp_spec()))
+    assert from_spec.exit_code == 0, from_spec.output
+    assert "\nlog: " not in from_spec.output
+    out = render(llamacpp_spec(), tmp_path / "out")
+    from_dir = invoke("verify", str(out))
+    assert from_dir.exit_code == 0, from_dir.output
+    assert f"log: {out / 'verify.log'}" in from_dir.output

@@ -99,7 +99,8 @@ def format_text(result: VerifyResult) -> str:
             )
         else:
             lines.append("FAILED: processes survived the teardown")
-    if result.log_path is not None and result.ok and not result.kept_running:
+    # A temporary directory is removed after a passing run, so its log is gone too.
+    if result.log_path is not None and result.log_path.exists() and not result.kept_running:
         lines.append(f"log: {result.log_path}")
     return "\n".join(lines)
 
