@@ -28,8 +28,8 @@ import pytest
 
 from llmgen.engines import ENGINES
 from llmgen.spec import Spec
+from tests.support.engines import free_port
 from tests.support.vllm_cpu import (
-    free_port,
     group_memory,
     start_group,
     stop_group,

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.engines import free_port
 from tests.support.hf_model import ModelWriteError, make_tiny_llama
 from tests.support.vllm_cpu import (
     EngineUnavailableError,
     VllmSpecFactory,
-    free_port,
     vllm_cpu_python,
     vllm_environment,
     write_vllm_spec,
