@@ -42,7 +42,7 @@ from llmgen.render import Bundle, render
 from llmgen.validate import validate_text
 from tests.conftest import REPO
 from tests.support.bundles import compose_binary, require_tool, write_files
-from tests.support.systemd_syntax import exec_start_argv
+from tests.support.systemd_syntax import exec_start_argv, undouble
 
 ENGINES = ("vllm", "tgi", "llamacpp")
 
@@ -268,18 +268,7 @@ def _run_script(case: Case, script: Path, bundle: Bundle, *args: str) -> None:
 
 def _unescape_dollars(value: str) -> str:
     """compose and Kubernetes both read `$$` as `$`; a lone `$` would be expanded: refuse it."""
-    out = []
-    index = 0
-    while index < len(value):
-        if value[index] == "$":
-            if value[index + 1 : index + 2] != "$":
-                raise AssertionError(f"unescaped $ in {value!r}")
-            out.append("$")
-            index += 2
-        else:
-            out.append(value[index])
-            index += 1
-    return "".join(out)
+    return undouble(value, "$")
 
 
 def _check_rendered(case: Case, bundle: Bundle, out: Path, field: str, value: Any) -> None:

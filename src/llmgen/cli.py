@@ -49,6 +49,17 @@ def _user_errors(function: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def format_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The `--format text|json` option shared by the commands that report."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        help=help_text,
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="llmgen")
 def main() -> None:
@@ -59,13 +70,7 @@ def main() -> None:
 # readable=False: the loader reports an unreadable spec as one diagnostic line (exit 1),
 # where click would print a three-line usage error.
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="json: one object per spec on stdout, for machines.",
-)
+@format_option("json: one object per spec on stdout, for machines.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings.")
 def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
     """Check spec files; exit 1 if any has an error (warnings are allowed)."""
@@ -203,13 +208,7 @@ def engines() -> None:
     help="Seconds to wait for the server to become ready.",
 )
 @click.option("--keep-running", is_flag=True, help="Leave the server up after the checks.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="json: one object on stdout, for machines.",
-)
+@format_option("json: one object on stdout, for machines.")
 @_user_errors
 def verify(
     *,

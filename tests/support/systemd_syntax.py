@@ -140,20 +140,28 @@ def split_words(value: str) -> list[str]:
         words.append("".join(word))
 
 
-def resolve_specifiers(word: str) -> str:
-    """`%%` -> `%`; any other specifier would be replaced by systemd, so it is an error here."""
+def undouble(text: str, char: str) -> str:
+    """`char` doubled -> one `char`; a lone `char` would be expanded by the reader: an error.
+
+    systemd reads `%%` this way in ExecStart=; compose and Kubernetes read `$$` so.
+    """
     out = []
     index = 0
-    while index < len(word):
-        if word[index] == "%":
-            if word[index + 1 : index + 2] != "%":
-                raise ValueError(f"unescaped specifier in {word!r}")
-            out.append("%")
+    while index < len(text):
+        if text[index] == char:
+            if text[index + 1 : index + 2] != char:
+                raise ValueError(f"unescaped {char} in {text!r}")
+            out.append(char)
             index += 2
         else:
-            out.append(word[index])
+            out.append(text[index])
             index += 1
     return "".join(out)
+
+
+def resolve_specifiers(word: str) -> str:
+    """`%%` -> `%`; any other specifier would be replaced by systemd, so it is an error here."""
+    return undouble(word, "%")
 
 
 def resolve_variables(word: str) -> str:
