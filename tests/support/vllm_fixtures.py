@@ -24,10 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.engines import free_port
+from tests.support.engines import EngineUnavailableError, free_port
 from tests.support.hf_model import ModelWriteError, make_tiny_llama
 from tests.support.vllm_cpu import (
-    EngineUnavailableError,
     VllmSpecFactory,
     vllm_cpu_python,
     vllm_environment,
