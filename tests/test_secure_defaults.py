@@ -209,7 +209,13 @@ def test_llamacpp_with_a_local_model_runs_as_a_non_root_user() -> None:
     assert "    --user 65532:65532 \\\n" in files["docker-run.sh"]
     assert 'user: "65532:65532"' in files["compose.yaml"]
     pod = next(yaml.safe_load_all(files["kubernetes.yaml"]))["spec"]["template"]["spec"]
-    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532}
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def test_every_container_drops_privileges_it_does_not_need() -> None:
