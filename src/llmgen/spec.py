@@ -350,6 +350,17 @@ class ContainerSpec(StrictModel):
             description="Override the pinned tag of the engine's official image (never `latest`).",
         ),
     ]
+    model_cache: Annotated[
+        Literal["volume", "host"],
+        Field(
+            default="volume",
+            description="Model cache of docker-run.sh and compose.yaml: `volume` (default) a "
+            "named Docker volume, kept across runs and apart from your files; `host` the host's "
+            "own Hugging Face cache (`$HF_HOME`, else ~/.cache/huggingface), as the engines' "
+            "docs do, so models already downloaded are reused (the root-run images may leave "
+            "root-owned files there).",
+        ),
+    ]
 
     @field_validator("image_tag")
     @classmethod
