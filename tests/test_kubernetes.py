@@ -570,3 +570,22 @@ def test_bare_metal_multi_node_files_pass_shellcheck_and_systemd_analyze(
         executable = f"/usr/local/libexec/llmgen/{key}/launch-{role}.sh"
         assert f"\nExecStart={executable}\n" in text
         assert _systemd_verify(tmp_path / f"root-{role}", unit, text, executable) == ""
+
+
+@pytest.mark.parametrize(
+    ("deploy", "longest"),
+    [({"replicas": 2}, 52), ({"nodes": 2, "replicas": 12}, 49), ({"replicas": 1}, 63)],
+)
+def test_names_fit_the_labels_kubernetes_derives_from_them(
+    deploy: dict[str, Any], longest: int
+) -> None:
+    runtime = {"gpus": 1}
+    fits = {"name": "a" * longest, "engine": "vllm", "model": {"id": "org/m"}}
+    validate_text(yaml.safe_dump({**fits, "runtime": runtime, "deploy": deploy}))
+    if longest == 63:
+        return  # the spec's own name rule already stops at 63
+    too_long = {**fits, "name": "a" * (longest + 1), "runtime": runtime, "deploy": deploy}
+    with pytest.raises(SpecError) as caught:
+        validate_text(yaml.safe_dump(too_long))
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.path == "name" and f"at most {longest}" in diagnostic.message

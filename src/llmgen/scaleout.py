@@ -63,6 +63,16 @@ def multinode_checks(spec: Spec, engine: Engine) -> list[Diagnostic]:
     """Rules of `deploy`: which engines span nodes, and what a multi-node spec must not set."""
     deploy = spec.deploy
     found: list[Diagnostic] = []
+    longest = _longest_name(spec, engine)
+    if len(spec.name) > longest:
+        found.append(
+            error(
+                "name",
+                f"'{spec.name}' has {len(spec.name)} characters; with these replicas/nodes "
+                f"Kubernetes labels its pods '<name>-<suffix>' within 63, so at most {longest}",
+                f"shorten name to {longest} characters or fewer",
+            )
+        )
     if deploy.storage.claim is not None and deploy.replicas > 1:
         found.append(
             warning(
@@ -132,6 +142,16 @@ def multinode_checks(spec: Spec, engine: Engine) -> list[Diagnostic]:
             )
         )
     return found
+
+
+def _longest_name(spec: Spec, engine: Engine) -> int:
+    # A StatefulSet's pods carry `controller-revision-hash: <name>-<10-char hash>` (a label,
+    # at most 63); a LeaderWorkerSet adds `-<group index>` for each group's worker StatefulSet.
+    if spec.deploy.nodes > 1 and engine.multinode == "ray":
+        return 52 - 1 - len(str(spec.deploy.replicas - 1))
+    if spec.deploy.replicas > 1 and spec.deploy.storage.claim is None:
+        return 52
+    return 63
 
 
 def multinode_plan(spec: Spec, engine: Engine, plan: LaunchPlan) -> MultiNode | None:
