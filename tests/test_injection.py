@@ -232,7 +232,11 @@ def _spec_data(engine: str, field: str, value: Any) -> dict[str, Any]:
     elif field in ("model.id", "model.path"):
         data["model"] = {key: value}
     else:
-        data.setdefault(section, {})[key] = value
+        *parents, last = field.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
     return data
 
 

@@ -95,7 +95,8 @@ def test_compose_and_kubernetes_parse_and_probe_patiently(engine: str) -> None:
     assert service["environment"][ENGINES[engine].api_key_var] == (
         "${LLM_API_KEY:?set LLM_API_KEY to the API key}"
     )
-    deployment, svc = list(yaml.safe_load_all(files["kubernetes.yaml"]))
+    documents = {d["kind"]: d for d in yaml.safe_load_all(files["kubernetes.yaml"])}
+    deployment, svc = documents["Deployment"], documents["Service"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["startupProbe"]["httpGet"]["path"] == "/health"
     assert container["startupProbe"]["failureThreshold"] * 10 >= 300

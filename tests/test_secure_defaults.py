@@ -209,15 +209,25 @@ def test_llamacpp_with_a_local_model_runs_as_a_non_root_user() -> None:
     assert "    --user 65532:65532 \\\n" in files["docker-run.sh"]
     assert 'user: "65532:65532"' in files["compose.yaml"]
     pod = next(yaml.safe_load_all(files["kubernetes.yaml"]))["spec"]["template"]["spec"]
-    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532}
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def test_every_container_drops_privileges_it_does_not_need() -> None:
     for case, bundle in all_bundles():
-        pod = next(yaml.safe_load_all(bundle.files["kubernetes.yaml"]))["spec"]["template"]["spec"]
-        security = pod["containers"][0]["securityContext"]
-        assert security["allowPrivilegeEscalation"] is False, case
-        assert security["capabilities"] == {"drop": ["ALL"]}, case
+        workload = next(yaml.safe_load_all(bundle.files["kubernetes.yaml"]))["spec"]
+        # A LeaderWorkerSet has two pod templates (leader, workers); the others one.
+        group = workload.get("leaderWorkerTemplate", {})
+        templates = [group[t] for t in ("leaderTemplate", "workerTemplate") if t in group]
+        for template in templates or [workload["template"]]:
+            security = template["spec"]["containers"][0]["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, case
+            assert security["capabilities"] == {"drop": ["ALL"]}, case
         unit = next(text for path, text in bundle.files.items() if path.endswith(".service"))
         for line in (
             "DynamicUser=yes",

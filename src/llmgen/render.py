@@ -72,12 +72,22 @@ def render(spec: Spec) -> Bundle:
     """Render every target for `spec`; the same spec gives byte-identical files."""
     plan = ENGINES[spec.engine].plan(spec)
     env = _shared_environment()
-    context = {"spec": spec, "plan": plan, "llmgen_version": __version__}
+    from llmgen.kube import kube_plan
+    from llmgen.scaleout import multinode_files, multinode_plan
+
+    context = {
+        "spec": spec,
+        "plan": plan,
+        "llmgen_version": __version__,
+        "kube": kube_plan(spec, plan),
+        "multinode": multinode_plan(spec, ENGINES[spec.engine], plan),
+    }
     files: dict[str, str] = {}
     for outputs in TARGETS.values():
         for output in outputs:
             path = output.path.format(name=spec.name)
             files[path] = env.get_template(output.template).render(context)
+    files.update(multinode_files(env, context))
     files[MANIFEST] = _manifest(spec, plan, files)
     return Bundle(dict(sorted(files.items())), plan)
 

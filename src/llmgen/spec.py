@@ -350,12 +350,244 @@ class ContainerSpec(StrictModel):
             description="Override the pinned tag of the engine's official image (never `latest`).",
         ),
     ]
+    model_cache: Annotated[
+        Literal["volume", "host"],
+        Field(
+            default="volume",
+            description="Model cache of docker-run.sh and compose.yaml: `volume` (default) a "
+            "named Docker volume, kept across runs and apart from your files; `host` the host's "
+            "own Hugging Face cache (`$HF_HOME`, else ~/.cache/huggingface), as the engines' "
+            "docs do, so models already downloaded are reused (the root-run images may leave "
+            "root-owned files there).",
+        ),
+    ]
 
     @field_validator("image_tag")
     @classmethod
     def _no_latest(cls, value: str | None) -> str | None:
         if value == "latest":
             raise ValueError("'latest' is not a pinned version; name a release tag")
+        return value
+
+
+# Kubernetes names and labels (k8s.io/apimachinery validation): a DNS-1123 label (namespace),
+# a DNS-1123 subdomain (claim and storage class names), and the label key/value grammar.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(DNS_SUBDOMAIN_PATTERN)
+# A Kubernetes quantity for storage, in binary units so the size means what it says.
+STORAGE_SIZE_PATTERN = r"^[1-9][0-9]{0,5}(Mi|Gi|Ti)$"
+RESOURCE_NAME_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+RESERVED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why `key` is not a Kubernetes label key (`[prefix/]name`), or None when it is one."""
+    prefix, _, name = key.rpartition("/")
+    if not _LABEL_NAME.fullmatch(name):
+        return (
+            f"label key {key!r}: the name part must be 1 to 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    if "/" in key and not (_DNS_SUBDOMAIN.fullmatch(prefix) and len(prefix) <= 253):
+        return f"label key {key!r}: the prefix must be a DNS subdomain such as example.com"
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why `value` is not a Kubernetes label value, or None when it is one (empty is allowed)."""
+    if value and not _LABEL_NAME.fullmatch(value):
+        return (
+            f"label value {value!r}: at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+class StorageSpec(StrictModel):
+    """Where the model cache lives in Kubernetes, so a restart does not download it again."""
+
+    size: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=STORAGE_SIZE_PATTERN,
+            description="Size of a new PersistentVolumeClaim for the model cache (`200Gi`). "
+            "Default: sized from the model's weights when known, otherwise 100Gi. "
+            "Not together with `claim`.",
+            examples=["200Gi"],
+        ),
+    ]
+    claim: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            max_length=253,
+            description="Name of an existing PersistentVolumeClaim to use instead of a new one. "
+            "With replicas > 1 every replica mounts it, so it must be ReadWriteMany.",
+        ),
+    ]
+    class_name: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+            max_length=253,
+            description="StorageClass of the new claim. Default: the cluster's default class.",
+        ),
+    ]
+
+    @model_validator(mode="after")
+    def _size_or_claim(self) -> StorageSpec:
+        if self.claim is not None and (self.size is not None or self.class_name is not None):
+            raise ValueError(
+                "give either claim (an existing PVC) or size/class_name (a new one), not both"
+            )
+        return self
+
+
+class TolerationSpec(StrictModel):
+    """One Kubernetes toleration, so the pods may run on tainted (e.g. GPU) nodes."""
+
+    key: Annotated[
+        str | None,
+        Field(default=None, description="Taint key; omitted with operator Exists = every taint."),
+    ]
+    operator: Annotated[
+        Literal["Equal", "Exists"],
+        Field(default="Equal", description="`Equal` (key and value match) or `Exists` (key only)."),
+    ]
+    value: Annotated[str | None, Field(default=None, description="Taint value for operator Equal.")]
+    effect: Annotated[
+        Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None,
+        Field(default=None, description="Taint effect to tolerate; omitted = every effect."),
+    ]
+    toleration_seconds: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=0,
+            le=31_536_000,
+            strict=True,
+            description="With effect NoExecute: how long the pod stays after the taint appears.",
+        ),
+    ]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TolerationSpec:
+        if self.key is not None and (problem := label_key_problem(self.key)):
+            raise ValueError(problem)
+        if self.value is not None and (problem := label_value_problem(self.value)):
+            raise ValueError(problem)
+        if self.operator == "Exists" and self.value:
+            raise ValueError("operator Exists takes no value; remove value or use Equal")
+        if self.operator == "Equal" and self.key is None:
+            raise ValueError("operator Equal needs a key; use operator Exists to match every taint")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("toleration_seconds only applies to effect NoExecute")
+        return self
+
+
+class DeploySpec(StrictModel):
+    """How the deployment scales beyond one process: Kubernetes placement, replicas, nodes."""
+
+    replicas: Annotated[
+        int,
+        Field(
+            default=1,
+            ge=1,
+            le=1000,
+            strict=True,
+            description="Independent copies of the server behind one Service. With more than one, "
+            "each replica gets its own cache claim (StatefulSet), unless `storage.claim` is set.",
+        ),
+    ]
+    namespace: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=DNS_LABEL_PATTERN,
+            description="Kubernetes namespace of every object (a DNS label). Default: the "
+            "deployment's name. Create it first: kubectl create namespace NAME.",
+        ),
+    ]
+    storage: Annotated[
+        StorageSpec,
+        Field(
+            default_factory=StorageSpec,
+            description="The model cache's persistent volume in Kubernetes.",
+        ),
+    ]
+    nodes: Annotated[
+        int,
+        Field(
+            default=1,
+            ge=1,
+            le=64,
+            strict=True,
+            description="Nodes per replica; runtime.gpus stays the GPUs of one node. vLLM: a "
+            "LeaderWorkerSet over a Ray cluster, tensor parallel = runtime.gpus and pipeline "
+            "parallel = nodes. llama.cpp: rpc-server on worker hosts. TGI: 1 only.",
+        ),
+    ]
+    node_selector: Annotated[
+        dict[str, str],
+        Field(
+            default_factory=dict,
+            max_length=32,
+            description="Kubernetes nodeSelector: node labels the pods must run on.",
+            examples=[{"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}],
+        ),
+    ]
+    tolerations: Annotated[
+        list[TolerationSpec],
+        Field(
+            default_factory=list,
+            max_length=32,
+            description="Kubernetes tolerations, e.g. for tainted GPU nodes.",
+        ),
+    ]
+    gpu_resource: Annotated[
+        str,
+        Field(
+            default="nvidia.com/gpu",
+            pattern=RESOURCE_NAME_PATTERN,
+            description="Extended resource that counts GPUs in the cluster (`nvidia.com/gpu`, "
+            "`amd.com/gpu`, a MIG profile such as `nvidia.com/mig-1g.10gb`).",
+        ),
+    ]
+
+    @field_validator("namespace")
+    @classmethod
+    def _not_system(cls, value: str | None) -> str | None:
+        if value in RESERVED_NAMESPACES:
+            raise ValueError(
+                f"'{value}' belongs to Kubernetes itself; choose a namespace of your own"
+            )
+        return value
+
+    @field_validator("node_selector")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            problem = label_key_problem(key) or label_value_problem(label)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("gpu_resource")
+    @classmethod
+    def _not_native(cls, value: str) -> str:
+        domain = value.split("/", 1)[0]
+        if domain == "kubernetes.io" or domain.endswith(".kubernetes.io"):
+            raise ValueError(
+                f"'{value}' is in the kubernetes.io domain, which is not an extended resource; "
+                "use the GPU device plugin's resource, e.g. nvidia.com/gpu"
+            )
         return value
 
 
@@ -383,6 +615,13 @@ class Spec(StrictModel):
     ]
     container: Annotated[
         ContainerSpec, Field(default_factory=ContainerSpec, description="Container image.")
+    ]
+    deploy: Annotated[
+        DeploySpec,
+        Field(
+            default_factory=DeploySpec,
+            description="Kubernetes placement and storage, replicas and multi-node serving.",
+        ),
     ]
 
 

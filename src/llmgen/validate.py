@@ -41,6 +41,7 @@ def _validate_loaded(loaded: LoadedYaml) -> Validated:
     except ValidationError as exc:
         raise SpecError(_position_all(loaded, _pydantic_diagnostics(exc, loaded.data))) from None
     found = _policy_checks(spec) + ENGINES[spec.engine].check(spec) + _model_checks(spec)
+    found += _deploy_checks(spec)
     found = _position_all(loaded, found)
     errors = [d for d in found if d.severity is Severity.ERROR]
     if errors:
@@ -80,6 +81,13 @@ def _policy_checks(spec: Spec) -> list[Diagnostic]:
             "put a reverse proxy in front if those must be private",
         )
     ]
+
+
+def _deploy_checks(spec: Spec) -> list[Diagnostic]:
+    """Rules of the deploy section (replicas, nodes): llmgen.scaleout."""
+    from llmgen.scaleout import multinode_checks
+
+    return multinode_checks(spec, ENGINES[spec.engine])
 
 
 def _model_checks(spec: Spec) -> list[Diagnostic]:
@@ -137,6 +145,12 @@ _PATTERN_RULES = {
     "server.executable": "an absolute path of letters, digits and '._/+-'",
     "runtime.kv_cache_memory": "a byte count, optionally with K, M, G or T (e.g. 64M)",
     "container.image_tag": "letters, digits and '_.-' (a release tag)",
+    "deploy.namespace": "a Kubernetes namespace: lowercase letters, digits and '-', starting and "
+    "ending with a letter or digit, at most 63 characters",
+    "deploy.storage.size": "a size in Mi, Gi or Ti, such as 200Gi",
+    "deploy.storage.claim": "a Kubernetes object name: lowercase letters, digits, '-' and '.'",
+    "deploy.storage.class_name": "a Kubernetes object name: lowercase letters, digits, '-' and '.'",
+    "deploy.gpu_resource": "an extended resource name such as nvidia.com/gpu (domain/name)",
 }
 
 

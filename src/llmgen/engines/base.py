@@ -137,6 +137,8 @@ class Engine(ABC):
     shards_split_heads: ClassVar[bool] = False  # tensor parallel divides attention heads
     cpu_head_sizes: ClassVar[frozenset[int] | None] = None  # CPU attention kernels' limits
     model_kind: ClassVar[Literal["gguf", "hf"]]
+    # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.scaleout.
+    multinode: ClassVar[Literal["ray", "rpc"] | None] = None
 
     @property
     def flag_table(self) -> FlagTable:

@@ -31,6 +31,7 @@ class LlamaCppEngine(Engine):
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     start_period_s = 300
     model_kind = "gguf"
+    multinode = "rpc"
     unsupported: ClassVar[dict[str, str]] = {
         "gpu_memory_fraction": "it fits layers to memory itself (--fit-target sets the margin)",
         "kv_cache_memory": "the KV cache follows context_length x parallel",

@@ -27,6 +27,7 @@ class VllmEngine(Engine):
     # Without a writable VLLM_CACHE_ROOT a sandboxed vLLM logs errors saving its caches.
     unit_cache_dirs = (("HF_HOME", "huggingface"), ("VLLM_CACHE_ROOT", "vllm"))
     model_kind = "hf"
+    multinode = "ray"
     long_context_is_error = True  # unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1
     shards_split_heads = True
     cpu_head_sizes = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
