@@ -67,39 +67,31 @@ def main() -> None:
 
 
 @main.command()
-# readable=False: the loader reports an unreadable spec as one diagnostic line (exit 1),
-# where click would print a three-line usage error.
-@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
-@format_option("json: one object per spec on stdout, for machines.")
-@click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings.")
-def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
-    """Check spec files; exit 1 if any has an error (warnings are allowed)."""
-    from llmgen.validate import validate_file
+# Plain strings: an argument may be a file, a directory or a glob, and the loader reports an
+# unreadable spec as one diagnostic line (exit 1) where click would print a usage error.
+@click.argument("specs", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    help="json: one object per spec on stdout; github: GitHub Actions annotations on stdout.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings or the summary.")
+def validate(specs: tuple[str, ...], output_format: str, quiet: bool) -> None:
+    """Check spec files; exit 1 if any has an error (warnings are allowed).
 
-    invalid = 0
-    report = []
-    for path in specs:
-        try:
-            found = list(validate_file(path).diagnostics)
-            ok = True
-        except SpecError as exc:
-            found, ok = exc.diagnostics, False
-        invalid += 0 if ok else 1
-        shown = [d for d in found if not quiet or d.severity.value == "error"]
-        if output_format == "json":
-            report.append(
-                {"file": str(path), "valid": ok, "diagnostics": [d.as_dict() for d in shown]}
-            )
-        else:
-            _echo_diagnostics(shown)
-    if output_format == "json":
-        click.echo(json.dumps(report, indent=2))
-    elif not quiet and (len(specs) > 1 or not invalid):
-        # A single bad spec gets exactly its diagnostic lines; a summary adds nothing there.
-        plural = "s" if len(specs) != 1 else ""
-        outcome = f"{invalid} with errors" if invalid else "all valid"
-        click.echo(f"{len(specs)} spec{plural} checked: {outcome}", err=True)
-    sys.exit(EXIT_INVALID if invalid else EXIT_OK)
+    SPECS are files, directories (their *.yaml and *.yml files) or globs ('deploy/**/*.yaml',
+    quoted so the shell leaves it to llmgen).
+
+    \b
+    Examples:
+      llmgen validate deploy/chat.yaml
+      llmgen validate deploy/ 'services/**/*.llmgen.yaml' --format github
+    """
+    from llmgen.validate_many import check_files, report
+
+    sys.exit(report(check_files(specs), output_format, quiet, sys.stdout, sys.stderr))
 
 
 @main.command()
