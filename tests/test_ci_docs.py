@@ -96,7 +96,9 @@ def test_the_documented_pre_commit_config_is_valid(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     offered = {hook["id"] for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
-    used = {hook["id"] for repo in yaml.safe_load(config.read_text())["repos"] for hook in repo["hooks"]}
+    used = {
+        hook["id"] for repo in yaml.safe_load(config.read_text())["repos"] for hook in repo["hooks"]
+    }
     assert used == offered
 
 

@@ -266,3 +266,74 @@ def verify(
     if result.failure is not None and result.failure.kind == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if result.ok else EXIT_INVALID)
+
+
+@main.command()
+@click.option(
+    "--engine",
+    type=click.Choice(["llamacpp", "vllm", "tgi"]),
+    default=None,
+    help="Serving engine (asked on a terminal; default llamacpp).",
+)
+@click.option("--model", default=None, help="Hub id (org/name) or absolute path of the model.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, allow_dash=True),
+    default=Path("llmgen.yaml"),
+    show_default=True,
+    help="Spec file to write; - writes to stdout.",
+)
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@click.option(
+    "--schema",
+    "schema_location",
+    default=None,
+    help="URL or path for the editor's schema modeline (default: the released schema).",
+)
+@_user_errors
+def init(
+    engine: str | None, model: str | None, output: Path, force: bool, schema_location: str | None
+) -> None:
+    """Write a commented starter spec that validates as written.
+
+    Asks for the engine and model when they are not given and stdin is a terminal; otherwise
+    uses llamacpp and a small SmolLM2 model. Never replaces an existing file without --force.
+
+    \b
+    Examples:
+      llmgen init
+      llmgen init --engine vllm --model Qwen/Qwen2.5-7B-Instruct -o deploy/qwen.llmgen.yaml
+    """
+    from llmgen.init import (
+        DEFAULT_ENGINE,
+        DEFAULT_MODELS,
+        Starter,
+        ask_missing,
+        check_model,
+        refuse_existing,
+        spec_text,
+        write_spec,
+    )
+    from llmgen.links import schema_url
+
+    if str(output) != "-":
+        refuse_existing(output, force)
+    if engine is None or model is None:
+        if sys.stdin.isatty():
+            engine, model = ask_missing(engine, model)
+        else:
+            defaulted = [] if engine else [f"--engine {DEFAULT_ENGINE}"]
+            engine = engine or DEFAULT_ENGINE
+            defaulted += [] if model else [f"--model {DEFAULT_MODELS[engine]}"]
+            model = model or DEFAULT_MODELS[engine]
+            click.echo(f"llmgen: no terminal to ask: using {' '.join(defaulted)}", err=True)
+    problem = check_model(engine, model)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--model")
+    text = spec_text(Starter(engine, model, schema_location or schema_url()))
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    write_spec(text, output, force)
+    click.echo(f"wrote {output} ({engine}, {model}); next: llmgen validate {output}", err=True)
