@@ -5,13 +5,7 @@ only on a terminal (driven through a real pseudo-terminal), and no overwriting w
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -22,6 +16,7 @@ from click.testing import CliRunner
 
 from llmgen.cli import main
 from tests.conftest import REPO
+from tests.support.terminal import Terminal
 
 SCHEMA = json.loads((REPO / "schemas" / "llmgen.schema.json").read_text("utf-8"))
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]["version"]
@@ -150,48 +145,6 @@ def test_dash_writes_to_stdout() -> None:
     code, out, _ = invoke("init", "--engine", "tgi", "-o", "-")
     assert code == 0
     assert yaml.safe_load(out)["engine"] == "tgi"
-
-
-class Terminal:
-    """`python -m llmgen ARGS` on a real pseudo-terminal; waits for text, never sleeps."""
-
-    def __init__(self, *args: str, cwd: Path) -> None:
-        main_fd, child_fd = pty.openpty()
-        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "llmgen", *args],
-            stdin=child_fd,
-            stdout=child_fd,
-            stderr=child_fd,
-            cwd=cwd,
-            env=env,
-            close_fds=True,
-        )
-        os.close(child_fd)
-        self.fd = main_fd
-        self.seen = ""
-
-    def expect(self, text: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.seen:
-            left = deadline - time.monotonic()
-            assert left > 0, f"waited for {text!r}; saw {self.seen!r}"
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:  # the child closed the terminal
-                    chunk = b""
-                assert chunk, f"the program ended before {text!r}; saw {self.seen!r}"
-                self.seen += chunk.decode("utf-8", "replace")
-
-    def send(self, line: str) -> None:
-        os.write(self.fd, line.encode() + b"\r")
-
-    def close(self) -> int:
-        code = self.process.wait(timeout=60)
-        os.close(self.fd)
-        return code
 
 
 def test_prompts_on_a_terminal_for_what_is_missing(tmp_path: Path) -> None:

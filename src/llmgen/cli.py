@@ -23,8 +23,11 @@ EXIT_INTERRUPTED = 130  # verify stopped by Ctrl-C or SIGTERM, as shells report 
 
 
 def _echo_diagnostics(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
+    from llmgen.style import color_enabled, diagnostic_line
+
+    color = color_enabled(sys.stderr)
     for item in diagnostics:
-        click.echo(item.format(), err=True)
+        click.echo(diagnostic_line(item.format(), item.severity.value, color), err=True)
 
 
 def _fail(exc: LlmgenError) -> NoReturn:
@@ -63,7 +66,13 @@ def format_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="llmgen")
 def main() -> None:
-    """Turn one validated YAML spec of an LLM deployment into files that run it."""
+    """Turn one validated YAML spec of an LLM deployment into files that run it.
+
+    \b
+    Example:
+      llmgen init --engine llamacpp -o chat.llmgen.yaml
+      llmgen validate chat.llmgen.yaml && llmgen render chat.llmgen.yaml -o out/chat
+    """
 
 
 @main.command()
@@ -155,7 +164,13 @@ def render(specs: tuple[Path, ...], out_dir: Path | None, force: bool, check: bo
     help="Schema file to write or check (default: schemas/llmgen.schema.json).",
 )
 def schema(check: bool, path: Path | None) -> None:
-    """Print, write or check the JSON Schema of the spec."""
+    """Print, write or check the JSON Schema of the spec.
+
+    \b
+    Examples:
+      llmgen schema -o schemas/llmgen.schema.json
+      llmgen schema --check
+    """
     from llmgen.schema import DEFAULT_SCHEMA_PATH, check_schema_text, schema_text
 
     text = schema_text()
@@ -178,7 +193,12 @@ def schema(check: bool, path: Path | None) -> None:
 
 @main.command()
 def engines() -> None:
-    """List the engines llmgen renders for, with their pinned versions and images."""
+    """List the engines llmgen renders for, with their pinned versions and images.
+
+    \b
+    Example:
+      llmgen engines
+    """
     from llmgen.engines import ENGINES
 
     for key, engine in ENGINES.items():
@@ -218,6 +238,12 @@ def verify(
 
     Checks: /v1/models serves the name the clients send, clients/client.py gets an answer,
     streaming works, and the API key is enforced when the spec sets one. Exit 1 when any fails.
+
+    \b
+    Examples:
+      llmgen verify out/chat
+      llmgen verify chat.llmgen.yaml --format json
+      llmgen verify out/chat --url http://127.0.0.1:8080/v1
     """
     import signal
 
