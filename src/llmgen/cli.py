@@ -363,3 +363,45 @@ def init(
         return
     write_spec(text, output, force)
     click.echo(f"wrote {output} ({engine}, {model}); next: llmgen validate {output}", err=True)
+
+
+@main.command()
+@click.argument("spec", required=False, type=click.Path(path_type=Path, readable=False))
+@click.option(
+    "--via",
+    type=click.Choice(["native", "docker"]),
+    default=None,
+    help="Judge one way of running (default: exit 1 only when neither way can run).",
+)
+@format_option("json: one object on stdout, for machines.")
+@_user_errors
+def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
+    """Check this host for what SPEC needs: one line per check, with the fix.
+
+    Checks the engine binary and its version, Docker, the NVIDIA runtime and driver when GPUs
+    are asked for, the port, /dev/shm for tensor parallel, disk for the model cache and free
+    memory. Exit 1 when something blocks the deployment. Without SPEC, reports which engines,
+    Docker and GPUs this host has.
+
+    \b
+    Examples:
+      llmgen doctor chat.llmgen.yaml
+      llmgen doctor chat.llmgen.yaml --via docker --format json
+      llmgen doctor
+    """
+    from llmgen.doctor import format_json, format_text, run_checks
+    from llmgen.style import color_enabled
+
+    loaded = None
+    if spec is not None:
+        from llmgen.validate import validate_file
+
+        validated = validate_file(spec)
+        _echo_diagnostics(validated.diagnostics)
+        loaded = validated.spec
+    report = run_checks(loaded, "docker" if via == "docker" else "native" if via else None)
+    if output_format == "json":
+        click.echo(format_json(report))
+    else:
+        click.echo(format_text(report, color_enabled(sys.stdout)))
+    sys.exit(EXIT_OK if report.ok else EXIT_INVALID)
