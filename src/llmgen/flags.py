@@ -25,7 +25,9 @@ class Flag:
         return not self.type.startswith(("bool(flag)", "bool (--x", "bool(on/off"))
 
 
-@dataclass(frozen=True)
+# eq=False: hashed by identity. The lookup index is cached per table, and hashing the
+# table's contents on every lookup cost most of the time of validating a spec.
+@dataclass(frozen=True, eq=False)
 class FlagTable:
     """All flags of one engine version, looked up by any spelling."""
 
