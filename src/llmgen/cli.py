@@ -7,7 +7,6 @@ pre-commit hooks.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -245,6 +244,7 @@ def verify(
       llmgen verify chat.llmgen.yaml --format json
       llmgen verify out/chat --url http://127.0.0.1:8080/v1
     """
+    import json
     import signal
 
     from llmgen.verify.failures import VerifyError
