@@ -11,7 +11,6 @@ Formats:
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import TextIO
@@ -57,6 +56,8 @@ def report(
         for r in results
     ]
     if output_format == "json":
+        import json
+
         entries = [
             {"file": r.file, "valid": r.valid, "diagnostics": [d.as_dict() for d in r.diagnostics]}
             for r in shown
