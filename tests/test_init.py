@@ -63,12 +63,41 @@ def test_the_given_model_is_used(engine: str, tmp_path: Path) -> None:
     assert validate(out)[0] == 0
 
 
-def test_a_local_model_path_becomes_model_path(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_local_model_path_becomes_model_path(engine: str, tmp_path: Path) -> None:
     out = tmp_path / "spec.yaml"
-    model = "/srv/models/Mistral 7B.Q5_K_M.gguf"
-    assert invoke("init", "--engine", "llamacpp", "--model", model, "-o", str(out))[0] == 0
+    model = "/srv/models/Mistral 7B.Q5_K_M.gguf" if engine == "llamacpp" else "/srv/models/m"
+    assert invoke("init", "--engine", engine, "--model", model, "-o", str(out))[0] == 0
     assert yaml.safe_load(out.read_text("utf-8"))["model"] == {"path": model}
-    assert validate(out)[0] == 0
+    assert validate(out) == (0, "1 spec checked: all valid\n")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("model", ["hub", "/srv/models/m.gguf"])
+def test_every_commented_knob_validates_when_uncommented(
+    engine: str, model: str, tmp_path: Path
+) -> None:
+    # Uncommenting an offered line must not produce a spec the engine refuses.
+    args = ["init", "--engine", engine, "-o", "-"]
+    if model != "hub":
+        args += ["--model", model]
+    text = invoke(*args)[1]
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        stripped = line.lstrip()
+        if not stripped.startswith("# ") or ":" not in stripped or index < 3:
+            continue
+        key = stripped[2:].split(":", 1)[0].strip()
+        if key in ("path", "container", "image_tag", "extra_args"):
+            continue  # an alternative to id / a section header / a placeholder value
+        edited = [*lines]
+        edited[index] = line.replace("# ", "", 1)
+        if "needs gpus" in line:  # offered for GPU deployments, and says so
+            edited = ["  gpus: 1" if text.lstrip().startswith("gpus:") else text for text in edited]
+        spec = tmp_path / f"{key}.yaml"
+        spec.write_text("\n".join(edited) + "\n")
+        code, report = validate(spec)
+        assert code == 0, f"uncommenting {key!r} for {engine}: {report}"
 
 
 def test_schema_modeline_points_at_the_released_schema(tmp_path: Path) -> None:

@@ -29,8 +29,8 @@ DEFAULT_OUTPUT = Path("llmgen.yaml")
 _RUNTIME_KNOBS = (
     ("batch_size", "# batch_size: 512           # tokens per step; default: the engine's own"),
     ("threads", "# threads: 8                # CPU threads"),
-    ("gpu_layers", "# gpu_layers: all           # layers on the GPU (default: all when gpus > 0)"),
-    ("gpu_memory_fraction", "# gpu_memory_fraction: 0.9  # share of each GPU's memory"),
+    ("gpu_layers", "# gpu_layers: all           # layers on the GPU; needs gpus > 0"),
+    ("gpu_memory_fraction", "# gpu_memory_fraction: 0.9  # share of GPU memory; needs gpus > 0"),
     ("max_input_tokens", "# max_input_tokens: 4095    # longest prompt, below context_length"),
     ("dtype", "# dtype: auto               # auto | float16 | bfloat16 | float32"),
 )
@@ -72,7 +72,7 @@ def spec_text(starter: Starter) -> str:
     engine = ENGINES[starter.engine]
     local = starter.model.startswith("/")
     model_lines = (
-        [f"  path: {_scalar(starter.model)}", "  # served_name: my-model  # the name clients send"]
+        [f"  path: {_scalar(starter.model)}"]
         if local
         else [
             f"  id: {_scalar(starter.model)}",
@@ -81,7 +81,7 @@ def spec_text(starter: Starter) -> str:
     )
     if not local and engine.model_kind == "hf":
         model_lines.append("  # revision: main          # hub branch, tag or commit")
-    if starter.engine != "tgi" and not local:
+    if starter.engine != "tgi":  # TGI serves the model under its id or path, no other name
         model_lines.append("  # served_name: my-model   # the name clients send")
     cpu_lines = []
     if starter.engine == "vllm":
@@ -150,6 +150,10 @@ def write_spec(text: str, output: Path, force: bool) -> None:
         fd = os.open(output, flags, 0o644)
     except FileExistsError:
         raise ExistsError(f"{output} exists; pass --force to replace it") from None
+    except FileNotFoundError:
+        raise LlmgenError(
+            f"cannot write {output}: the directory {output.parent} does not exist"
+        ) from None
     except OSError as exc:
         raise LlmgenError(f"cannot write {output}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as stream:
