@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 command -v setpriv >/dev/null || missing+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || missing+=(libgomp1)
 if [ "${#missing[@]}" -gt 0 ]; then
