@@ -366,3 +366,21 @@ def test_an_invalid_spec_is_reported_not_checked(tmp_path: Path) -> None:
         err.strip()
         == f"{spec}:4:11: error: runtime.port: unknown key 'port' (port belongs under server)"
     )
+
+
+@pytest.mark.parametrize(
+    ("engine", "output", "version"),
+    [
+        # llama.cpp's common/build-info: `version: <build number> (<commit>)` from a git
+        # checkout; the PyPI sdist build (scripts/build-llama-server.sh) prints the other form.
+        ("llamacpp", "version: 11434 (5f0b2a1)\nbuilt with cc for x86_64", "b11434"),
+        ("llamacpp", "version: 0.6.0-dev (build 11434, commit unknown)", "b11434"),
+        ("llamacpp", "version: 0.6.0-dev", None),
+        ("vllm", "INFO some log line\n0.33.0\n", "0.33.0"),
+        ("tgi", "text-generation-launcher 3.3.7", "3.3.7"),
+    ],
+)
+def test_version_outputs_are_read(engine: str, output: str, version: str | None) -> None:
+    from llmgen.doctor_probes import parse_version
+
+    assert parse_version(engine, output) == version

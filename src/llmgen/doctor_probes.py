@@ -70,11 +70,12 @@ def run(argv: list[str], timeout: float = TOOL_TIMEOUT_S) -> Probe | None:
 
 
 # How each engine's --version reports itself (read from the real programs where they run here):
-#   llama-server b11434: "version: 11434 (<commit>)"      -> b11434
-#   vllm 0.32.0 CPU build: "0.32.0+cpu"                   -> 0.32.0
+#   llama-server b11434 built from the PyPI sdist: "version: 0.6.0-dev (build 11434, commit
+#   unknown)"; from a git checkout: "version: 11434 (<commit>)"   -> b11434
+#   vllm 0.32.0 CPU build: "0.32.0+cpu"                            -> 0.32.0
 #   text-generation-launcher: "text-generation-launcher 3.3.7"
 _VERSION_PATTERNS = {
-    "llamacpp": (re.compile(r"version:\s*(\d+)"), "b{}"),
+    "llamacpp": (re.compile(r"\bbuild (\d+)|version:\s*(\d+)\s*\("), "b{}"),
     "vllm": (re.compile(r"^\s*v?(\d+\.\d+\.\d+)", re.MULTILINE), "{}"),
     "tgi": (re.compile(r"text-generation-launcher\s+v?(\d+\.\d+\.\d+)"), "{}"),
 }
@@ -84,7 +85,9 @@ def parse_version(engine: str, text: str) -> str | None:
     """The engine version in `text` (its --version output) spelled like llmgen's pins."""
     pattern, spelling = _VERSION_PATTERNS[engine]
     found = pattern.search(text)
-    return spelling.format(found.group(1)) if found else None
+    if not found:
+        return None
+    return spelling.format(next(group for group in found.groups() if group))
 
 
 def cuda_version(nvidia_smi_text: str) -> tuple[int, int] | None:
