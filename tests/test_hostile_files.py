@@ -129,7 +129,8 @@ MADE: dict[str, tuple[Callable[[Path], Path], Expect]] = {
     "many-values": (_many_tiny_values, Expect(r"more than 10000 values", (1, 20002))),
     "many-keys": (_many_keys, Expect(r"more than 10000 values", (5000, 10))),
     "long-scalar": (_long_scalar, Expect(r"unknown key 'revision'", (4, 1))),
-    "directory": (_directory, Expect(r"is a directory, not a spec file")),
+    # A directory argument stands for its *.yaml and *.yml files (validate takes directories).
+    "directory": (_directory, Expect(r"the directory holds no \*\.yaml or \*\.yml file")),
     "missing": (_missing, Expect(r"no such file \(check the path\)")),
     "under-a-file": (
         _under_a_file,

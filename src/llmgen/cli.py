@@ -7,7 +7,6 @@ pre-commit hooks.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +22,11 @@ EXIT_INTERRUPTED = 130  # verify stopped by Ctrl-C or SIGTERM, as shells report 
 
 
 def _echo_diagnostics(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
+    from llmgen.style import color_enabled, diagnostic_line
+
+    color = color_enabled(sys.stderr)
     for item in diagnostics:
-        click.echo(item.format(), err=True)
+        click.echo(diagnostic_line(item.format(), item.severity.value, color), err=True)
 
 
 def _fail(exc: LlmgenError) -> NoReturn:
@@ -63,47 +65,45 @@ def format_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="llmgen")
 def main() -> None:
-    """Turn one validated YAML spec of an LLM deployment into files that run it."""
+    """Turn one validated YAML spec of an LLM deployment into files that run it.
+
+    \b
+    Example:
+      llmgen init --engine llamacpp -o chat.llmgen.yaml
+      llmgen validate chat.llmgen.yaml && llmgen render chat.llmgen.yaml -o out/chat
+    """
 
 
 @main.command()
-# readable=False: the loader reports an unreadable spec as one diagnostic line (exit 1),
-# where click would print a three-line usage error.
+# Plain strings: an argument may be a file, a directory or a glob, and the loader reports an
+# unreadable spec as one diagnostic line (exit 1) where click would print a usage error.
+@click.argument("specs", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    help="json: one object per spec on stdout; github: GitHub Actions annotations on stdout.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings or the summary.")
+def validate(specs: tuple[str, ...], output_format: str, quiet: bool) -> None:
+    """Check spec files; exit 1 if any has an error (warnings are allowed).
+
+    SPECS are files, directories (their *.yaml and *.yml files) or globs ('deploy/**/*.yaml',
+    quoted so the shell leaves it to llmgen).
+
+    \b
+    Examples:
+      llmgen validate deploy/chat.yaml
+      llmgen validate deploy/ 'services/**/*.llmgen.yaml' --format github
+    """
+    from llmgen.validate_many import check_files, report
+
+    sys.exit(report(check_files(specs), output_format, quiet, sys.stdout, sys.stderr))
+
+
+@main.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
-@format_option("json: one object per spec on stdout, for machines.")
-@click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings.")
-def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
-    """Check spec files; exit 1 if any has an error (warnings are allowed)."""
-    from llmgen.validate import validate_file
-
-    invalid = 0
-    report = []
-    for path in specs:
-        try:
-            found = list(validate_file(path).diagnostics)
-            ok = True
-        except SpecError as exc:
-            found, ok = exc.diagnostics, False
-        invalid += 0 if ok else 1
-        shown = [d for d in found if not quiet or d.severity.value == "error"]
-        if output_format == "json":
-            report.append(
-                {"file": str(path), "valid": ok, "diagnostics": [d.as_dict() for d in shown]}
-            )
-        else:
-            _echo_diagnostics(shown)
-    if output_format == "json":
-        click.echo(json.dumps(report, indent=2))
-    elif not quiet and (len(specs) > 1 or not invalid):
-        # A single bad spec gets exactly its diagnostic lines; a summary adds nothing there.
-        plural = "s" if len(specs) != 1 else ""
-        outcome = f"{invalid} with errors" if invalid else "all valid"
-        click.echo(f"{len(specs)} spec{plural} checked: {outcome}", err=True)
-    sys.exit(EXIT_INVALID if invalid else EXIT_OK)
-
-
-@main.command()
-@click.argument("spec", type=click.Path(path_type=Path, readable=False))
 @click.option(
     "-o",
     "--output",
@@ -116,28 +116,31 @@ def validate(specs: tuple[Path, ...], output_format: str, quiet: bool) -> None:
     "--check", is_flag=True, help="Write nothing; exit 1 with a diff when the files on disk differ."
 )
 @_user_errors
-def render(spec: Path, out_dir: Path | None, force: bool, check: bool) -> None:
-    """Write launch scripts, container files, units and clients for SPEC."""
+def render(specs: tuple[Path, ...], out_dir: Path | None, force: bool, check: bool) -> None:
+    """Write launch scripts, container files, units and clients for SPEC.
+
+    With --check, several SPECs may be given (as a pre-commit hook passes them): each is
+    compared with its default directory out/<name>.
+
+    \b
+    Examples:
+      llmgen render deploy/chat.yaml -o deploy/chat
+      llmgen render --check deploy/chat.yaml -o deploy/chat
+    """
+    if check:
+        from llmgen.render_check import check_rendered
+
+        sys.exit(check_rendered(specs, out_dir))
+    if len(specs) != 1:
+        raise click.UsageError("give one SPEC to render (several are accepted with --check)")
     from llmgen.render import render as render_bundle
     from llmgen.validate import validate_file
-    from llmgen.writer import diff_bundle, write_bundle
+    from llmgen.writer import write_bundle
 
-    validated = validate_file(spec)
+    validated = validate_file(specs[0])
     _echo_diagnostics(validated.diagnostics)
     bundle = render_bundle(validated.spec)
     target = out_dir if out_dir is not None else Path("out") / validated.spec.name
-    if check:
-        diff = diff_bundle(bundle.files, target)
-        if diff:
-            click.echo(diff, nl=False)
-            click.echo(
-                f"llmgen: {target} differs from what {spec} renders "
-                "(run llmgen render to update it)",
-                err=True,
-            )
-            sys.exit(EXIT_INVALID)
-        click.echo(f"{target} is up to date with {spec}", err=True)
-        return
     result = write_bundle(bundle.files, target, force=force)
     click.echo(
         f"rendered {validated.spec.engine} deployment '{validated.spec.name}' into "
@@ -160,7 +163,13 @@ def render(spec: Path, out_dir: Path | None, force: bool, check: bool) -> None:
     help="Schema file to write or check (default: schemas/llmgen.schema.json).",
 )
 def schema(check: bool, path: Path | None) -> None:
-    """Print, write or check the JSON Schema of the spec."""
+    """Print, write or check the JSON Schema of the spec.
+
+    \b
+    Examples:
+      llmgen schema -o schemas/llmgen.schema.json
+      llmgen schema --check
+    """
     from llmgen.schema import DEFAULT_SCHEMA_PATH, check_schema_text, schema_text
 
     text = schema_text()
@@ -183,7 +192,12 @@ def schema(check: bool, path: Path | None) -> None:
 
 @main.command()
 def engines() -> None:
-    """List the engines llmgen renders for, with their pinned versions and images."""
+    """List the engines llmgen renders for, with their pinned versions and images.
+
+    \b
+    Example:
+      llmgen engines
+    """
     from llmgen.engines import ENGINES
 
     for key, engine in ENGINES.items():
@@ -223,7 +237,14 @@ def verify(
 
     Checks: /v1/models serves the name the clients send, clients/client.py gets an answer,
     streaming works, and the API key is enforced when the spec sets one. Exit 1 when any fails.
+
+    \b
+    Examples:
+      llmgen verify out/chat
+      llmgen verify chat.llmgen.yaml --format json
+      llmgen verify out/chat --url http://127.0.0.1:8080/v1
     """
+    import json
     import signal
 
     from llmgen.verify.failures import VerifyError
@@ -271,3 +292,116 @@ def verify(
     if result.failure is not None and result.failure.kind == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if result.ok else EXIT_INVALID)
+
+
+@main.command()
+@click.option(
+    "--engine",
+    type=click.Choice(["llamacpp", "vllm", "tgi"]),
+    default=None,
+    help="Serving engine (asked on a terminal; default llamacpp).",
+)
+@click.option("--model", default=None, help="Hub id (org/name) or absolute path of the model.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, allow_dash=True),
+    default=Path("llmgen.yaml"),
+    show_default=True,
+    help="Spec file to write; - writes to stdout.",
+)
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@click.option(
+    "--schema",
+    "schema_location",
+    default=None,
+    help="URL or path for the editor's schema modeline (default: the released schema).",
+)
+@_user_errors
+def init(
+    engine: str | None, model: str | None, output: Path, force: bool, schema_location: str | None
+) -> None:
+    """Write a commented starter spec that validates as written.
+
+    Asks for the engine and model when they are not given and stdin is a terminal; otherwise
+    uses llamacpp and a small SmolLM2 model. Never replaces an existing file without --force.
+
+    \b
+    Examples:
+      llmgen init
+      llmgen init --engine vllm --model Qwen/Qwen2.5-7B-Instruct -o deploy/qwen.llmgen.yaml
+    """
+    from llmgen.init import (
+        DEFAULT_ENGINE,
+        DEFAULT_MODELS,
+        Starter,
+        ask_missing,
+        check_model,
+        refuse_existing,
+        spec_text,
+        write_spec,
+    )
+    from llmgen.links import schema_url
+
+    if str(output) != "-":
+        refuse_existing(output, force)
+    if engine is None or model is None:
+        if sys.stdin.isatty():
+            engine, model = ask_missing(engine, model)
+        else:
+            defaulted = [] if engine else [f"--engine {DEFAULT_ENGINE}"]
+            engine = engine or DEFAULT_ENGINE
+            defaulted += [] if model else [f"--model {DEFAULT_MODELS[engine]}"]
+            model = model or DEFAULT_MODELS[engine]
+            click.echo(f"llmgen: no terminal to ask: using {' '.join(defaulted)}", err=True)
+    problem = check_model(engine, model)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--model")
+    text = spec_text(Starter(engine, model, schema_location or schema_url()))
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    write_spec(text, output, force)
+    click.echo(f"wrote {output} ({engine}, {model}); next: llmgen validate {output}", err=True)
+
+
+@main.command()
+@click.argument("spec", required=False, type=click.Path(path_type=Path, readable=False))
+@click.option(
+    "--via",
+    type=click.Choice(["native", "docker"]),
+    default=None,
+    help="Judge one way of running (default: exit 1 only when neither way can run).",
+)
+@format_option("json: one object on stdout, for machines.")
+@_user_errors
+def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
+    """Check this host for what SPEC needs: one line per check, with the fix.
+
+    Checks the engine binary and its version, Docker, the NVIDIA runtime and driver when GPUs
+    are asked for, the port, /dev/shm for tensor parallel, disk for the model cache and free
+    memory. Exit 1 when something blocks the deployment. Without SPEC, reports which engines,
+    Docker and GPUs this host has.
+
+    \b
+    Examples:
+      llmgen doctor chat.llmgen.yaml
+      llmgen doctor chat.llmgen.yaml --via docker --format json
+      llmgen doctor
+    """
+    from llmgen.doctor import format_json, format_text, run_checks
+    from llmgen.style import color_enabled
+
+    loaded = None
+    if spec is not None:
+        from llmgen.validate import validate_file
+
+        validated = validate_file(spec)
+        _echo_diagnostics(validated.diagnostics)
+        loaded = validated.spec
+    report = run_checks(loaded, "docker" if via == "docker" else "native" if via else None)
+    if output_format == "json":
+        click.echo(format_json(report))
+    else:
+        click.echo(format_text(report, color_enabled(sys.stdout)))
+    sys.exit(EXIT_OK if report.ok else EXIT_INVALID)

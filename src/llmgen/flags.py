@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class Flag:
         return not self.type.startswith(("bool(flag)", "bool (--x", "bool(on/off"))
 
 
-@dataclass(frozen=True)
+# eq=False: hashed by identity. The lookup index is cached per table, and hashing the
+# table's contents on every lookup cost most of the time of validating a spec.
+@dataclass(frozen=True, eq=False)
 class FlagTable:
     """All flags of one engine version, looked up by any spelling."""
 
@@ -63,7 +65,9 @@ def _aliases(field: str) -> tuple[str, ...]:
 @cache
 def load_flag_table(file: str) -> FlagTable:
     """Read `llmgen/data/flags/<file>`; cached, tables never change at run time."""
-    text = resources.files("llmgen").joinpath("data", "flags", file).read_text("utf-8")
+    # A plain path, not importlib.resources: the package is always files on disk (a wheel or a
+    # checkout), and importlib.resources costs validate several milliseconds of imports.
+    text = (Path(__file__).parent / "data" / "flags" / file).read_text("utf-8")
     rows = csv.DictReader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE)
     flags = tuple(
         Flag(

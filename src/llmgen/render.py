@@ -59,7 +59,12 @@ def make_environment() -> jinja2.Environment:
 def _shared_environment() -> jinja2.Environment:
     # Compiling the templates costs ~40 ms; one process renders many specs (validate of many
     # files, verify, the test suite), and the environment is never changed after creation.
-    return make_environment()
+    # Across processes, compiled templates come from a per-user cache (template_cache.py).
+    from llmgen.template_cache import bytecode_cache
+
+    env = make_environment()
+    env.bytecode_cache = bytecode_cache()
+    return env
 
 
 def spec_digest(spec: Spec) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from llmgen.engines import ENGINES
 from llmgen.engines.base import is_loopback
 from llmgen.errors import Diagnostic, Severity, SpecError, error, warning
+from llmgen.hints import misplaced_key_hint
 from llmgen.spec import Spec
 from llmgen.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
 
@@ -118,7 +119,7 @@ def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
         hint = ""
         if kind == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
-            hint = _did_you_mean(loc, data)
+            hint = misplaced_key_hint(loc) or _did_you_mean(loc, data)
         elif kind == "missing":
             message = "required key is missing"
             hint = f"add `{loc[-1]}:`"
