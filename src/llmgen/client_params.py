@@ -16,6 +16,7 @@ from llmgen.errors import Diagnostic, error
 from llmgen.spec import Spec
 
 DEFAULT_MAX_TOKENS = 256
+PYTHON_LINE_LENGTH = 88  # ruff format's default, which the generated client.py passes
 
 
 def effective_max_tokens(spec: Spec) -> int:
@@ -80,6 +81,17 @@ class ClientContext:
     sampling: tuple[tuple[str, object], ...]
     start_hint: str  # how to start the deployment, for the "server down" error
 
+    @staticmethod
+    def python_assignment(target: str, value: object) -> str:
+        """`target = literal`, laid out as ruff format would (the client passes its check)."""
+        literal = python_literal(value)
+        line = f"{target} = {literal}"
+        if len(line) <= PYTHON_LINE_LENGTH or "\n" in literal:
+            return line
+        if len(literal) + 4 <= PYTHON_LINE_LENGTH:  # it fits once wrapped in parentheses
+            return f"{target} = (\n    {literal}\n)"
+        return line  # too long either way: the formatter leaves it on one line
+
 
 def client_context(spec: Spec) -> ClientContext:
     """The client section as the templates use it."""
@@ -95,8 +107,7 @@ def client_context(spec: Spec) -> ClientContext:
         system_prompt=client.system_prompt,
         stream=client.stream,
         sampling=tuple(values),
-        start_hint="start the deployment with ./launch.sh (or ./docker-run.sh, "
-        "docker compose up -d) in its folder",
+        start_hint="start it with ./launch.sh or ./docker-run.sh in the deployment folder",
     )
 
 
@@ -113,7 +124,8 @@ def python_literal(value: object) -> str:
         ]
         return '"' + "".join(pieces) + '"'
     if isinstance(value, list):
-        return "[" + ", ".join(python_literal(item) for item in value) + "]"
+        # One item per line with a trailing comma: readable, and ruff format keeps it so.
+        return "[\n" + "".join(f"    {python_literal(item)},\n" for item in value) + "]"
     return repr(value)  # None, True/False, int, float: repr is the literal
 
 
