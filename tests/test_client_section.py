@@ -216,6 +216,11 @@ def test_shell_literals_are_the_spec_values(clients: Path) -> None:
 # --- on the wire -----------------------------------------------------------------------------
 
 
+# What the server answers: JSON escapes (quote, backslash, newline, \\u20ac) that client.sh
+# decodes with bash alone.
+REPLY = ["Hi", ' "the\\re"', "\n\u20ac!"]
+
+
 class RecordingServer:
     """Records each chat request body and answers with a fixed OpenAI-style completion."""
 
@@ -233,14 +238,13 @@ class RecordingServer:
                 recorder.bodies.append(body)
                 if body.get("stream"):
                     events = [
-                        {"choices": [{"index": 0, "delta": {"content": word}}]}
-                        for word in ("Hi", " there")
+                        {"choices": [{"index": 0, "delta": {"content": word}}]} for word in REPLY
                     ]
                     text = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
                     payload = (text + "data: [DONE]\n\n").encode()
                     kind = "text/event-stream"
                 else:
-                    message = {"role": "assistant", "content": "Hi there"}
+                    message = {"role": "assistant", "content": "".join(REPLY)}
                     answer = {
                         "id": "x",
                         "object": "chat.completion",
@@ -303,7 +307,8 @@ def test_every_client_sends_the_spec_values(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "Hi there\n"  # streamed (stream: true in the spec), then a newline
+    # Streamed (stream: true in the spec) and decoded, then a newline.
+    assert done.stdout == "".join(REPLY) + "\n"
     (body,) = recorder.bodies
     assert body["messages"] == [
         {"role": "system", "content": CLIENT["system_prompt"]},
@@ -313,3 +318,27 @@ def test_every_client_sends_the_spec_values(
     assert body["stream"] is True
     for key in (*SAMPLING_KEYS, "seed", "stop"):
         assert body[key] == CLIENT[key], key
+
+
+HOSTILE_PROMPT = 'a "quoted" \\ back\\nslash\nnew line\ttab $(id) `id` ${HOME} \x01 é 😀 \u2028'
+
+
+@pytest.mark.parametrize("name", ["client.py", "client.sh", "client.mjs"])
+def test_a_hostile_prompt_arrives_unchanged(
+    clients: Path, recorder: RecordingServer, name: str
+) -> None:
+    """client.sh encodes JSON with bash alone: quotes, backslashes, control characters and
+    non-ASCII reach the server exactly as given, nothing is expanded."""
+    import os
+
+    done = subprocess.run(
+        [*client_command(clients, name), HOSTILE_PROMPT],
+        env=dict(os.environ, LLM_BASE_URL=recorder.url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (body,) = recorder.bodies
+    assert body["messages"][-1] == {"role": "user", "content": HOSTILE_PROMPT}
