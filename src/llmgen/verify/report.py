@@ -75,8 +75,7 @@ def format_text(result: VerifyResult) -> str:
         lines.append(f"  ready{_seconds(result.time_to_ready_s):>18}  {result.base_url}")
     for check in result.checks:
         mark = check.status.upper()
-        detail = f"skipped: {check.detail}" if check.skipped else check.detail
-        lines.append(f"  {mark} {check.name:<10} {_seconds(check.seconds):>7}  {detail}")
+        lines.append(f"  {mark} {check.name:<10} {_seconds(check.seconds):>7}  {check.detail}")
         if check.hint and not check.ok:
             lines.append(f"{'':25}fix: {check.hint}")
     figures = _figures(result)
