@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 image="ghcr.io/ggml-org/llama.cpp:server-b11434"
+# GPU deployments name the CUDA image; the same local image stands in for it, so a GPU test
+# meets Docker's own device error (no NVIDIA runtime here), not a pull error.
+cuda_image="ghcr.io/ggml-org/llama.cpp:server-cuda-b11434"
 cache_root="${LLMGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmgen}"
 log="$cache_root/dockerd.log"
 deadline_s="${LLMGEN_DOCKERD_WAIT_S:-60}"
@@ -69,4 +72,5 @@ ENTRYPOINT ["/app/llama-server"]
 EOF
     DOCKER_BUILDKIT=0 "$docker" build --quiet -t "$image" "$context" >&2
 fi
+"$docker" tag "$image" "$cuda_image"
 echo "$image"

@@ -393,9 +393,11 @@ def _script_diagnostic(tail: tuple[str, ...], script: str) -> tuple[str, str] | 
     prefix = f"{script}: "
     for index, line in enumerate(tail):
         if line.startswith(prefix):
+            # The fix follows on the script's next lines (indented there; the log tail is
+            # stripped), up to its next message.
             fix = []
-            for follow in tail[index + 1 :]:
-                if not follow.startswith(" "):
+            for follow in tail[index + 1 : index + 4]:
+                if follow.startswith(prefix):
                     break
                 fix.append(follow.strip())
             return f"{script} refused to start: {line[len(prefix) :]}", " ".join(fix)
