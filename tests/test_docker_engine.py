@@ -34,7 +34,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.engine]
 REPO = Path(__file__).resolve().parents[1]
 GPU_ERROR = 'could not select device driver "" with capabilities: [[gpu]]'
 LLMGEN = str(Path(sys.executable).parent / "llmgen")
-HF_CACHE_VOLUME = "llmgen-hf-cache"  # the named volume docker-run.sh mounts
+HF_CACHE_VOLUME = "llmgen-hf-cache"
+WAIT = [
+    "--wait",
+    "--wait-timeout",
+    "240",
+]  # compose up returns once the healthcheck passes  # the named volume docker-run.sh mounts
 
 
 def docker(
@@ -238,8 +243,7 @@ def test_compose_up_turns_healthy_and_serves_on_loopback(
     out, name, port = deployment()
     created.compose.append((out, name))
     up = subprocess.run(
-        [compose_binary(), "-p", name, "up", "-d", "--pull", "never", "--wait"]
-        + ["--wait-timeout", "240"],
+        [compose_binary(), "-p", name, "up", "-d", "--pull", "never", *WAIT],
         cwd=out,
         capture_output=True,
         text=True,
