@@ -75,9 +75,9 @@ class Created:
         self.containers: list[str] = []
         self.images: list[str] = []
         self.compose: list[tuple[Path, str]] = []  # (folder, project)
-        self.hf_volume_existed = bool(
-            docker("volume", "ls", "-q", "-f", f"name=^{HF_CACHE_VOLUME}$").stdout.strip()
-        )
+        # docker-run.sh creates this shared volume when it is missing; remove only ours.
+        existed = docker("volume", "inspect", HF_CACHE_VOLUME, check=False)
+        self.hf_volume_existed = existed.returncode == 0
 
     def cleanup(self) -> None:
         for folder, project in self.compose:
