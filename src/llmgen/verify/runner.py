@@ -359,7 +359,7 @@ def _failure(exc: VerifyError, run: _Run, result: VerifyResult) -> Failure:
     server = run.server
     tail = log_tail(server.log_path) if server is not None else ()
     if isinstance(exc, ServerExitedError):
-        own = _script_diagnostic(tail, result.mode)
+        own = _script_diagnostic(tail, result.mode) if exc.returncode != 127 else None
         if own is not None:  # the script refused to start, and said why and how to fix it
             return Failure("launch-failed", own[0], own[1], tail)
         if exc.returncode == 127:
