@@ -346,7 +346,8 @@ def test_tsc_rejects_a_misuse_of_the_openai_types(tmp_path: Path) -> None:
     tsc = [str(modules / ".bin" / "tsc"), "--noEmit", "--allowJs", "--checkJs", "--strict"]
     tsc += ["--module", "nodenext", "--target", "es2022", "--types", "node", bad.name]
     output = _fails(tsc, cwd=tmp_path)
-    assert "bad.mjs(4" in output and "max_tokens" in output
+    assert "bad.mjs(4" in output
+    assert "Type 'string' is not assignable to type 'number'" in output
 
 
 @pytest.mark.parametrize("case", CASES)
