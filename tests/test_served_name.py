@@ -36,7 +36,7 @@ def python_client_model(source: str) -> str:
 
 
 def javascript_client_model(source: str) -> str:
-    match = re.search(r"^const model = (.*);$", source, re.MULTILINE)
+    match = re.search(r"^const MODEL = (.*);$", source, re.MULTILINE)
     assert match, "client.mjs has no model constant"
     value = json.loads(match.group(1))
     assert isinstance(value, str)
@@ -44,10 +44,10 @@ def javascript_client_model(source: str) -> str:
 
 
 def shell_client_model(source: str) -> str:
-    line = next(line for line in source.splitlines() if line.startswith("body="))
-    # The served name is the last word of the python3 command inside $( ... ).
-    inner = line.removeprefix('body="$(').removesuffix(')"')
-    return shlex.split(inner)[-1]
+    line = next(line for line in source.splitlines() if line.startswith("model="))
+    # One shell word: the assignment's value as the shell reads it.
+    (value,) = shlex.split(line.removeprefix("model="))
+    return value
 
 
 @pytest.mark.parametrize(("name", "spec"), MATRIX, ids=[n for n, _ in MATRIX])

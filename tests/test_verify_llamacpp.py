@@ -52,12 +52,12 @@ def test_verify_rendered_directory_passes(llamacpp_spec: SpecFactory, tmp_path: 
     out = render(llamacpp_spec(), tmp_path / "out")
     result = invoke("verify", str(out))
     assert result.exit_code == 0, result.output
-    for check in ("models", "client", "stream"):
+    for check in ("models", "client.py", "client.sh", "client.mjs", "stream"):
         assert re.search(rf"PASS {check}\b", result.output), result.output
     assert not re.search(r"(PASS|FAIL) auth", result.output)  # no api_key_env in this spec
     assert "lists 'tiny.gguf'" in result.output
     assert "no process left" in result.output
-    assert "OK: 3 checks passed" in result.output
+    assert "OK: 5 checks passed" in result.output
     assert group_gone(pgid_in(result.output))
     assert (out / "verify.log").read_text("utf-8").strip()  # the engine's own log was kept
 
@@ -80,7 +80,13 @@ def test_verify_as_a_real_subprocess_with_json(
     report = json.loads(done.stdout)
     assert report["ok"] is True
     assert report["failure"] is None
-    assert [c["name"] for c in report["checks"]] == ["models", "client", "stream"]
+    assert [c["name"] for c in report["checks"]] == [
+        "models",
+        "client.py",
+        "client.sh",
+        "client.mjs",
+        "stream",
+    ]
     assert all(c["ok"] and c["seconds"] >= 0 for c in report["checks"])
     metrics = report["metrics"]
     assert 0 < metrics["time_to_ready_s"] < 60
@@ -242,7 +248,7 @@ def test_wrong_served_name_via_url(
     assert "the server serves 'someone-else', but the generated clients send 'tiny.gguf'" in (
         result.output
     )
-    assert "FAILED: 1 of 3 checks: models" in result.output
+    assert "FAILED: 1 of 5 checks: models" in result.output
     assert "stopped process group" not in result.output  # --url launches and stops nothing
 
 
@@ -276,29 +282,22 @@ def test_interrupt_tears_down(
     assert group_gone(pgid)
 
 
-def test_via_docker_reports_a_missing_daemon(llamacpp_spec: SpecFactory, tmp_path: Path) -> None:
-    """--via docker runs docker-run.sh. There is no Docker daemon on these machines, so this
-    shows that the failure is reported clearly (the docker CLI is here, its daemon is not);
-    a real container run cannot be exercised here."""
-    docker = shutil.which("docker")
-    if (
-        docker
-        and subprocess.run(
-            [docker, "info"], capture_output=True, check=False, timeout=60
-        ).returncode
-        == 0
-    ):
-        pytest.skip("a Docker daemon answers here; this test is about its absence")
+def test_via_docker_reports_a_missing_daemon(
+    llamacpp_spec: SpecFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--via docker runs docker-run.sh; with no daemon at DOCKER_HOST its own check refuses to
+    run, and verify shows that message and its fix (the real engine: tests/test_docker_engine.py)."""
+    if shutil.which("docker") is None:
+        pytest.fail("the docker CLI is not installed (scripts/setup-docker.sh installs it)")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
     out = render(llamacpp_spec(), tmp_path / "out")
     result = invoke("verify", str(out), "--via", "docker")
     assert result.exit_code == 1, result.output
-    assert "docker-run.sh" in result.output
-    if docker:
-        assert "FAILED (server-died)" in result.output
-        assert "cannot reach the Docker daemon" in result.output
-    else:
-        assert "FAILED (engine-missing)" in result.output
-        assert "docker is not installed" in result.output
+    assert (
+        "FAILED (launch-failed): docker-run.sh refused to start: cannot reach the Docker daemon"
+        in result.output
+    )
+    assert "fix: start it (sudo systemctl start docker)" in result.output
     assert group_gone(pgid_in(result.output))
 
 

@@ -43,7 +43,14 @@ def test_verify_vllm_cpu_deployment_with_api_key(
     )
     report = json.loads(result.stdout)
     assert result.exit_code == 0, result.output + (out / "verify.log").read_text("utf-8")[-3000:]
-    assert [c["name"] for c in report["checks"]] == ["models", "client", "stream", "auth"]
+    assert [c["name"] for c in report["checks"]] == [
+        "models",
+        "client.py",
+        "client.sh",
+        "client.mjs",
+        "stream",
+        "auth",
+    ]
     assert all(c["ok"] for c in report["checks"]), report["checks"]
     assert "tiny-llama" in report["checks"][0]["detail"]
     metrics = report["metrics"]

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmgen import __version__, quoting
+from llmgen.client_params import (
+    client_context,
+    javascript_literal,
+    python_literal,
+    shell_literal,
+)
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan
 from llmgen.spec import Spec
@@ -51,6 +57,9 @@ def make_environment() -> jinja2.Environment:
         k8s=quoting.kubernetes_string,
         dockerfile_env=quoting.dockerfile_env_value,
         arg_lines=quoting.group_flag_values,
+        py_value=python_literal,
+        js_value=javascript_literal,
+        sh_value=shell_literal,
     )
     return env
 
@@ -83,6 +92,7 @@ def render(spec: Spec) -> Bundle:
     context = {
         "spec": spec,
         "plan": plan,
+        "client": client_context(spec),
         "llmgen_version": __version__,
         "kube": kube_plan(spec, plan),
         "multinode": multinode_plan(spec, ENGINES[spec.engine], plan),

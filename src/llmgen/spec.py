@@ -591,6 +591,124 @@ class DeploySpec(StrictModel):
         return value
 
 
+# The OpenAI API's documented ranges; each engine's own narrower limits are in client_params.py.
+_PROMPT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# The seed stays within 32 bits: llama.cpp keeps it in a uint32 (a larger one wraps silently).
+MAX_SEED = 2**32 - 1
+MAX_STOP_SEQUENCES = 4
+
+
+class ClientSpec(StrictModel):
+    """Defaults the generated clients send with every request (editable in the clients too)."""
+
+    system_prompt: Annotated[
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=8192,
+            description="System message sent before the user's prompt. Default: none.",
+            examples=["You are a helpful assistant."],
+        ),
+    ]
+    temperature: Annotated[
+        float | None,
+        Field(
+            default=None,
+            strict=True,
+            ge=0,
+            le=2,
+            description="Sampling temperature, 0 to 2 (0 = greedy). Default: the engine's own.",
+        ),
+    ]
+    top_p: Annotated[
+        float | None,
+        Field(
+            default=None,
+            strict=True,
+            gt=0,
+            le=1,
+            description="Nucleus sampling mass, above 0 and at most 1 (TGI: below 1). "
+            "Default: the engine's own.",
+        ),
+    ]
+    max_tokens: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=1,
+            le=1_048_576,
+            strict=True,
+            description="Most tokens to generate per answer; below runtime.context_length so the "
+            "prompt fits. Default: 256.",
+        ),
+    ]
+    frequency_penalty: Annotated[
+        float | None,
+        Field(
+            default=None,
+            strict=True,
+            ge=-2,
+            le=2,
+            description="Penalty for tokens by how often they appeared, -2 to 2.",
+        ),
+    ]
+    presence_penalty: Annotated[
+        float | None,
+        Field(
+            default=None,
+            strict=True,
+            ge=-2,
+            le=2,
+            description="Penalty for tokens that appeared at all, -2 to 2 (TGI: above -2).",
+        ),
+    ]
+    stop: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=256)]],
+        Field(
+            default_factory=list,
+            max_length=MAX_STOP_SEQUENCES,
+            description="Up to 4 strings that end the answer when generated.",
+        ),
+    ]
+    seed: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=0,
+            le=MAX_SEED,
+            strict=True,
+            description="Sampling seed (0 to 4294967295) for repeatable answers.",
+        ),
+    ]
+    stream: Annotated[
+        bool,
+        Field(
+            default=False,
+            strict=True,
+            description="Stream tokens as they arrive by default (the clients' --stream does it "
+            "for one run).",
+        ),
+    ]
+
+    @field_validator("system_prompt")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # Newlines and tabs are fine in a prompt; NUL and other C0 controls cannot reach every
+        # client literal (shell, JavaScript, Python) intact.
+        if value is not None and _PROMPT_CONTROL.search(value):
+            raise ValueError("control characters other than newline and tab are not allowed")
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _printable_stop(cls, value: list[str]) -> list[str]:
+        for index, item in enumerate(value):
+            if _PROMPT_CONTROL.search(item):
+                raise ValueError(f"item {index}: control characters other than newline and tab")
+        return value
+
+
 class Spec(StrictModel):
     """One LLM deployment: the model, the engine and how it runs."""
 
@@ -621,6 +739,13 @@ class Spec(StrictModel):
         Field(
             default_factory=DeploySpec,
             description="Kubernetes placement and storage, replicas and multi-node serving.",
+        ),
+    ]
+    client: Annotated[
+        ClientSpec,
+        Field(
+            default_factory=ClientSpec,
+            description="What the generated clients send: system prompt and sampling values.",
         ),
     ]
 

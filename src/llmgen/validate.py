@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from llmgen.client_params import client_checks
 from llmgen.engines import ENGINES
 from llmgen.engines.base import is_loopback
 from llmgen.errors import Diagnostic, Severity, SpecError, error, warning
@@ -43,6 +44,7 @@ def _validate_loaded(loaded: LoadedYaml) -> Validated:
         raise SpecError(_position_all(loaded, _pydantic_diagnostics(exc, loaded.data))) from None
     found = _policy_checks(spec) + ENGINES[spec.engine].check(spec) + _model_checks(spec)
     found += _deploy_checks(spec)
+    found += client_checks(spec)
     found = _position_all(loaded, found)
     errors = [d for d in found if d.severity is Severity.ERROR]
     if errors:

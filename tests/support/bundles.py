@@ -65,6 +65,23 @@ EXTRA_SPECS: dict[str, dict[str, Any]] = {
         "server": {"host": "::1"},
         "runtime": {"gpus": 2, "gpu_layers": 20, "parallel": 8, "extra_args": ["--metrics"]},
     },
+    # Every client value, with text that shells, JavaScript and Python could misread.
+    "vllm-client-all-key": {
+        "engine": "vllm",
+        "model": {"id": "HuggingFaceTB/SmolLM2-360M-Instruct"},
+        "server": {"api_key_env": "LLM_API_KEY"},
+        "client": {
+            "system_prompt": "Be \"brief\".\n\tNo $HOME, `id`, ${x}, \\n or 'quotes' \u00e9\u2028.",
+            "temperature": 0.7,
+            "top_p": 0.95,
+            "max_tokens": 100,
+            "frequency_penalty": 0.5,
+            "presence_penalty": -0.5,
+            "stop": ["\n\n", "User:", "'", "\\"],
+            "seed": 4294967295,
+            "stream": True,
+        },
+    },
     # YAML 1.1 reads a bare `no` as false: every YAML target must quote the name.
     "no": {
         "engine": "llamacpp",

@@ -5,16 +5,18 @@ from __future__ import annotations
 import ast
 import contextlib
 import http.client
-import importlib.util
 import json
 import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmgen.verify.http import Endpoint, HttpStatusError, short
+
+if TYPE_CHECKING:
+    from llmgen.verify.clients import ClientRun
 
 PROMPT = "Say hello in one short sentence."
 STREAM_MAX_TOKENS = 32
@@ -33,6 +35,12 @@ class CheckResult:
     seconds: float
     detail: str
     hint: str = ""
+    skipped: bool = False  # could not run here (never a pass): detail says why, hint the fix
+
+    @property
+    def status(self) -> str:
+        """'pass', 'fail' or 'skip'."""
+        return "skip" if self.skipped else ("pass" if self.ok else "fail")
 
 
 @dataclass(frozen=True)
@@ -121,40 +129,83 @@ def check_client(
     timeout: float = CLIENT_TIMEOUT_S,
 ) -> CheckResult:
     """Run the generated clients/client.py and expect it to print a completion."""
+    from llmgen.verify.clients import python_client
+
+    run = python_client(client_py, python)
+    return _run_client(
+        run, base_url=base_url, key_env=key_env, api_key=api_key, env=env, timeout=timeout
+    )
+
+
+def check_clients(
+    clients_dir: Path,
+    *,
+    base_url: str,
+    key_env: str | None,
+    api_key: str | None,
+    python: str,
+    env: Mapping[str, str],
+    timeout: float = CLIENT_TIMEOUT_S,
+) -> list[CheckResult]:
+    """Run every generated client this machine can run; the others are skipped with the fix."""
+    from llmgen.verify.clients import all_clients
+
+    return [
+        _run_client(
+            run, base_url=base_url, key_env=key_env, api_key=api_key, env=env, timeout=timeout
+        )
+        for run in all_clients(clients_dir, python, env)
+    ]
+
+
+def _run_client(
+    run: ClientRun,
+    *,
+    base_url: str,
+    key_env: str | None,
+    api_key: str | None,
+    env: Mapping[str, str],
+    timeout: float,
+) -> CheckResult:
+    name = run.name
+    if run.missing is not None:
+        return CheckResult(name, False, 0.0, run.missing, run.fix, skipped=True)
 
     def body() -> tuple[bool, str, str]:
-        if not client_py.is_file():
-            return False, f"{client_py} is missing", "re-render the directory with llmgen render"
-        if importlib.util.find_spec("openai") is None:
-            return False, "the openai package is not installed", "pip install openai"
         child_env = dict(env, LLM_BASE_URL=base_url)
         if key_env and api_key:
             child_env[key_env] = api_key
         try:
             done = subprocess.run(
-                [python, str(client_py), PROMPT],
+                [*run.argv, PROMPT],
                 capture_output=True,
                 text=True,
                 errors="replace",
                 timeout=timeout,
                 env=child_env,
                 stdin=subprocess.DEVNULL,
+                cwd=run.cwd,
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            return False, f"client.py printed nothing within {timeout:g} s", ""
+            return False, f"{name} printed nothing within {timeout:g} s", ""
+        finally:
+            run.cleanup()
         printed = done.stdout.strip()
         if done.returncode != 0:
             errors = [line for line in done.stderr.splitlines() if line.strip()]
             last = errors[-1].strip() if errors else "(nothing on stderr)"
-            hint = "pip install openai" if "No module named 'openai'" in done.stderr else ""
-            return False, f"client.py exited with status {done.returncode}: {last}", hint
-        if printed in ("", "None"):
-            return False, "client.py printed no completion", "see the server log"
+            return False, f"{name} exited with status {done.returncode}: {last}", ""
+        if printed in ("", "None", "null"):
+            return False, f"{name} printed no completion", "see the server log"
         first = " ".join(printed.split())
         return True, f"printed {first[:60]!r}" + ("..." if len(first) > 60 else ""), ""
 
-    return _timed("client", body)
+    result = _timed(name, body)
+    missing = run.missing_from(result.detail)
+    if missing is not None:  # e.g. `No module named 'openai'` in a foreign interpreter
+        return CheckResult(name, False, result.seconds, missing[0], missing[1], skipped=True)
+    return result
 
 
 def _chat_body(model: str, max_tokens: int, stream: bool) -> dict[str, Any]:

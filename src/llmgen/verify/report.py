@@ -32,6 +32,7 @@ def as_dict(result: VerifyResult) -> dict[str, Any]:
         "checks": [
             {
                 "name": check.name,
+                "status": check.status,
                 "ok": check.ok,
                 "seconds": round(check.seconds, 6),
                 "detail": check.detail,
@@ -71,12 +72,12 @@ def format_text(result: VerifyResult) -> str:
     where = result.base_url if result.mode == "url" else f"{result.mode} in {result.directory}"
     lines = [f"verify {result.name} ({result.engine}): {where}"]
     if result.time_to_ready_s is not None:
-        lines.append(f"  ready   {_seconds(result.time_to_ready_s):>9}  {result.base_url}")
+        lines.append(f"  ready{_seconds(result.time_to_ready_s):>18}  {result.base_url}")
     for check in result.checks:
-        mark = "PASS" if check.ok else "FAIL"
-        lines.append(f"  {mark} {check.name:<7} {_seconds(check.seconds):>7}  {check.detail}")
+        mark = check.status.upper()
+        lines.append(f"  {mark} {check.name:<10} {_seconds(check.seconds):>7}  {check.detail}")
         if check.hint and not check.ok:
-            lines.append(f"{'':22}fix: {check.hint}")
+            lines.append(f"{'':25}fix: {check.hint}")
     figures = _figures(result)
     if figures:
         lines.append("  " + ", ".join(figures))
@@ -89,10 +90,15 @@ def format_text(result: VerifyResult) -> str:
             lines.append(f"  last lines of {result.log_path}:")
             lines += [f"  | {line}" for line in failure.log_tail]
     lines += _teardown_lines(result)
+    skipped = [c.name for c in result.checks if c.skipped]
     if result.ok:
-        lines.append(f"OK: {len(result.checks)} checks passed")
+        passed = len(result.checks) - len(skipped)
+        lines.append(
+            f"OK: {passed} checks passed"
+            + (f", {len(skipped)} skipped ({', '.join(skipped)})" if skipped else "")
+        )
     elif failure is None:
-        failed = [c.name for c in result.checks if not c.ok]
+        failed = [c.name for c in result.checks if c.status == "fail"]
         if failed:
             lines.append(
                 f"FAILED: {len(failed)} of {len(result.checks)} checks: {', '.join(failed)}"

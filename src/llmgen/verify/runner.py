@@ -107,7 +107,8 @@ class VerifyResult:
     def ok(self) -> bool:
         """No failure, every check passed, nothing left behind."""
         left = self.teardown is not None and bool(self.teardown.leftover)
-        return self.failure is None and all(c.ok for c in self.checks) and not left
+        passed = all(c.ok or c.skipped for c in self.checks)  # a skip is reported, not failed
+        return self.failure is None and passed and not left
 
     @property
     def stop_command(self) -> str | None:
@@ -286,13 +287,12 @@ def _launch(run: _Run, result: VerifyResult, endpoint: Endpoint, env: dict[str, 
         ) from None
     result.pgid = run.server.pgid
     result.launched_at = run.server.started_at
-    run.sampler = MemorySampler(run.server.pgid)
-    run.sampler.start()
-    result.rss_scope = (
-        "the docker client only (the container's memory is not in this process tree)"
-        if result.mode == "docker-run.sh"
-        else "the server's process group"
-    )
+    if result.mode != "docker-run.sh":
+        # In docker mode the engine runs under dockerd, not in this process group: its memory
+        # is read from the container's cgroup after the checks (verify/container.py).
+        run.sampler = MemorySampler(run.server.pgid)
+        run.sampler.start()
+        result.rss_scope = "the server's process group"
     run.progress("launched", f"{result.mode} as process group {run.server.pgid}")
 
 
@@ -329,16 +329,14 @@ def _run_checks(
     result.checks.append(
         checks.check_models(endpoint, manifest.served_model_name, client_name, secret.value)
     )
-    run.progress("check client")
-    result.checks.append(
-        checks.check_client(
-            client_py,
-            base_url=endpoint.base_url,
-            key_env=secret.env_name,
-            api_key=secret.value,
-            python=run.options.python,
-            env=secret.env,
-        )
+    run.progress("check clients")
+    result.checks += checks.check_clients(
+        client_py.parent,
+        base_url=endpoint.base_url,
+        key_env=secret.env_name,
+        api_key=secret.value,
+        python=run.options.python,
+        env=secret.env,
     )
     run.progress("check stream")
     stream, stats = checks.check_stream(endpoint, name, secret.value)
@@ -349,12 +347,21 @@ def _run_checks(
     if secret.env_name:
         run.progress("check auth")
         result.checks.append(checks.check_auth(endpoint, name, secret.env_name, secret.value))
+    if result.mode == "docker-run.sh":
+        from llmgen.verify.container import container_memory
+
+        memory = container_memory(result.name)
+        if memory is not None:
+            result.peak_rss_bytes, result.rss_scope = memory.bytes, memory.scope
 
 
 def _failure(exc: VerifyError, run: _Run, result: VerifyResult) -> Failure:
     server = run.server
     tail = log_tail(server.log_path) if server is not None else ()
     if isinstance(exc, ServerExitedError):
+        own = _script_diagnostic(tail, result.mode) if exc.returncode != 127 else None
+        if own is not None:  # the script refused to start, and said why and how to fix it
+            return Failure("launch-failed", own[0], own[1], tail)
         if exc.returncode == 127:
             hint = next(
                 (line.split("install it:", 1)[1].strip() for line in tail if "install it:" in line),
@@ -375,6 +382,26 @@ def _failure(exc: VerifyError, run: _Run, result: VerifyResult) -> Failure:
             tail,
         )
     return Failure(exc.kind, exc.message, exc.hint, tail if exc.kind != "port-in-use" else ())
+
+
+def _script_diagnostic(tail: tuple[str, ...], script: str) -> tuple[str, str] | None:
+    """(message, fix) from a generated script's own `script: ...` lines and indented follow-ups.
+
+    docker-run.sh checks the daemon and the NVIDIA runtime before `docker run`; its message
+    and the fix on the lines after it are worth more than the exit status.
+    """
+    prefix = f"{script}: "
+    for index, line in enumerate(tail):
+        if line.startswith(prefix):
+            # The fix follows on the script's next lines (indented there; the log tail is
+            # stripped), up to its next message.
+            fix = []
+            for follow in tail[index + 1 : index + 4]:
+                if follow.startswith(prefix):
+                    break
+                fix.append(follow.strip())
+            return f"{script} refused to start: {line[len(prefix) :]}", " ".join(fix)
+    return None
 
 
 def _finish(run: _Run, result: VerifyResult) -> None:

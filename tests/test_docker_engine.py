@@ -1,0 +1,298 @@
+"""The Docker targets on a real Docker Engine (Debian's docker.io, started by the bootstrap).
+
+Images cannot be pulled here, so scripts/setup-docker.sh builds one with the shape of the
+official llama.cpp server image (FROM scratch, the cached llama-server at /app/llama-server as
+ENTRYPOINT, its libraries, curl for the health check) under the pinned official name. Everything
+else is real: docker-run.sh, `docker compose up` of compose.yaml, `docker build` of the
+Dockerfile, the HEALTHCHECK, the NVIDIA-runtime failure of `--gpus`. Containers are reached only
+through their published loopback port, and every container, image, volume and network a test
+creates is removed by name, pass or fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.bundles import compose_binary
+from tests.support.engines import free_port
+
+pytest_plugins = ("tests.support.fixtures",)
+
+pytestmark = [pytest.mark.docker, pytest.mark.engine]
+
+REPO = Path(__file__).resolve().parents[1]
+GPU_ERROR = 'could not select device driver "" with capabilities: [[gpu]]'
+LLMGEN = str(Path(sys.executable).parent / "llmgen")
+HF_CACHE_VOLUME = "llmgen-hf-cache"
+WAIT = [
+    "--wait",
+    "--wait-timeout",
+    "240",
+]  # compose up returns once the healthcheck passes  # the named volume docker-run.sh mounts
+
+
+def docker(
+    *args: str, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check:
+        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="session")
+def llama_image() -> str:
+    """The local stand-in for the official image, built (once) by scripts/setup-docker.sh."""
+    done = subprocess.run(
+        ["bash", str(REPO / "scripts" / "setup-docker.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"scripts/setup-docker.sh failed (CI runs it):\n{done.stderr}", pytrace=False)
+    return done.stdout.strip().splitlines()[-1]
+
+
+class Created:
+    """What a test made on the engine, removed by name at the end even when the test fails."""
+
+    def __init__(self) -> None:
+        self.containers: list[str] = []
+        self.images: list[str] = []
+        self.compose: list[tuple[Path, str]] = []  # (folder, project)
+        # docker-run.sh creates this shared volume when it is missing; remove only ours.
+        existed = docker("volume", "inspect", HF_CACHE_VOLUME, check=False)
+        self.hf_volume_existed = existed.returncode == 0
+
+    def cleanup(self) -> None:
+        for folder, project in self.compose:
+            subprocess.run(
+                [compose_binary(), "-p", project, "down", "--volumes", "--timeout", "5"],
+                cwd=folder,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+        for name in self.containers:
+            docker("rm", "--force", "--volumes", name, check=False)
+        for image in self.images:
+            docker("rmi", "--force", image, check=False)
+        if not self.hf_volume_existed:
+            docker("volume", "rm", HF_CACHE_VOLUME, check=False)
+
+
+@pytest.fixture
+def created(llama_image: str) -> Iterator[Created]:
+    made = Created()
+    try:
+        yield made
+    finally:
+        made.cleanup()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, tiny_gguf: Path) -> Callable[..., tuple[Path, str, int]]:
+    """Render a llama.cpp deployment of the tiny GGUF under a unique name; (dir, name, port)."""
+
+    def make(**runtime: object) -> tuple[Path, str, int]:
+        from click.testing import CliRunner
+
+        from llmgen.cli import main
+
+        name = f"llmgen-test-{secrets.token_hex(4)}"
+        port = free_port()
+        spec = {
+            "name": name,
+            "engine": "llamacpp",
+            "model": {"path": str(tiny_gguf)},
+            "server": {"host": "127.0.0.1", "port": port},
+            "runtime": {"context_length": 512, "parallel": 1, "threads": 2, **runtime},
+        }
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False), "utf-8")
+        out = tmp_path / name
+        result = CliRunner().invoke(main, ["render", str(path), "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        return out, name, port
+
+    return make
+
+
+def container_exists(name: str) -> bool:
+    return bool(docker("ps", "-a", "-q", "-f", f"name=^/{name}$").stdout.strip())
+
+
+def wait_gone(name: str, timeout: float = 30) -> bool:
+    """`--rm` removes a stopped container asynchronously; wait for it, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while container_exists(name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def models_via_loopback(port: int) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=30) as response:
+        return [m["id"] for m in json.load(response)["data"]]
+
+
+def test_verify_via_docker_run(
+    deployment: Callable[..., tuple[Path, str, int]], created: Created
+) -> None:
+    """`llmgen verify --via docker`: docker-run.sh on the real engine, every check, the
+    container's own memory, and no container left afterwards."""
+    out, name, _ = deployment()
+    created.containers.append(name)
+    done = subprocess.run(
+        [LLMGEN, "verify", str(out), "--via", "docker", "--format", "json", "--timeout", "180"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert report["mode"] == "docker-run.sh"
+    assert {c["name"]: c["status"] for c in report["checks"]} == {
+        "models": "pass",
+        "client.py": "pass",
+        "client.sh": "pass",
+        "client.mjs": "pass",
+        "stream": "pass",
+    }
+    metrics = report["metrics"]
+    # The container's cgroup, not the docker CLI's ~30 MB process tree.
+    assert "container" in metrics["peak_rss_scope"], metrics
+    assert metrics["peak_rss_bytes"] > 1_000_000
+    assert wait_gone(name), f"container {name} survived verify"
+
+
+def test_gpu_deployment_is_caught_before_docker_run_with_the_fix(
+    deployment: Callable[..., tuple[Path, str, int]], created: Created, llama_image: str
+) -> None:
+    """The seeds' failure is real on this engine; docker-run.sh and verify catch it first."""
+    raw = docker("run", "--rm", "--gpus", "all", llama_image, "--version", check=False)
+    assert raw.returncode != 0 and GPU_ERROR in raw.stderr, raw.stderr
+
+    out, name, _ = deployment(gpus=1)
+    created.containers.append(name)
+    script = subprocess.run(
+        [str(out / "docker-run.sh")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert script.returncode == 1
+    assert "Docker has no NVIDIA runtime" in script.stderr
+    assert "nvidia-ctk runtime configure --runtime=docker" in script.stderr
+    assert GPU_ERROR not in script.stderr  # caught before docker run
+    assert not container_exists(name)
+
+    verify = subprocess.run(
+        [LLMGEN, "verify", str(out), "--via", "docker", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(verify.stdout)
+    assert verify.returncode == 1
+    failure = report["failure"]
+    assert failure["kind"] == "launch-failed"
+    assert "needs 1 GPU(s), but Docker has no NVIDIA runtime" in failure["message"]
+    assert "nvidia-ctk runtime configure --runtime=docker" in failure["hint"]
+    assert not container_exists(name)
+
+
+def test_compose_gpu_deployment_fails_with_the_engine_error(
+    deployment: Callable[..., tuple[Path, str, int]], created: Created
+) -> None:
+    """compose.yaml cannot run a check of its own: `docker compose up` meets the raw engine error
+    (what verify --via docker and docker-run.sh, above, catch first with the fix)."""
+    out, name, _ = deployment(gpus=1)
+    created.compose.append((out, name))
+    up = subprocess.run(
+        [compose_binary(), "-p", name, "up", "-d", "--pull", "never"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert up.returncode != 0
+    # compose asks for the "nvidia" driver by name; docker run --gpus for any ("").
+    assert GPU_ERROR.replace('""', '"nvidia"') in up.stderr, up.stderr
+
+
+def test_compose_up_turns_healthy_and_serves_on_loopback(
+    deployment: Callable[..., tuple[Path, str, int]], created: Created
+) -> None:
+    out, name, port = deployment()
+    created.compose.append((out, name))
+    up = subprocess.run(
+        [compose_binary(), "-p", name, "up", "-d", "--pull", "never", *WAIT],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert models_via_loopback(port) == ["tiny.gguf"]
+    client = subprocess.run(
+        [sys.executable, str(out / "clients" / "client.py"), "Hi"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert client.returncode == 0 and client.stdout.strip(), client.stderr
+
+
+def test_dockerfile_builds_and_its_healthcheck_turns_healthy(
+    deployment: Callable[..., tuple[Path, str, int]], created: Created, tiny_gguf: Path
+) -> None:
+    out, name, port = deployment()
+    tag = f"{name}:test"
+    created.images.append(tag)
+    created.containers.append(name)
+    docker("build", "--quiet", "-t", tag, str(out), timeout=300)
+    health = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config.Healthcheck}}", tag).stdout
+    )
+    assert str(port) in " ".join(health["Test"])
+    docker(
+        "run", "--detach", "--name", name, "--publish", f"127.0.0.1:{port}:{port}",
+        "--volume", f"{tiny_gguf}:{tiny_gguf}:ro", tag,
+    )  # fmt: skip
+    # The image's HEALTHCHECK runs every 30 s: wait for its verdict with a deadline.
+    deadline = time.monotonic() + 150
+    status = ""
+    while time.monotonic() < deadline:
+        status = docker("inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip()
+        if status in ("healthy", "unhealthy"):
+            break
+        time.sleep(1)
+    assert status == "healthy", docker("logs", "--tail", "20", name, check=False).stderr
+    assert models_via_loopback(port) == ["tiny.gguf"]
+
+
+def test_docker_run_reaches_the_daemon_here() -> None:
+    """The engine is really there: `docker info` answers (so docker-run.sh's daemon check
+    passes) and no NVIDIA runtime is registered (so the GPU check above is meaningful)."""
+    runtimes = docker("info", "--format", "{{json .Runtimes}}").stdout
+    assert "runc" in runtimes and "nvidia" not in runtimes
+    assert os.path.exists("/var/run/docker.sock")
