@@ -271,3 +271,24 @@ def verify(
     if result.failure is not None and result.failure.kind == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if result.ok else EXIT_INVALID)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path, readable=False))
+@click.option("--gpu-memory", default=None, help="Memory of each GPU, e.g. 24G (else hardware:).")
+@click.option("--memory", default=None, help="Host RAM, e.g. 64G (else hardware:, else this one).")
+@click.option("--offline", is_flag=True, help="Never ask the hub (HF_HUB_OFFLINE=1 does too).")
+@format_option("json: the estimate as one object on stdout (docs/fit.md).")
+@_user_errors
+def fit(
+    spec: Path, gpu_memory: str | None, memory: str | None, offline: bool, output_format: str
+) -> None:
+    """Estimate SPEC's memory per device (host, GPUs), with a verdict and ranked fixes.
+
+    Exit 0 when it fits, is tight or is unknown; 1 when it does not fit; 2 on usage errors.
+    """
+    from llmgen.fit.command import run_fit
+
+    text, code = run_fit(spec, gpu_memory, memory, output_format, online=not offline)
+    click.echo(text)
+    sys.exit(code)

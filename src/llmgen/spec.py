@@ -359,6 +359,41 @@ class ContainerSpec(StrictModel):
         return value
 
 
+HARDWARE_SIZE_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,3})? ?([KMGT](i?B)?|B)?$"
+
+
+class HardwareSpec(StrictModel):
+    """The machine the deployment must fit on; `validate` then refuses one that cannot fit."""
+
+    gpu_memory: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=HARDWARE_SIZE_PATTERN,
+            description="Memory of each GPU: `24G`/`24GiB` (binary) or `24GB` (decimal).",
+            examples=["24GiB", "80G"],
+        ),
+    ]
+    gpus: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=0,
+            le=64,
+            strict=True,
+            description="GPUs the machine has (runtime.gpus may not exceed it).",
+        ),
+    ]
+    memory: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=HARDWARE_SIZE_PATTERN,
+            description="Host RAM available to the engine, e.g. `64G`.",
+        ),
+    ]
+
+
 class Spec(StrictModel):
     """One LLM deployment: the model, the engine and how it runs."""
 
@@ -383,6 +418,14 @@ class Spec(StrictModel):
     ]
     container: Annotated[
         ContainerSpec, Field(default_factory=ContainerSpec, description="Container image.")
+    ]
+    hardware: Annotated[
+        HardwareSpec | None,
+        Field(
+            default=None,
+            description="Optional: the machine's memory, so `validate` refuses a deployment "
+            "that cannot fit (the same estimate as `llmgen fit`).",
+        ),
     ]
 
 

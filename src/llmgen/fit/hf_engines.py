@@ -1,0 +1,112 @@
+"""vLLM's and TGI's memory for a Hugging Face model, following each engine's own sizing.
+
+vLLM 0.33 (vllm/v1/worker/gpu_worker.py `determine_available_memory`, vllm/v1/core/
+kv_cache_utils.py `check_enough_kv_cache_memory`): a GPU may use gpu_memory_utilization x its
+total memory; after loading the weights vLLM profiles one forward pass of
+max_num_batched_tokens tokens (activations, the sampler's logits for max_num_seqs) and gives
+everything left to the KV cache. It refuses to start when that cache cannot hold one
+max_model_len sequence. On CPU the KV cache is exactly --kv-cache-memory-bytes
+(VLLM_CPU_KVCACHE_SPACE) and the weights sit in RAM.
+TGI 3.3 (server/text_generation_server/models/flash_causal_lm.py `warmup`): after loading and a
+prefill warm-up of max_batch_prefill_tokens it sizes the KV blocks from the free memory times
+--cuda-memory-fraction, keeping TGI_WIGGLE_ROOM (10 %) of it free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmgen.facts.hf_files import dtype_bytes
+from llmgen.facts.model import ModelFacts
+from llmgen.fit.model import Breakdown
+
+GIB = 1 << 30
+MIB = 1 << 20
+# vLLM's CPU process (torch, the engine core, the API server) on a tiny model: about 2.2 GiB
+# RSS measured here (../shared/engines/README.md; benchmarks/fit_accuracy.py --vllm).
+VLLM_CPU_PROCESS = 2 * GIB
+# CUDA context, NCCL and (unless --enforce-eager) CUDA graphs: vLLM's "non-torch" memory.
+CUDA_CONTEXT = 600 * MIB
+CUDA_GRAPHS = 512 * MIB
+TGI_WIGGLE_ROOM = 0.10
+
+
+@dataclass(frozen=True)
+class HfSetup:
+    """The settings of vLLM or TGI that decide memory."""
+
+    engine: str  # vllm | tgi
+    context: int  # max_model_len / max_total_tokens
+    parallel: int  # max_num_seqs / max_concurrent_requests
+    batched_tokens: int  # max_num_batched_tokens / max_batch_prefill_tokens
+    gpus: int  # tensor parallel size (0 = CPU)
+    dtype: str  # auto | float16 | bfloat16 | float32
+    kv_cache_bytes: int | None  # vLLM --kv-cache-memory-bytes
+    eager: bool
+    memory_fraction: float  # gpu_memory_utilization / cuda_memory_fraction
+
+
+def weight_bytes(facts: ModelFacts, setup: HfSetup) -> int:
+    """All weights at the dtype the engine loads them in."""
+    total = facts.weight_bytes or 0
+    stored = dtype_bytes(facts.weight_dtype) or 2
+    wanted = dtype_bytes(setup.dtype) if setup.dtype != "auto" else None
+    if wanted and facts.parameters is None and total:
+        return total * wanted // stored
+    if wanted and facts.parameters:
+        return facts.parameters * wanted
+    return total
+
+
+def kv_bytes_per_token(facts: ModelFacts, setup: HfSetup) -> int:
+    """K and V of every layer for one token on one GPU (KV heads split by tensor parallel,
+    replicated when fewer than the GPUs); the cache takes the model's dtype (2 bytes)."""
+    kv_heads = facts.kv_heads_or_heads or 0
+    shards = max(setup.gpus, 1)
+    per_gpu = max(kv_heads // shards, 1) if kv_heads else 0
+    element = 4 if setup.dtype == "float32" else 2
+    return (facts.layers or 0) * 2 * per_gpu * (facts.head_size or 0) * element
+
+
+def activation_bytes(facts: ModelFacts, setup: HfSetup) -> int:
+    """The profiling pass's peak: one layer's activations for the batched tokens (hidden
+    states, QKV, the MLP's gate and up projections) and float32 logits for the sequences."""
+    hidden = facts.hidden_size or 0
+    width = 4 * hidden  # catalog and config facts carry no MLP width; 4 x hidden is typical
+    element = 4 if setup.dtype == "float32" else 2
+    per_token = element * (4 * hidden + 2 * width) // max(setup.gpus, 1)
+    logits = 4 * (facts.vocab_size or 0) * min(setup.parallel, setup.batched_tokens)
+    return per_token * setup.batched_tokens + logits
+
+
+def estimate(facts: ModelFacts, setup: HfSetup) -> tuple[dict[str, Breakdown], dict[str, int]]:
+    """Bytes per device, and per device the least it needs to start at all."""
+    weights = weight_bytes(facts, setup)
+    kv_full = kv_bytes_per_token(facts, setup) * setup.context * setup.parallel
+    kv_one = kv_bytes_per_token(facts, setup) * setup.context
+    activations = activation_bytes(facts, setup)
+    if setup.gpus == 0:
+        kv = setup.kv_cache_bytes if setup.kv_cache_bytes is not None else kv_full
+        host = Breakdown(weights, kv, activations, VLLM_CPU_PROCESS)
+        return {"host": host}, {"host": host.total}
+    overhead = CUDA_CONTEXT + (0 if setup.eager else CUDA_GRAPHS)
+    per_gpu_weights = weights // setup.gpus
+    if setup.engine == "vllm" and setup.kv_cache_bytes is not None:
+        kv_full = kv_one = setup.kv_cache_bytes
+    devices = {}
+    minimum = {}
+    for index in range(setup.gpus):
+        name = f"gpu{index}"
+        devices[name] = Breakdown(per_gpu_weights, kv_full, activations, overhead)
+        minimum[name] = per_gpu_weights + kv_one + activations + overhead
+    # The host holds the process (and, while loading, a shard at a time): a small share.
+    devices = {"host": Breakdown(0, 0, 0, VLLM_CPU_PROCESS), **devices}
+    minimum["host"] = VLLM_CPU_PROCESS
+    return devices, minimum
+
+
+def usable_share(setup: HfSetup) -> float:
+    """The share of a GPU's memory the engine lets itself use."""
+    if setup.engine == "tgi":
+        return setup.memory_fraction * (1 - TGI_WIGGLE_ROOM)
+    return setup.memory_fraction
