@@ -370,7 +370,7 @@ class HardwareSpec(StrictModel):
         Field(
             default=None,
             pattern=HARDWARE_SIZE_PATTERN,
-            description="Memory of each GPU: `24G`/`24GiB` (binary) or `24GB` (decimal).",
+            description="Memory of each GPU: `24G`, `24GiB` or `24GB` (all binary: 24 x 2^30).",
             examples=["24GiB", "80G"],
         ),
     ]

@@ -162,6 +162,8 @@ def catalog_entry(hub_id: str) -> CatalogEntry | None:
     if repo in CATALOG:
         return CATALOG[repo]
     name = repo.split("/", 1)[-1]
+    # Re-uploads keep the original name, sometimes with the org as a prefix (Meta-Llama-3.1).
+    name = name.removeprefix("meta-") if name.startswith("meta-llama-3.") else name
     candidates = {name}
     for suffix in _SUFFIXES:
         if name.endswith(suffix):

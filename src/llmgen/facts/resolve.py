@@ -63,7 +63,7 @@ def lookup_facts(spec: Spec, *, online: bool = False) -> FactsLookup:
     facts = catalog_facts(hub_id, gguf)
     if facts is not None:
         return FactsLookup(facts, facts.source)
-    where = "the hub was not asked (use --online)" if not online else "not on the hub"
+    where = "the hub was not asked (offline)" if not online or _hub_offline() else "not on the hub"
     return FactsLookup(
         None,
         f"'{hub_id}' is not in the Hugging Face cache nor in llmgen's catalog, and "

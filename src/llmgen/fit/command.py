@@ -53,4 +53,4 @@ def run_fit(
 
 def _only_fit_errors(exc: SpecError) -> bool:
     errors = [d for d in exc.diagnostics if d.severity.value == "error"]
-    return bool(errors) and all(d.path.startswith("hardware") for d in errors)
+    return bool(errors) and all(d.path == "hardware" for d in errors)

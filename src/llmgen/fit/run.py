@@ -170,8 +170,20 @@ def _fits(devices: tuple[DeviceEstimate, ...]) -> bool:
     return all(d.verdict in ("fits", "unknown") for d in devices)
 
 
-def _on(devices: tuple[DeviceEstimate, ...], name: str) -> int:
-    return next((d.estimate_bytes for d in devices if d.name == name), 0)
+def _on(devices: tuple[DeviceEstimate, ...], name: str, floor: bool = False) -> int:
+    """The device's estimate, or with `floor` the least it needs to start."""
+    for device in devices:
+        if device.name == name:
+            if floor and device.minimum_bytes is not None:
+                return device.minimum_bytes
+            return device.estimate_bytes
+    return 0
+
+
+def _saves(before: tuple[DeviceEstimate, ...], after: tuple[DeviceEstimate, ...], name: str) -> int:
+    # When the engine would not even start, what counts is the least it needs to start.
+    floor = any(d.name == name and d.verdict == "does-not-fit" for d in before)
+    return _on(before, name, floor) - _on(after, name, floor)
 
 
 def _halving(
@@ -199,7 +211,7 @@ def _fix(  # noqa: PLR0917 (one call shape for every fix)
     cost: int,
     what: str = "saves",
 ) -> Fix:
-    saves = _on(before, device) - _on(after, device)
+    saves = _saves(before, after, device)
     text = f"{field.rsplit('.', 1)[-1]} {old} -> {new} {what} {format_size(saves)}"
     if what == "moves":
         text += " to host"
@@ -221,7 +233,6 @@ def _llamacpp_fixes(
         return []
     fixes: list[Fix] = []
     rt = spec.runtime
-    layers = facts.layers or 0
     if short.name != "host" and setup.gpu_layers > 0:
         for count in range(setup.gpu_layers - 1, -1, -1):
             trial = replace(setup, gpu_layers=count)
@@ -287,11 +298,11 @@ def _llamacpp_fixes(
         fixes.append(
             replace(
                 _fix("runtime.gpus", rt.gpus, rt.gpus * 2, devices, after, short.name, 6),
-                text=f"gpus {rt.gpus} -> {rt.gpus * 2} splits the layers across twice the GPUs",
+                text=f"gpus {rt.gpus} -> {rt.gpus * 2} splits the layers across twice the "
+                f"GPUs, saves {format_size(_saves(devices, after, short.name))}",
             )
         )
-    del layers
-    return sorted(fixes, key=lambda f: f.cost)
+    return sorted((f for f in fixes if f.saves_bytes > 0), key=lambda f: f.cost)
 
 
 def _smaller_quant(  # noqa: PLR0917
@@ -323,7 +334,7 @@ def _smaller_quant(  # noqa: PLR0917
         after = _devices(llamacpp.estimate(smaller, setup), {}, _budgets_of(devices), 1.0)
         if _fits(after):
             field = "model.id" if spec.model.id else "model.path"
-            saves = _on(devices, device) - _on(after, device)
+            saves = _saves(devices, after, device)
             return [
                 Fix(
                     field,
@@ -405,10 +416,11 @@ def _hf_fixes(
         fixes.append(
             replace(
                 _fix("runtime.gpus", setup.gpus, setup.gpus * 2, devices, after, short.name, 6),
-                text=f"gpus {setup.gpus} -> {setup.gpus * 2} (tensor parallel) halves the weights per GPU",
+                text=f"gpus {setup.gpus} -> {setup.gpus * 2} (tensor parallel) halves the "
+                f"weights per GPU, saves {format_size(_saves(devices, after, short.name))}",
             )
         )
-    return sorted(fixes, key=lambda f: f.cost)
+    return sorted((f for f in fixes if f.saves_bytes > 0), key=lambda f: f.cost)
 
 
 def hub_offline() -> bool:

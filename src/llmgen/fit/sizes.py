@@ -9,17 +9,16 @@ _POWERS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 
 
 def parse_size(text: str) -> int:
-    """Bytes from `24G`/`24GiB` (binary, as the engines' flags read them) or `24GB` (decimal).
+    """Bytes from `24G`, `24GiB` or `24GB`, all binary: the engines' flags read K/M/G/T as
+    powers of 1024, and a GPU sold as "80GB" has 80 GiB (nvidia-smi: 81559 MiB).
 
     ValueError with the accepted forms when the text is not a size.
     """
     match = _SIZE.fullmatch(text)
     if not match:
         raise ValueError(f"'{text}' is not a size; write e.g. 24G, 24GiB, 80GB or 512M")
-    number, unit, binary, byte = match.groups()
-    power = _POWERS[unit.upper()]
-    decimal = bool(byte) and not binary and power > 0
-    value = float(number) * ((1000 if decimal else 1024) ** power)
+    number, unit, _binary, _byte = match.groups()
+    value = float(number) * 1024 ** _POWERS[unit.upper()]
     if value < 1:
         raise ValueError(f"'{text}' is not a positive size")
     return int(value)
