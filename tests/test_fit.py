@@ -157,3 +157,31 @@ def test_hardware_gpus_bound_runtime_gpus(tmp_path: Path, gguf_model: Path) -> N
         d.path == "runtime.gpus" and "the machine has 1 (hardware.gpus)" in d.message
         for d in caught.value.diagnostics
     )
+
+
+def test_offloaded_layers_are_the_last_ones(tmp_path: Path, gguf_model: Path) -> None:
+    # llama.cpp offloads the last gpu_layers of (layers + output): with 2, blk.3 and the
+    # output layer (src/llama-model.cpp, i_gpu_start = n_layer + 1 - n_gpu_layers).
+    import gguf
+
+    tensors = gguf.GGUFReader(str(gguf_model)).tensors
+    expected = sum(
+        int(t.n_bytes) for t in tensors if t.name.startswith(("blk.3.", "output.", "output_norm"))
+    )
+    spec = write_spec(tmp_path, gguf_model, gpus=1, gpu_layers=2, context_length=1024, parallel=4)
+    code, out, _ = fit(str(spec), "--gpu-memory", "8G", "--memory", "8G", "--format", "json")
+    gpu = next(d for d in json.loads(out)["devices"] if d["name"] == "gpu0")
+    assert code == 0 and gpu["breakdown"]["weights"] == expected
+    # One layer's KV (4 slots x 1024 cells, K and V of 2 x 16 in f16) goes with its layer.
+    assert gpu["breakdown"]["kv_cache"] == 4 * 1024 * 2 * (2 * 16) * 2
+
+
+def test_gpu_short_suggests_fewer_gpu_layers_first(tmp_path: Path, gguf_model: Path) -> None:
+    spec = write_spec(tmp_path, gguf_model, gpus=1, gpu_layers="all", context_length=4096)
+    code, out, _ = fit(str(spec), "--gpu-memory", "410M", "--memory", "8G", "--format", "json")
+    report = json.loads(out)
+    assert code == 1, report
+    first = report["fixes"][0]
+    assert first["field"] == "runtime.gpu_layers" and first["device"] == "gpu0"
+    fixed = write_spec(tmp_path, gguf_model, gpus=1, gpu_layers=first["to"], context_length=4096)
+    assert fit(str(fixed), "--gpu-memory", "410M", "--memory", "8G")[0] == 0

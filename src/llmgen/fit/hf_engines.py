@@ -8,8 +8,9 @@ everything left to the KV cache. It refuses to start when that cache cannot hold
 max_model_len sequence. On CPU the KV cache is exactly --kv-cache-memory-bytes
 (VLLM_CPU_KVCACHE_SPACE) and the weights sit in RAM.
 TGI 3.3 (server/text_generation_server/models/flash_causal_lm.py `warmup`): after loading and a
-prefill warm-up of max_batch_prefill_tokens it sizes the KV blocks from the free memory times
---cuda-memory-fraction, keeping TGI_WIGGLE_ROOM (10 %) of it free.
+prefill warm-up of max_batch_prefill_tokens it sizes the KV blocks from the free memory (within
+--cuda-memory-fraction) times TGI_WIGGLE_ROOM, 0.90 by default
+(server/text_generation_server/models/globals.py), so a tenth of what is left stays free.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ VLLM_CPU_PROCESS = 2 * GIB
 # CUDA context, NCCL and (unless --enforce-eager) CUDA graphs: vLLM's "non-torch" memory.
 CUDA_CONTEXT = 600 * MIB
 CUDA_GRAPHS = 512 * MIB
-TGI_WIGGLE_ROOM = 0.10
+TGI_WIGGLE_ROOM = 0.90
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ def estimate(facts: ModelFacts, setup: HfSetup) -> tuple[dict[str, Breakdown], d
     per_gpu_weights = weights // setup.gpus
     if setup.engine == "vllm" and setup.kv_cache_bytes is not None:
         kv_full = kv_one = setup.kv_cache_bytes
+    if setup.engine == "tgi":  # the KV blocks get 90 % of what is left after the warm-up
+        kv_full = int(kv_full / TGI_WIGGLE_ROOM)
+        kv_one = int(kv_one / TGI_WIGGLE_ROOM)
     devices = {}
     minimum = {}
     for index in range(setup.gpus):
@@ -107,6 +111,4 @@ def estimate(facts: ModelFacts, setup: HfSetup) -> tuple[dict[str, Breakdown], d
 
 def usable_share(setup: HfSetup) -> float:
     """The share of a GPU's memory the engine lets itself use."""
-    if setup.engine == "tgi":
-        return setup.memory_fraction * (1 - TGI_WIGGLE_ROOM)
     return setup.memory_fraction

@@ -166,8 +166,22 @@ def _short(devices: tuple[DeviceEstimate, ...]) -> DeviceEstimate | None:
     return max(bad, key=lambda d: d.estimate_bytes - (d.budget_bytes or 0))
 
 
+# What a fix must reach: from does-not-fit, a deployment that starts (tight is enough); from
+# tight, one that fits with room.
+_GOAL: dict[str, tuple[str, ...]] = {
+    "start": ("fits", "unknown", "tight"),
+    "room": ("fits", "unknown"),
+}
+_goal = "start"
+
+
 def _fits(devices: tuple[DeviceEstimate, ...]) -> bool:
-    return all(d.verdict in ("fits", "unknown") for d in devices)
+    return all(d.verdict in _GOAL[_goal] for d in devices)
+
+
+def _set_goal(devices: tuple[DeviceEstimate, ...]) -> None:
+    global _goal  # noqa: PLW0603 (one fit at a time; the goal follows its verdict)
+    _goal = "start" if any(d.verdict == "does-not-fit" for d in devices) else "room"
 
 
 def _on(devices: tuple[DeviceEstimate, ...], name: str, floor: bool = False) -> int:
@@ -231,6 +245,7 @@ def _llamacpp_fixes(
     short = _short(devices)
     if short is None:
         return []
+    _set_goal(devices)
     fixes: list[Fix] = []
     rt = spec.runtime
     if short.name != "host" and setup.gpu_layers > 0:
@@ -364,6 +379,7 @@ def _hf_fixes(
     short = _short(devices)
     if short is None:
         return []
+    _set_goal(devices)
     fixes: list[Fix] = []
     rt = spec.runtime
     if setup.gpus > 0 and setup.memory_fraction < 0.95 and short.name != "host":
