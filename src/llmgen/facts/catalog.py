@@ -36,6 +36,11 @@ class CatalogEntry:
     qkv_bias: bool = False
 
     @property
+    def model_type(self) -> str | None:
+        """config.json's model_type where a rule depends on it (vLLM special-cases Gemma 3)."""
+        return "gemma3" if "gemma-3" in self.hub_id else None
+
+    @property
     def config(self) -> str:
         """Where the numbers come from."""
         return f"https://huggingface.co/{self.hub_id}/blob/main/config.json"
@@ -210,4 +215,5 @@ def catalog_facts(hub_id: str, gguf: bool) -> ModelFacts | None:
         weight_dtype=dtype,
         parameters=entry.parameters,
         tied_embeddings=entry.tied,
+        model_type=entry.model_type,
     )

@@ -30,6 +30,19 @@ SAFETENSORS_DTYPE_BYTES = {
 }
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 _TORCH_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float": 4, "half": 2}
+# config.json keys vLLM reads for the trained context; it takes the smallest present
+# (vllm/transformers_utils/model_arch_config_convertor.py, derive_max_model_len_and_key).
+_MAX_LEN_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_target_positions",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
 # Architectures vLLM runs with its pooling runner (embeddings, rewards, classifiers).
 _POOLING_SUFFIXES = ("Model", "ForSequenceClassification", "ForRewardModel", "ForEmbedding")
 
@@ -78,6 +91,8 @@ def facts_from_config(
     if model_max is not None and model_max > 10**12:  # transformers' "no limit" sentinel
         model_max = None
     tied = inner.get("tie_word_embeddings", config.get("tie_word_embeddings"))
+    lengths = [v for key in _MAX_LEN_KEYS if (v := _int(inner.get(key))) is not None]
+    model_type = config.get("model_type")
     return ModelFacts(
         source=source,
         kind="hf",
@@ -89,7 +104,7 @@ def facts_from_config(
         head_size_v=head_size,
         hidden_size=hidden,
         vocab_size=_int(inner.get("vocab_size")),
-        max_position_embeddings=_int(inner.get("max_position_embeddings")),
+        max_position_embeddings=min(lengths) if lengths else None,
         rope_scaling_type=rope_type,
         rope_scaling_factor=rope_factor,
         rope_original_context=rope_original,
@@ -99,6 +114,9 @@ def facts_from_config(
         weight_dtype=dtype if isinstance(dtype, str) else None,
         tied_embeddings=tied if isinstance(tied, bool) else None,
         is_pooling=bool(arch and arch.endswith(_POOLING_SUFFIXES) and "CausalLM" not in arch),
+        model_type=model_type if isinstance(model_type, str) else None,
+        absolute_positions=inner.get("position_embedding_type") == "absolute",
+        config_model_max_length=_int(inner.get("model_max_length")),
     )
 
 

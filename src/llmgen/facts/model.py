@@ -48,6 +48,9 @@ class ModelFacts:
     parameters: int | None = None
     tied_embeddings: bool | None = None
     is_pooling: bool = False  # an embedding/classification model (vLLM pooling runner)
+    model_type: str | None = None  # config.json model_type (vLLM special-cases gemma3)
+    absolute_positions: bool = False  # position_embedding_type "absolute" (BERT-like)
+    config_model_max_length: int | None = None  # config.json's own model_max_length
     tensors: tuple[TensorFact, ...] = field(default=(), repr=False)
 
     @property
