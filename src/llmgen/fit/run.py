@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 from llmgen.engines import ENGINES
@@ -168,20 +169,19 @@ def _short(devices: tuple[DeviceEstimate, ...]) -> DeviceEstimate | None:
 
 # What a fix must reach: from does-not-fit, a deployment that starts (tight is enough); from
 # tight, one that fits with room.
-_GOAL: dict[str, tuple[str, ...]] = {
+_GOALS: dict[str, tuple[str, ...]] = {
     "start": ("fits", "unknown", "tight"),
     "room": ("fits", "unknown"),
 }
-_goal = "start"
+_goal: ContextVar[str] = ContextVar("fit_goal", default="start")
 
 
 def _fits(devices: tuple[DeviceEstimate, ...]) -> bool:
-    return all(d.verdict in _GOAL[_goal] for d in devices)
+    return all(d.verdict in _GOALS[_goal.get()] for d in devices)
 
 
 def _set_goal(devices: tuple[DeviceEstimate, ...]) -> None:
-    global _goal  # noqa: PLW0603 (one fit at a time; the goal follows its verdict)
-    _goal = "start" if any(d.verdict == "does-not-fit" for d in devices) else "room"
+    _goal.set("start" if any(d.verdict == "does-not-fit" for d in devices) else "room")
 
 
 def _on(devices: tuple[DeviceEstimate, ...], name: str, floor: bool = False) -> int:
