@@ -80,7 +80,9 @@ def activation_bytes(facts: ModelFacts, setup: HfSetup) -> int:
     return per_token * setup.batched_tokens + logits
 
 
-def estimate(facts: ModelFacts, setup: HfSetup) -> tuple[dict[str, Breakdown], dict[str, int]]:
+def estimate(
+    facts: ModelFacts, setup: HfSetup, host_budget: int | None = None
+) -> tuple[dict[str, Breakdown], dict[str, int]]:
     """Bytes per device, and per device the least it needs to start at all."""
     weights = weight_bytes(facts, setup)
     kv_full = kv_bytes_per_token(facts, setup) * setup.context * setup.parallel
@@ -88,8 +90,14 @@ def estimate(facts: ModelFacts, setup: HfSetup) -> tuple[dict[str, Breakdown], d
     activations = activation_bytes(facts, setup)
     if setup.gpus == 0:
         kv = setup.kv_cache_bytes if setup.kv_cache_bytes is not None else kv_full
+        if setup.kv_cache_bytes is None and setup.engine == "vllm" and host_budget:
+            # Without --kv-cache-memory-bytes vLLM's CPU worker takes
+            # gpu_memory_utilization x the RAM and gives all but its own RSS to the KV cache
+            # (vllm/v1/worker/cpu_worker.py, determine_available_memory).
+            taken = int(setup.memory_fraction * host_budget)
+            kv = max(taken - weights - activations - VLLM_CPU_PROCESS, kv_one)
         host = Breakdown(weights, kv, activations, VLLM_CPU_PROCESS)
-        return {"host": host}, {"host": host.total}
+        return {"host": host}, {"host": host.total - kv + kv_one}
     overhead = CUDA_CONTEXT + (0 if setup.eager else CUDA_GRAPHS)
     per_gpu_weights = weights // setup.gpus
     if setup.engine == "vllm" and setup.kv_cache_bytes is not None:

@@ -97,11 +97,11 @@ def fit_spec(
 
         def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
             assert isinstance(value, hf_engines.HfSetup)
-            breakdown, minimum = hf_engines.estimate(facts, value)
+            breakdown, minimum = hf_engines.estimate(facts, value, budgets.host)
             return _devices(breakdown, minimum, budgets, hf_engines.usable_share(value))
 
         devices = evaluate(hf_setup)
-        fixes = _hf_fixes(spec, hf_setup, devices, evaluate)
+        fixes = _hf_fixes(spec, facts, hf_setup, devices, evaluate)
     return FitReport(spec.engine, facts, found.note, devices, tuple(fixes), tuple(notes))
 
 
@@ -372,6 +372,7 @@ def _budgets_of(devices: tuple[DeviceEstimate, ...]) -> Budgets:
 
 def _hf_fixes(
     spec: Spec,
+    facts: ModelFacts,
     setup: hf_engines.HfSetup,
     devices: tuple[DeviceEstimate, ...],
     evaluate: Evaluator,
@@ -410,6 +411,17 @@ def _hf_fixes(
         fixes.append(
             _fix("runtime.context_length", setup.context, new_ctx, devices, after, short.name, 3)
         )
+    if setup.gpus == 0 and setup.kv_cache_bytes is None and setup.engine == "vllm":
+        per_token = hf_engines.kv_bytes_per_token(facts, setup)
+        wanted = -(-per_token * setup.context * setup.parallel // (64 << 20)) * (64 << 20)
+        after = evaluate(replace(setup, kv_cache_bytes=wanted))
+        fix = _fix(
+            "runtime.kv_cache_memory", None, f"{wanted >> 20}M", devices, after, short.name, 1
+        )
+        text = fix.text.replace(
+            "None ->", f"unset ({setup.memory_fraction:.0%} of RAM) -> {wanted >> 20}M for", 1
+        ).replace(f"for {wanted >> 20}M", f"for {setup.parallel} x {setup.context} tokens,", 1)
+        fixes.append(replace(fix, text=text))
     if setup.gpus == 0 and setup.kv_cache_bytes:
         new_kv = _halving(
             setup.kv_cache_bytes, 1 << 26, lambda k: replace(setup, kv_cache_bytes=k), evaluate
