@@ -185,3 +185,20 @@ def test_gpu_short_suggests_fewer_gpu_layers_first(tmp_path: Path, gguf_model: P
     assert first["field"] == "runtime.gpu_layers" and first["device"] == "gpu0"
     fixed = write_spec(tmp_path, gguf_model, gpus=1, gpu_layers=first["to"], context_length=4096)
     assert fit(str(fixed), "--gpu-memory", "410M", "--memory", "8G")[0] == 0
+
+
+def test_vllm_cpu_without_kv_size_takes_most_of_the_ram(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # vllm/v1/worker/cpu_worker.py: requested = gpu_memory_utilization (0.92) x total RAM, and
+    # the KV cache gets all of it but the process's RSS.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: demo\nengine: vllm\nmodel:\n  id: HuggingFaceTB/SmolLM2-360M-Instruct\n")
+    code, out, _ = fit(str(spec), "--memory", "16G", "--format", "json", "--offline")
+    report = json.loads(out)
+    (host,) = report["devices"]
+    assert host["estimate_bytes"] == pytest.approx(0.92 * (16 << 30), rel=0.001)
+    assert code == 0 and report["verdict"] == "tight"
+    fix = report["fixes"][0]
+    assert fix["field"] == "runtime.kv_cache_memory" and fix["from"] is None
