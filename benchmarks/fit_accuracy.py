@@ -78,6 +78,8 @@ class Row:
     measured: int
     kv_logged_mib: float
     kv_estimate: int
+    logged: dict[str, float]
+    breakdown: dict[str, int]
 
     @property
     def error(self) -> float:
@@ -118,6 +120,13 @@ def run_case(binary: Path, model: Path, shape: Shape, context: int, parallel: in
         measured.vm_hwm_bytes,
         measured.buffers.get("CPU KV", 0.0),
         host.breakdown.kv_cache,
+        measured.buffers,
+        {
+            "weights": host.breakdown.weights,
+            "kv_cache": host.breakdown.kv_cache,
+            "compute": host.breakdown.compute,
+            "overhead": host.breakdown.overhead,
+        },
     )
 
 
@@ -127,6 +136,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two cases per shape")
     parser.add_argument("--shapes", nargs="*", help="only these shapes")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--detail", action="store_true", help="print logged buffers too")
     options = parser.parse_args()
     binary = llama_server_binary()
     rows = []
@@ -139,6 +149,9 @@ def main() -> None:
                 row = run_case(binary, model, shape, context, parallel)
                 rows.append(row)
                 print(_line(row), flush=True)
+                if options.detail:
+                    est = {k: round(v / MIB, 1) for k, v in row.breakdown.items()}
+                    print(f"    logged MiB {row.logged}  estimate MiB {est}", flush=True)
             model.unlink()
     inside = sum(r.within_target for r in rows)
     print(f"{inside}/{len(rows)} cases within max(10 %, 32 MiB)")

@@ -65,7 +65,7 @@ def kv_bytes_per_token(facts: ModelFacts, setup: HfSetup) -> int:
     kv_heads = facts.kv_heads_or_heads or 0
     shards = max(setup.gpus, 1)
     per_gpu = max(kv_heads // shards, 1) if kv_heads else 0
-    element = 4 if setup.dtype == "float32" else 2
+    element = _element_bytes(facts, setup)
     return (facts.layers or 0) * 2 * per_gpu * (facts.head_size or 0) * element
 
 
@@ -74,10 +74,17 @@ def activation_bytes(facts: ModelFacts, setup: HfSetup) -> int:
     states, QKV, the MLP's gate and up projections) and float32 logits for the sequences."""
     hidden = facts.hidden_size or 0
     width = 4 * hidden  # catalog and config facts carry no MLP width; 4 x hidden is typical
-    element = 4 if setup.dtype == "float32" else 2
+    element = _element_bytes(facts, setup)
     per_token = element * (4 * hidden + 2 * width) // max(setup.gpus, 1)
     logits = 4 * (facts.vocab_size or 0) * min(setup.parallel, setup.batched_tokens)
     return per_token * setup.batched_tokens + logits
+
+
+def _element_bytes(facts: ModelFacts, setup: HfSetup) -> int:
+    # dtype auto keeps the model's own dtype (KV cache dtype auto follows it).
+    if setup.dtype != "auto":
+        return dtype_bytes(setup.dtype) or 2
+    return dtype_bytes(facts.weight_dtype) or 2
 
 
 def estimate(
