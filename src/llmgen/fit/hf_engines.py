@@ -23,9 +23,10 @@ from llmgen.fit.model import Breakdown
 
 GIB = 1 << 30
 MIB = 1 << 20
-# vLLM's CPU process (torch, the engine core, the API server) on a tiny model: about 2.2 GiB
-# RSS measured here (../shared/engines/README.md; benchmarks/fit_accuracy.py --vllm).
-VLLM_CPU_PROCESS = 2 * GIB
+# vLLM's CPU server (API server, engine core, their helpers: 4 processes, torch loaded in
+# each) besides weights and KV cache, as proportional set size (shared pages counted once):
+# 1.30 GiB measured with vllm-cpu 0.32.0 on two tiny models (benchmarks/fit_vllm.py).
+VLLM_CPU_PROCESS = 1320 * MIB
 # CUDA context, NCCL and (unless --enforce-eager) CUDA graphs: vLLM's "non-torch" memory.
 CUDA_CONTEXT = 600 * MIB
 CUDA_GRAPHS = 512 * MIB
@@ -51,7 +52,7 @@ def weight_bytes(facts: ModelFacts, setup: HfSetup) -> int:
     """All weights at the dtype the engine loads them in."""
     total = facts.weight_bytes or 0
     stored = dtype_bytes(facts.weight_dtype) or 2
-    wanted = dtype_bytes(setup.dtype) if setup.dtype != "auto" else None
+    wanted = _element_bytes(facts, setup) if stored != 2 or setup.dtype != "auto" else None
     if wanted and facts.parameters is None and total:
         return total * wanted // stored
     if wanted and facts.parameters:
@@ -81,10 +82,12 @@ def activation_bytes(facts: ModelFacts, setup: HfSetup) -> int:
 
 
 def _element_bytes(facts: ModelFacts, setup: HfSetup) -> int:
-    # dtype auto keeps the model's own dtype (KV cache dtype auto follows it).
+    # dtype auto keeps a 16-bit model's dtype and casts a float32 one down to 16 bits (vLLM
+    # logs "Downcasting torch.float32 to torch.bfloat16"; measured: 2 bytes per KV element on
+    # a float32 model). The KV cache dtype auto follows the model's.
     if setup.dtype != "auto":
         return dtype_bytes(setup.dtype) or 2
-    return dtype_bytes(facts.weight_dtype) or 2
+    return min(dtype_bytes(facts.weight_dtype) or 2, 2)
 
 
 def estimate(
