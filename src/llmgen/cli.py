@@ -124,7 +124,7 @@ def render(spec: Path, out_dir: Path | None, force: bool, check: bool) -> None:
 
     validated = validate_file(spec)
     _echo_diagnostics(validated.diagnostics)
-    bundle = render_bundle(validated.spec)
+    bundle = render_bundle(validated.spec, validated.plan)
     target = out_dir if out_dir is not None else Path("out") / validated.spec.name
     if check:
         diff = diff_bundle(bundle.files, target)

@@ -68,9 +68,10 @@ def spec_digest(spec: Spec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def render(spec: Spec) -> Bundle:
-    """Render every target for `spec`; the same spec gives byte-identical files."""
-    plan = ENGINES[spec.engine].plan(spec)
+def render(spec: Spec, plan: LaunchPlan | None = None) -> Bundle:
+    """Render every target for `spec` (with its plan, if validation made one already)."""
+    if plan is None:
+        plan = ENGINES[spec.engine].plan(spec)
     env = _shared_environment()
     context = {"spec": spec, "plan": plan, "llmgen_version": __version__}
     files: dict[str, str] = {}

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from llmgen.engines import ENGINES
-from llmgen.engines.base import is_loopback
-from llmgen.errors import Diagnostic, Severity, SpecError, error, warning
+from llmgen.engines.base import LaunchPlan
+from llmgen.errors import Diagnostic, Severity, SpecError, error
 from llmgen.spec import Spec
 from llmgen.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
 
@@ -23,6 +23,7 @@ class Validated:
     spec: Spec
     diagnostics: tuple[Diagnostic, ...]
     file: str
+    plan: LaunchPlan
 
 
 def validate_file(path: str | os.PathLike[str]) -> Validated:
@@ -40,65 +41,21 @@ def _validate_loaded(loaded: LoadedYaml) -> Validated:
         spec = Spec.model_validate(loaded.data)
     except ValidationError as exc:
         raise SpecError(_position_all(loaded, _pydantic_diagnostics(exc, loaded.data))) from None
-    found = _policy_checks(spec) + ENGINES[spec.engine].check(spec) + _model_checks(spec)
-    found = _position_all(loaded, found)
+    # One pass: the plan carries the engine's diagnostics, computed with its effective
+    # configuration; render reuses this plan instead of checking again.
+    plan = ENGINES[spec.engine].plan(spec)
+    found = _position_all(loaded, [*plan.diagnostics, *_model_checks(spec, plan)])
     errors = [d for d in found if d.severity is Severity.ERROR]
     if errors:
         raise SpecError(errors + [d for d in found if d.severity is not Severity.ERROR])
-    return Validated(spec, tuple(found), loaded.file)
+    return Validated(spec, tuple(found), loaded.file, plan)
 
 
-def _policy_checks(spec: Spec) -> list[Diagnostic]:
-    """Engine-independent rules: who can reach the server."""
-    server = spec.server
-    if is_loopback(server.host):
-        return []
-    engine = ENGINES[spec.engine]
-    open_routes = ", ".join(engine.open_routes)
-    if server.api_key_env is None and not server.allow_unauthenticated:
-        return [
-            error(
-                "server.host",
-                f"binding to {server.host} exposes the model to the network without an API key",
-                "set server.api_key_env, bind to 127.0.0.1, or set "
-                "server.allow_unauthenticated: true",
-            )
-        ]
-    if server.api_key_env is None:
-        return [
-            warning(
-                "server.host",
-                f"{server.host} is reachable from the network and "
-                "allow_unauthenticated is set: anyone there can use the model",
-            )
-        ]
-    return [
-        warning(
-            "server.host",
-            f"{server.host} is reachable from the network; "
-            f"{engine.title} leaves {open_routes} open even with an API key",
-            "put a reverse proxy in front if those must be private",
-        )
-    ]
+def _model_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
+    """Compare the spec with its model's facts and, with `hardware:`, the machine."""
+    from llmgen.model_rules import model_diagnostics
 
-
-def _model_checks(spec: Spec) -> list[Diagnostic]:
-    """Compare the spec with a local model's metadata, when the model is on this machine."""
-    if spec.model.path is None:
-        return []
-    from llmgen.model_info import ModelReadError, inspect_local_model
-
-    try:
-        info = inspect_local_model(spec.model.path)
-    except ModelReadError as exc:
-        return [
-            warning(
-                "model.path",
-                f"cannot read the model's metadata: {exc}",
-                "the engine will most likely fail to load it",
-            )
-        ]
-    return ENGINES[spec.engine].model_checks(spec, info) if info else []
+    return model_diagnostics(spec, plan.config)
 
 
 def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
