@@ -52,12 +52,13 @@ CORPUS: tuple[Case, ...] = (
         runtime={"context_length": 8193},
         cause=(r"8192", r"max_model_len"),
     ),
-    Case("rope-yarn-4x-at-limit", model="rope-yarn-4", runtime={"context_length": 8192}),
+    # YaRN: vLLM does not multiply (max_position_embeddings is taken as already scaled).
+    Case("rope-yarn-at-positions", model="rope-yarn-4", runtime={"context_length": 2048}),
     Case(
-        "rope-yarn-4x-above-limit",
+        "rope-yarn-factor-not-applied",
         model="rope-yarn-4",
-        runtime={"context_length": 8193},
-        cause=(r"8192", r"max_model_len"),
+        runtime={"context_length": 8192},
+        cause=(r"2048", r"max_model_len"),
     ),
     Case("rope-dynamic-2x", model="rope-dynamic-2", runtime={"context_length": 2048}),
     Case("rope-dynamic-above-positions", model="rope-dynamic-2", runtime={"context_length": 4096}),
@@ -79,6 +80,18 @@ CORPUS: tuple[Case, ...] = (
         model="sliding-1024",
         runtime={"context_length": 4097},
         cause=(r"4096", r"max_model_len"),
+    ),
+    Case(
+        "sliding-window-disabled-within",
+        model="sliding-1024",
+        extra=("--disable-sliding-window",),
+    ),
+    Case(
+        "sliding-window-disabled-caps-context",
+        model="sliding-1024",
+        runtime={"context_length": 2048},
+        extra=("--disable-sliding-window",),
+        cause=(r"1024|sliding", r"sliding_window"),
     ),
     # --- token budget and sequences ---------------------------------------------------------
     Case("budget-equals-seqs", runtime={"parallel": 128, "batch_size": 128}),

