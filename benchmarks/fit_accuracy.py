@@ -2,7 +2,7 @@
 
 Run from the repository: `.venv/bin/python benchmarks/fit_accuracy.py [--quick] [--json FILE]`.
 For GGUF models of several shapes (random weights, realistic vocabularies, GQA and MHA, F16 and
-Q8_0), it renders each spec's llama-server argv with llmgen, runs the real llama-server b11434
+Q4_0, which x86 CPUs with AVX2 repack), it renders each spec's llama-server argv with llmgen, runs the real llama-server b11434
 on CPU (scripts/build-llama-server.sh) at several context lengths and slot counts, sends one
 prompt long enough to fill a ubatch, reads the peak RSS (VmHWM), and prints it beside fit's
 host estimate. Target: within max(10 %, 32 MiB) on every case. Nothing is asserted here;
@@ -53,18 +53,18 @@ SHAPES = (
         tied=True,
     ),
     Shape(
-        "gqa-q8_0",
+        "gqa-q4_0",
         vocab=32000,
         n_embd=512,
         n_layer=8,
         n_head=8,
         n_head_kv=2,
         n_ff=1408,
-        weight_type="Q8_0",
+        weight_type="Q4_0",
     ),
 )
-CASES = ((512, 1), (2048, 4), (4096, 2))  # (context_length per slot, parallel)
-QUICK_CASES = ((512, 1), (2048, 2))
+CASES = ((512, 1), (4096, 4), (8192, 1))  # (context_length per slot, parallel)
+QUICK_CASES = ((512, 1), (4096, 2))
 
 
 @dataclass(frozen=True)
@@ -137,14 +137,19 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="*", help="only these shapes")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--detail", action="store_true", help="print logged buffers too")
+    parser.add_argument("--models", type=Path, help="keep the generated GGUFs in this folder")
     options = parser.parse_args()
     binary = llama_server_binary()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
+        folder = options.models or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
         for shape in SHAPES:
             if options.shapes and shape.name not in options.shapes:
                 continue
-            model = write_shaped_gguf(Path(scratch) / f"{shape.name}.gguf", shape)
+            model = folder / f"{shape.name}.gguf"
+            if not model.is_file():
+                write_shaped_gguf(model, shape)
             for context, parallel in QUICK_CASES if options.quick else CASES:
                 row = run_case(binary, model, shape, context, parallel)
                 rows.append(row)
@@ -152,7 +157,8 @@ def main() -> None:
                 if options.detail:
                     est = {k: round(v / MIB, 1) for k, v in row.breakdown.items()}
                     print(f"    logged MiB {row.logged}  estimate MiB {est}", flush=True)
-            model.unlink()
+            if options.models is None:
+                model.unlink()
     inside = sum(r.within_target for r in rows)
     print(f"{inside}/{len(rows)} cases within max(10 %, 32 MiB)")
     if options.json:

@@ -25,7 +25,7 @@ class Shape:
     n_head_kv: int
     n_ff: int
     tied: bool = False
-    weight_type: str = "F16"  # F32, F16 or Q8_0 for the 2-D weights
+    weight_type: str = "F16"  # F32, F16, Q8_0 or Q4_0 for the 2-D weights
     context: int = 8192
 
 
@@ -60,8 +60,17 @@ def write_shaped_gguf(path: Path, shape: Shape, seed: int = 0) -> Path:
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_rope_dimension_count(head_dim)
     writer.add_rope_freq_base(10000.0)
-    file_type = {"F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16}
-    writer.add_file_type(file_type.get(shape.weight_type, gguf.LlamaFileType.MOSTLY_Q8_0))
+    file_type = {
+        "F32": gguf.LlamaFileType.ALL_F32,
+        "F16": gguf.LlamaFileType.MOSTLY_F16,
+        "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+        "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+    }
+    writer.add_file_type(file_type[shape.weight_type])
+    quantized = {
+        "Q8_0": gguf.GGMLQuantizationType.Q8_0,
+        "Q4_0": gguf.GGMLQuantizationType.Q4_0,
+    }.get(shape.weight_type)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
     writer.add_token_scores(scores)
@@ -77,13 +86,13 @@ def write_shaped_gguf(path: Path, shape: Shape, seed: int = 0) -> Path:
         data = (rng.random((rows, cols), dtype=np.float32) - 0.5) * scale
         if shape.weight_type == "F32":
             return data
-        if shape.weight_type == "Q8_0":
-            return gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
+        if quantized is not None:
+            return gguf.quants.quantize(data, quantized)
         return data.astype(np.float16)
 
     def add(name: str, data: np.ndarray) -> None:
         if data.dtype == np.uint8:
-            writer.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+            writer.add_tensor(name, data, raw_dtype=quantized)
         else:
             writer.add_tensor(name, data)
 

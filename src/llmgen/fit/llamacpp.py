@@ -5,7 +5,7 @@
   so the host holds the file while loading; layers offloaded to GPUs go there, the token
   embeddings always stay on the host ("there is very little benefit to offloading the input
   layer", src/llama-model.cpp). With `--gpu-layers N` the last N of (layers + output) go to
-  the GPUs. On x86 with AVX2, Q4_0/Q4_K/IQ4_NL/Q8_0 matrices are also repacked into a second
+  the GPUs. On x86 with AVX2, Q4_0/Q4_K/IQ4_NL matrices are also repacked into a second
   host buffer (ggml/src/ggml-cpu/repack.cpp `ggml_repack_get_optimal_repack_type`).
 - KV cache: `--ctx-size` rounded up to 256 per slot (src/llama-context.cpp), for every layer
   K and V of kv_heads x head_size in the cache type (f16 by default), cleared at start-up
@@ -30,11 +30,12 @@ MIB = 1 << 20
 # Measured (benchmarks/fit_accuracy.py): llama-server's own resident memory besides its
 # buffers, and per vocabulary entry (token text, maps, the sampler's candidate array).
 PROCESS_BASE = 12 * MIB
-PER_VOCAB_ENTRY = 96
+PER_VOCAB_ENTRY = 155
 # CUDA's context and kernels: host and device memory per GPU (not measurable here).
 CUDA_HOST_OVERHEAD = 300 * MIB
 CUDA_DEVICE_OVERHEAD = 400 * MIB
-REPACKED_TYPES = frozenset({"Q4_0", "Q4_K", "IQ4_NL", "Q8_0"})
+# Types ggml-cpu repacks on x86 with AVX2 (Q8_0 only on ARM and RISC-V; Q2_K needs AVX-512).
+REPACKED_TYPES = frozenset({"Q4_0", "Q4_K", "IQ4_NL"})
 CACHE_TYPE_BYTES = {  # bytes per element of the KV cache types llama-server accepts
     name: GGML_TYPES[type_id][2] / GGML_TYPES[type_id][1]
     for name, type_id in {

@@ -85,12 +85,23 @@ def fit_spec(
 
         devices = evaluate(setup)
         fixes = _llamacpp_fixes(spec, facts, setup, devices, evaluate)
+        cache_ram = config.int_value("--cache-ram")
+        if cache_ram is None or cache_ram != 0:
+            limit = (
+                "no limit"
+                if cache_ram is not None and cache_ram < 0
+                else f"{cache_ram or 8192} MiB"
+            )
+            notes.append(
+                f"llama-server's prompt cache may add up to {limit} of host RAM once slots are "
+                "reused (--cache-ram; not in the estimate; extra_args: --cache-ram N bounds it)"
+            )
         if facts.kind == "gguf" and any(
             t.type_name in llamacpp.REPACKED_TYPES for t in facts.tensors
         ):
             notes.append(
-                "host weights count the mapped file plus the AVX2 repacked copies of "
-                "Q4_0/Q4_K/IQ4_NL/Q8_0 matrices"
+                "host weights count the mapped file plus the copies of Q4_0/Q4_K/IQ4_NL "
+                "matrices that ggml-cpu repacks on x86 CPUs with AVX2"
             )
     else:
         hf_setup = _hf_setup(spec, config)
