@@ -202,3 +202,18 @@ def test_vllm_cpu_without_kv_size_takes_most_of_the_ram(
     assert code == 0 and report["verdict"] == "tight"
     fix = report["fixes"][0]
     assert fix["field"] == "runtime.kv_cache_memory" and fix["from"] is None
+
+
+def test_missing_facts_are_unknown_not_zero(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"num_hidden_layers": 4}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: demo\nengine: vllm\nmodel:\n  path: {model}\nruntime:\n  kv_cache_memory: 1G\n"
+    )
+    code, out, _ = fit(str(spec), "--memory", "8G", "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and report["verdict"] == "unknown" and report["devices"] == []
+    code, out, _ = fit(str(spec), "--memory", "8G")
+    assert "does not give the weights' size" in out

@@ -84,7 +84,7 @@ class FitReport:
     def verdict(self) -> Verdict:
         """The worst device's verdict; unknown without facts or budgets."""
         if self.facts is None or not self.devices:
-            return "unknown"
+            return "unknown"  # no facts, or facts too incomplete for an estimate
         verdicts = [d.verdict for d in self.devices]
         worst: Verdict
         for worst in ("does-not-fit", "tight"):

@@ -70,11 +70,13 @@ def as_text(report: FitReport) -> str:
             if value is not None
         )
         lines.append(f"model: {report.model_note}")
-        lines.append(f"  {shape}")
-        lines.append(
-            f"{'device':8} {'weights':>10} {'kv cache':>10} {'compute':>10} {'overhead':>10} "
-            f"{'total':>10} {'budget':>10}  verdict"
-        )
+        if shape:
+            lines.append(f"  {shape}")
+        if report.devices:
+            lines.append(
+                f"{'device':8} {'weights':>10} {'kv cache':>10} {'compute':>10} {'overhead':>10} "
+                f"{'total':>10} {'budget':>10}  verdict"
+            )
         for device in report.devices:
             b = device.breakdown
             budget = format_size(device.budget_bytes) if device.budget_bytes is not None else "?"

@@ -53,6 +53,17 @@ def machine_memory() -> int | None:
     return None
 
 
+def missing_facts(facts: ModelFacts) -> list[str]:
+    """The facts an estimate cannot do without (never guessed)."""
+    needed = {
+        "the weights' size": facts.weight_bytes,
+        "the layer count": facts.layers,
+        "the attention heads": facts.attention_heads,
+        "the head size": facts.head_size,
+    }
+    return [name for name, value in needed.items() if not value]
+
+
 Evaluator = Callable[[object], tuple[DeviceEstimate, ...]]
 
 
@@ -73,6 +84,10 @@ def fit_spec(
         note = found.read_error or found.note
         return FitReport(spec.engine, None, note, (), notes=("unknown model: " + note,))
     facts = found.facts
+    missing = missing_facts(facts)
+    if missing:
+        note = f"{found.note} does not give {', '.join(missing)}; no estimate"
+        return FitReport(spec.engine, facts, found.note, (), notes=(note,))
     notes = [budgets.host_note] if budgets.host_note else []
     if budgets.gpu is None and spec.runtime.gpus > 0:
         notes.append("GPU budget unknown: give --gpu-memory or hardware.gpu_memory")
