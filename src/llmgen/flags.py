@@ -63,6 +63,27 @@ class Flag:
         """The environment variable that sets this flag, without the table's notes."""
         return self.env.split(" ", 1)[0] if self.env.split(" ", 1)[0].isupper() else ""
 
+    def value_problem(self, value: str) -> str | None:
+        """Why the engine's parser would refuse `value` for this flag (from the type column)."""
+        kind = self.type
+        if match := re.search(r"(?:enum\{|choices=\{)([^}]*)\}", kind):
+            allowed = [v for v in re.split(r"[|,]", match.group(1)) if v != "None"]
+            if value not in allowed:
+                return "one of " + ", ".join(allowed)
+            return None
+        if kind.startswith("bool(value"):
+            return None if value in ("true", "false") else "true or false"
+        if kind.startswith("int(u"):  # TGI's clap usize/u16/u32/u64: no sign
+            return None if value.isdigit() else "a whole number of 0 or more"
+        if kind.startswith(("int N", "int", "optional[int]")) and not kind.startswith("int|"):
+            return None if re.fullmatch(r"-?\d+", value) else "a whole number"
+        if kind.startswith(("float", "optional[float]")):
+            try:
+                float(value)
+            except ValueError:
+                return "a number"
+        return None
+
     @property
     def spellings(self) -> tuple[str, ...]:
         """Every spelling that names this flag, negations included."""

@@ -8,6 +8,7 @@ them as a value on the plan.
 from __future__ import annotations
 
 import ipaddress
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -21,6 +22,7 @@ from llmgen.engines.effective import (
     parse_argv,
 )
 from llmgen.engines.policy import policy_checks
+from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.flags import FlagTable, load_flag_table
 from llmgen.model_info import ModelInfo
@@ -93,6 +95,7 @@ class LaunchPlan:
     unit_cache_dirs: tuple[tuple[str, str], ...]  # variable -> folder under the unit's cache
     diagnostics: tuple[Diagnostic, ...] = field(default=())
     config: EffectiveConfig | None = None  # the effective configuration the rules read
+    unit: UnitSettings | None = None  # the systemd unit's sandbox choices
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -183,6 +186,10 @@ class Engine(ABC):
     def container_environment(self, spec: Spec) -> dict[str, str]:
         """Extra environment only inside the container."""
         return {}
+
+    def entrypoint_splits(self, spec: Spec) -> bool:
+        """Whether the image's entrypoint word-splits and glob-expands its arguments."""
+        return False
 
     def shm_size(self, spec: Spec) -> str | None:
         """Shared memory the container needs (tensor parallel), or None."""
@@ -313,6 +320,14 @@ class Engine(ABC):
         config, diagnostics = self.analyze(spec)
         args = (*self.serve_args(spec, spec.server.host), *spec.runtime.extra_args)
         container_args = (*self.serve_args(spec, CONTAINER_BIND_HOST), *spec.runtime.extra_args)
+        container_env = self.container_environment(spec)
+        unit_executable = spec.server.executable or f"/usr/local/bin/{self.executable}"
+        if self.entrypoint_splits(spec):
+            container_args, moved, problems = _through_environment(
+                self.flag_table, container_args, config
+            )
+            container_env.update(moved)
+            diagnostics += problems
         secrets = []
         if spec.server.api_key_env:
             secrets.append(SecretRef(self.api_key_var, spec.server.api_key_env, required=True))
@@ -325,12 +340,12 @@ class Engine(ABC):
             engine_title=self.title,
             engine_version=self.version,
             executable=self.executable,
-            unit_executable=spec.server.executable or f"/usr/local/bin/{self.executable}",
+            unit_executable=unit_executable,
             subcommand=self.subcommand,
             args=args,
             container_args=container_args,
             env=tuple(sorted(self.environment(spec).items())),
-            container_env=tuple(sorted(self.container_environment(spec).items())),
+            container_env=tuple(sorted(container_env.items())),
             secrets=tuple(secrets),
             image=f"{repository}:{tag}",
             host=spec.server.host,
@@ -352,6 +367,7 @@ class Engine(ABC):
             unit_cache_dirs=self.unit_cache_dirs,
             diagnostics=tuple(diagnostics),
             config=config,
+            unit=unit_settings(spec, unit_executable),
         )
 
     def _volumes(self, spec: Spec) -> tuple[Volume, ...]:
@@ -424,6 +440,48 @@ class Engine(ABC):
     def forbidden_extra_arg(self, arg: str, path: str) -> list[Diagnostic]:
         """Flags that exist but must never be rendered (ambiguous or unsafe spellings)."""
         return []
+
+
+_SPLIT_OR_GLOB = re.compile(r"[\s*?\[]")
+
+
+def _through_environment(
+    table: FlagTable, args: tuple[str, ...], config: EffectiveConfig
+) -> tuple[tuple[str, ...], dict[str, str], list[Diagnostic]]:
+    """Move values an unquoted `$@` would split or expand into the flag's own variable.
+
+    The variable reaches the engine unsplit; a flag without one cannot carry such a value
+    through this image, so it is refused.
+    """
+    kept: list[str] = []
+    moved: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        flag = table.lookup(arg) if arg.startswith("-") else None
+        inline = "=" in arg
+        value = arg.split("=", 1)[1] if inline else None
+        if flag is not None and flag.nargs == "1" and not inline and index + 1 < len(args):
+            value = args[index + 1]
+        if flag is None or value is None or not _SPLIT_OR_GLOB.search(value):
+            kept.append(arg)
+            index += 1
+            continue
+        index += 1 if inline else 2
+        if flag.env_name and not flag.repeatable:
+            moved[flag.env_name] = value
+            continue
+        problems.append(
+            error(
+                config.path_of(flag.name),
+                f"'{value}' would be split or glob-expanded by the image's entrypoint "
+                f"(`$@` unquoted), and {flag.name} has no environment variable to carry it",
+                "use a value without spaces or *?[ characters",
+            )
+        )
+        kept += [arg] if inline else [arg, value]
+    return tuple(kept), moved, problems
 
 
 def _published_host(bind_host: str) -> str:

@@ -232,6 +232,8 @@ class _Parser:
         else:
             origin = Origin("extra_args", path)
             self.found += _extra_flag_problems(self.rules, flag, spelling, path, self.settings)
+            if not flag.is_switch:
+                self.found += _value_problems(flag, spelling, values, word)
         previous = self.settings.get(flag.name)
         if previous is not None and flag.repeatable:
             values = (*previous.values, *values)
@@ -257,6 +259,23 @@ class _Parser:
             )
             return None
         return tuple(taken)
+
+
+def _value_problems(
+    flag: Flag, spelling: str, values: tuple[str, ...], word: Word
+) -> list[Diagnostic]:
+    found = []
+    # A value given as `--x=v` sits in the flag's own item, else in the items after it.
+    first = (word.extra_index or 0) + (0 if "=" in word.text else 1)
+    for offset, value in enumerate(values):
+        why = flag.value_problem(value)
+        if why is None:
+            continue
+        path = f"runtime.extra_args.{first + offset}"
+        found.append(
+            error(path, f"invalid value '{value}' for '{spelling}'", f"the engine takes {why}")
+        )
+    return found
 
 
 def _switch_with_value(flag: Flag, spelling: str, path: str) -> Diagnostic:

@@ -28,7 +28,9 @@ class LlamaCppEngine(Engine):
         "build llama-server from llama.cpp b11434 (cmake --build build --target "
         "llama-server), or put an existing llama-server on PATH"
     )
-    open_routes = ("/health", "/v1/models")
+    # b11434 tools/server/server-http.cpp: with a key only /health, /v1/health and the web UI's
+    # assets stay open (/v1/models needs the key, unlike older builds).
+    open_routes = ("/health", "/v1/health", "/ (web UI)")
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     start_period_s = 300
     model_kind = "gguf"

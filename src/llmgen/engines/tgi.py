@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from llmgen.engines.base import Engine
-from llmgen.engines.effective import EffectiveConfig
+from llmgen.engines.effective import EffectiveConfig, Setting
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.spec import Spec
@@ -95,6 +95,11 @@ class TgiEngine(Engine):
             return {"OMP_NUM_THREADS": str(spec.runtime.threads)}
         return {}
 
+    def entrypoint_splits(self, spec: Spec) -> bool:
+        # The GPU image's tgi-entrypoint.sh runs `exec text-generation-launcher $@` unquoted
+        # (Dockerfile v3.3.7); the intel-cpu image starts the launcher directly.
+        return spec.runtime.gpus > 0
+
     def shm_size(self, spec: Spec) -> str | None:
         # NCCL between shards needs more than Docker's 64 MB default /dev/shm.
         return "1g" if spec.runtime.gpus > 0 else None
@@ -104,7 +109,75 @@ class TgiEngine(Engine):
         found += self._name_rules(spec)
         found += self._token_rules(config)
         found += self._quantize_rules(spec, config)
+        found += self._launcher_rules(spec, config)
         return found
+
+    def _launcher_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        """TGI 3.3.7 launcher and router argument checks (launcher/src/main.rs, router/src)."""
+        found: list[Diagnostic] = []
+        for name, field in (
+            ("--validation-workers", "validation_workers"),
+            ("--max-batch-size", "max_batch_size"),
+        ):
+            setting = config.given(name)
+            if setting is not None and setting.as_int() == 0:
+                found.append(
+                    error(setting.origin.path, f"`{field}` must be > 0", f"give {name} 1 or more")
+                )
+        if (length := config.given("--max-input-length")) is not None:
+            # main.rs:2100-2106: the deprecated spelling of --max-input-tokens, which llmgen
+            # always renders; both set is an error.
+            found.append(
+                error(
+                    length.origin.path,
+                    "'--max-input-length' is already set by runtime.max_input_tokens "
+                    "(TGI's --max-input-tokens)",
+                    "set runtime.max_input_tokens instead",
+                )
+            )
+        if (ngrok := config.given("--ngrok")) is not None and ngrok.value == "true":
+            found.append(
+                error(
+                    ngrok.origin.path,
+                    "TGI 3.3.7 cannot tunnel through ngrok (its router panics with --ngrok)",
+                    "remove --ngrok; publish the port through your own proxy",
+                )
+            )
+        if (lora := config.given("--lora-adapters")) is not None:
+            for item in lora.value.split(","):
+                if "=" not in item and item.count("@") > 1:
+                    found.append(
+                        error(
+                            _value_path(lora),
+                            f"Invalid LoRA adapter format: {item}",
+                            "write id, id@revision or name=/path per adapter",
+                        )
+                    )
+        found += self._prometheus_rules(spec, config)
+        return found
+
+    def _prometheus_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        # router/src/server.rs:1970-1991: the router also binds --prometheus-port (9000) on
+        # --hostname, so it must differ from the API port.
+        metrics = config.get("--prometheus-port")
+        port = metrics.as_int() if metrics else None
+        if metrics is None or port != spec.server.port:
+            return []
+        if metrics.explicit:
+            return [
+                error(
+                    metrics.origin.path,
+                    f"{metrics.shown()} is server.port: the router binds both",
+                    "give --prometheus-port another port",
+                )
+            ]
+        return [
+            error(
+                "server.port",
+                f"{port} is TGI's --prometheus-port (default), which the router binds too",
+                "use another server.port, or give --prometheus-port another port in extra_args",
+            )
+        ]
 
     def _name_rules(self, spec: Spec) -> list[Diagnostic]:
         model_string = spec.model.path or spec.model.id or ""
@@ -158,10 +231,23 @@ class TgiEngine(Engine):
             found.append(
                 error(
                     batch_total.origin.path,
-                    f"TGI needs max_total_tokens ({total}, runtime.context_length) <= "
-                    f"max_batch_total_tokens ({batch_total_tokens})",
-                    f"set {batch_total.shown()[1:-1].split()[0]} to {total} or more, or lower "
+                    "`max_total_tokens` must be <= `max_batch_total_tokens` "
+                    f"({total} from runtime.context_length, {batch_total_tokens})",
+                    f"raise --max-batch-total-tokens to {total} or more, or lower "
                     "runtime.context_length",
+                )
+            )
+        if (
+            batch_total_tokens is not None
+            and prefill_tokens is not None
+            and prefill_tokens > batch_total_tokens
+        ):
+            found.append(
+                error(
+                    config.path_of("--max-batch-prefill-tokens"),
+                    "`max_batch_prefill_tokens` must be <= `max_batch_total_tokens` "
+                    f"({prefill_tokens}, {batch_total_tokens})",
+                    f"set runtime.batch_size to {batch_total_tokens} or lower",
                 )
             )
         return found
@@ -182,7 +268,7 @@ class TgiEngine(Engine):
             found.append(
                 error(
                     config.path_of("--dtype"),
-                    f"TGI refuses --dtype together with {quantize.shown()}",
+                    f"TGI refuses --dtype together with --quantize {quantize.value}",
                     "set runtime.dtype to auto",
                 )
             )
@@ -212,3 +298,11 @@ class TgiEngine(Engine):
                 )
             ]
         return []
+
+
+def _value_path(setting: Setting) -> str:
+    """The extra_args item holding a setting's value (`--x v` puts it one item later)."""
+    path = setting.origin.path
+    if "=" in setting.spelling or not path.startswith("runtime.extra_args."):
+        return path
+    return f"runtime.extra_args.{int(path.rsplit('.', 1)[1]) + 1}"

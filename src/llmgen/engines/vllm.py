@@ -24,7 +24,23 @@ class VllmEngine(Engine):
     readiness = "refused-while-loading"
     api_key_var = "VLLM_API_KEY"
     install_hint = "pip install vllm==0.33.0 (CPU-only machines: see the vLLM CPU install docs)"
-    open_routes = ("/health", "/metrics", "/ping", "/version")
+    # vLLM 0.33.0 entrypoints/serve/middleware/authenticate.py guards only /v1, /v2,
+    # /inference and /cohere: generation stays open at /invocations (SageMaker), and tokenizing,
+    # pooling, scoring and LoRA loading routes are outside the prefixes too.
+    open_routes = (
+        "/invocations",
+        "/tokenize",
+        "/detokenize",
+        "/pooling",
+        "/classify",
+        "/score",
+        "/rerank",
+        "/load",
+        "/health",
+        "/metrics",
+        "/ping",
+        "/version",
+    )
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     # Without a writable VLLM_CACHE_ROOT a sandboxed vLLM logs errors saving its caches.
     unit_cache_dirs = (("HF_HOME", "huggingface"), ("VLLM_CACHE_ROOT", "vllm"))
