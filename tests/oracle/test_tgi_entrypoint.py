@@ -22,15 +22,17 @@ from tests.support.oracle_common import llmgen_verdict
 ENTRYPOINT_LINE = 'exec printf "%s\\0" $@'
 
 CASES: dict[str, dict[str, Any]] = {
-    "plain": {"model": {"id": "org/model"}},
-    "path-with-space": {"model": {"path": "/models/my model"}},
+    "plain": {"model": {"id": "org/model"}, "value": "org/model"},
+    "path-with-space": {"model": {"path": "/models/my model"}, "value": "/models/my model"},
     "extra-arg-with-space": {
         "model": {"id": "org/model"},
         "runtime_extra": ["--lora-adapters", "tuned=/models/my adapter"],
+        "value": "tuned=/models/my adapter",
     },
     "extra-arg-with-glob": {
         "model": {"id": "org/model"},
         "runtime_extra": ["--lora-adapters", "adapter-*"],
+        "value": "adapter-*",
     },
 }
 
@@ -68,4 +70,12 @@ def test_container_args_reach_the_launcher_intact_or_are_refused(name: str, tmp_
     command = [str(word) for word in service["command"]]
     # The image's working directory holds files; a glob in a value would match them.
     (tmp_path / "adapter-1").write_text("")
-    assert through_entrypoint(command, tmp_path) == command
+    received = through_entrypoint(command, tmp_path)
+    assert received == command
+    # The value reaches the launcher: as one argument, or in its flag's environment variable
+    # (every launcher flag but --env also reads one, and the environment is not split).
+    given = service.get("environment") or {}
+    if isinstance(given, list):  # compose's KEY=VALUE list form
+        given = dict(str(item).split("=", 1) for item in given)
+    environment = {str(value) for value in given.values()}
+    assert CASES[name]["value"] in received or CASES[name]["value"] in environment
