@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -59,12 +60,11 @@ def _model_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
 
 
 def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
-    found = []
+    found: dict[str, Diagnostic] = {}
     for item in exc.errors(include_url=False):
-        loc = tuple(item["loc"])
+        loc = _field_loc(tuple(item["loc"]))
         kind = item["type"]
-        message = item["msg"]
-        hint = ""
+        message, hint = _type_message(kind, item.get("input"), item["msg"])
         if kind == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
             hint = _did_you_mean(loc, data)
@@ -78,8 +78,52 @@ def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
             message = f"{message}, not {item.get('input')!r}"
         elif kind == "value_error":
             message = message.removeprefix("Value error, ")
-        found.append(error(_dotted(loc), message, hint))
-    return found
+        path = _dotted(loc)
+        if path in found and found[path].message != message:
+            # Union members (int | 'all') each report; one line says what fits.
+            message = f"{item.get('input')!r} has the wrong type for this field"
+            hint = "see the field's description in schemas/llmgen.schema.json"
+        found[path] = error(path, message, hint)
+    return list(found.values())
+
+
+_UNION_TAG = re.compile(r"^(int|str|float|bool|list|dict|none|literal\[.*\]|function-.*)$")
+
+
+def _field_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union member tags (`int`, `literal['all']`) from an error location."""
+    return tuple(p for p in loc if isinstance(p, int) or not _UNION_TAG.match(str(p)))
+
+
+def _type_message(kind: str, value: Any, default: str) -> tuple[str, str]:
+    """Messages for YAML values of the wrong type, saying what to write instead."""
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        what = "a boolean" if isinstance(value, bool) else "a number"
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        return (
+            f"YAML read {text} as {what}, but this field is text",
+            f'quote it: "{text}"',
+        )
+    if kind == "list_type" and isinstance(value, str):
+        words = value.split()
+        example = ", ".join(f'"{w}"' for w in words[:3]) + (", ..." if len(words) > 3 else "")
+        return (
+            "must be a list, not one string",
+            f"write one item per word: [{example}]",
+        )
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return (
+            f"must be a mapping of keys (key: value lines), not {value!r}",
+            "see the keys in schemas/llmgen.schema.json",
+        )
+    if kind in ("int_type", "int_parsing") and isinstance(value, str):
+        return (
+            f"must be a whole number, not the text {value!r}",
+            "write the number without quotes" if value.strip().isdigit() else "",
+        )
+    if kind == "bool_type":
+        return (f"must be true or false, not {value!r}", "write true or false without quotes")
+    return default, ""
 
 
 _PATTERN_RULES = {

@@ -171,7 +171,9 @@ class VllmEngine(Engine):
                     error(
                         config.path_of("--max-num-batched-tokens"),
                         f"vLLM needs max_num_batched_tokens ({tokens}) >= max_num_seqs ({seqs})",
-                        f"set runtime.batch_size to {seqs} or more",
+                        f"set runtime.batch_size to {seqs} or more"
+                        if budget.origin.kind == "spec"
+                        else f"give {budget.shown()[1:].split()[0]} {seqs} or more",
                     )
                 )
             else:
