@@ -59,35 +59,66 @@ CORPUS: tuple[Case, ...] = (
     Case("n-predict", extra=("--n-predict", "16")),
     Case("metrics", extra=("--metrics",)),
     Case("seed", extra=("--seed", "42")),
-    Case("no-mmap", extra=("--no-mmap",)),
     Case("rope-scaling", extra=("--rope-scaling", "linear", "--rope-scale", "2")),
     Case("fit-ctx", extra=("--fit-ctx", "512")),
     Case("jinja", extra=("--jinja",)),
     Case("chat-template-chatml", extra=("--chat-template", "chatml")),
-    Case("underscore-spelling", extra=("--ubatch_size", "32")),
+    Case(
+        "underscore-spelling",
+        extra=("--ubatch_size", "32"),
+        disagree="llama-server turns '_' into '-' in every -- flag (common/arg.cpp:822-825); "
+        "llmgen's flag table lookup does not",
+    ),
     Case("threads-http", extra=("--threads-http", "2")),
     Case("timeout", extra=("--timeout", "30")),
     # --- extra_args the server refuses -----------------------------------------------------
     Case("unknown-flag", extra=("--no-such-flag",), cause=r"--no-such-flag"),
+    Case("removed-flag-no-mmap", extra=("--no-mmap",), cause=r"--no-mmap"),
     Case("unknown-flag-with-value", extra=("--frobnicate", "3"), cause=r"--frobnicate"),
     Case(
         "flash-attn-off-q8-v",
         extra=("--flash-attn", "off", "--cache-type-v", "q8_0"),
-        cause=(r"flash.?attn|flash attention", r"flash.?attn|flash attention"),
+        cause=(r"flash", r"requires flash_attn|requires Flash Attention"),
+        disagree="no llmgen rule yet: a quantized V cache needs flash attention "
+        "(src/llama-context.cpp:3843-3850)",
     ),
     Case("cache-type-bogus", extra=("--cache-type-k", "q9_9"), cause=r"q9_9|cache type"),
     Case("flash-attn-bogus", extra=("--flash-attn", "maybe"), cause=r"flash.?attn|maybe"),
-    Case("equals-spelling", extra=("--temp=0.5",), cause=r"--temp=0\.5|=value|--temp"),
+    Case(
+        "equals-spelling",
+        extra=("--temp=0.5",),
+        cause=r"--temp",
+        disagree="llama.cpp has no --flag=value form (common/arg.cpp:826-828: 'invalid argument: "
+        "--temp=0.5'); llmgen's parser accepts it for every engine",
+    ),
     Case("missing-value", extra=("--temp",), cause=r"--temp|value"),
-    Case("repeat-penalty-zero", extra=("--repeat-penalty", "0"), cause=r"repeat.?penalty"),
-    Case("override-kv-bad", extra=("--override-kv", "foo=bar"), cause=r"override.?kv|foo"),
-    Case("lora-missing", extra=("--lora", "/nonexistent/adapter.gguf"), cause=r"lora|adapter"),
+    Case(
+        "repeat-penalty-zero",
+        extra=("--repeat-penalty", "0"),
+        cause=r"repeat.?penalty",
+        disagree="value range checked by the flag's own handler (common/arg.cpp:2098-2101); "
+        "llmgen checks types and enums, not per-flag ranges",
+    ),
+    Case(
+        "override-kv-bad",
+        extra=("--override-kv", "foo=bar"),
+        cause=r"override.?kv|foo",
+        disagree="KEY=TYPE:VALUE syntax checked by the flag's handler (common/arg.cpp:2938-2946, "
+        "common/common.cpp:657-662); llmgen does not parse flag values",
+    ),
+    Case(
+        "lora-missing",
+        extra=("--lora", "/nonexistent/adapter.gguf"),
+        cause=r"lora|adapter",
+        disagree="the adapter is a file on the machine that runs the server; llmgen does not "
+        "require files named in extra_args to exist where it validates",
+    ),
     Case(
         "api-prefix-moves-health",
         extra=("--api-prefix", "/llm"),
         cause=(r"api.?prefix|route|health", r"outcome: moved"),
     ),
-    Case("slots-257", runtime={"parallel": 257, "context_length": 16}, cause=r"parallel|slot"),
+    Case("slots-257", runtime={"parallel": 257, "context_length": 16}, cause=r"256"),
     # --- flags llmgen sets from the spec: repeating them is llmgen's own refusal -------------
     Case("repeat-ctx-size", extra=("--ctx-size", "512"), policy=r"ctx-size|context"),
     Case("repeat-gpu-layers", extra=("-ngl", "0"), policy=r"gpu.?layers|ngl"),
@@ -163,6 +194,7 @@ def test_routes_llmgen_calls_open_are_open_and_the_rest_need_the_key(
         keyed = {**json_header, "Authorization": f"Bearer {TEST_KEY}"}
         assert _status(base + "/v1/chat/completions", keyed, chat) == 200
         # Routes the engine serves without the key must all be named by llmgen.
-        for route in ("/health", "/v1/models", "/models", "/props", "/slots", "/metrics"):
+        probes = ("/", "/health", "/v1/health", "/v1/models", "/models", "/props", "/slots")
+        for route in probes:
             if _status(base + route) == 200:
                 assert route in plan.open_routes, f"{route} is open but llmgen does not say so"
