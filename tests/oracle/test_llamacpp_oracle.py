@@ -66,8 +66,6 @@ CORPUS: tuple[Case, ...] = (
     Case(
         "underscore-spelling",
         extra=("--ubatch_size", "32"),
-        disagree="llama-server turns '_' into '-' in every -- flag (common/arg.cpp:822-825); "
-        "llmgen's flag table lookup does not",
     ),
     Case("threads-http", extra=("--threads-http", "2")),
     Case("timeout", extra=("--timeout", "30")),
@@ -79,8 +77,6 @@ CORPUS: tuple[Case, ...] = (
         "flash-attn-off-q8-v",
         extra=("--flash-attn", "off", "--cache-type-v", "q8_0"),
         cause=(r"flash", r"requires flash_attn|requires Flash Attention"),
-        disagree="no llmgen rule yet: a quantized V cache needs flash attention "
-        "(src/llama-context.cpp:3843-3850)",
     ),
     Case("cache-type-bogus", extra=("--cache-type-k", "q9_9"), cause=r"q9_9|cache type"),
     Case("flash-attn-bogus", extra=("--flash-attn", "maybe"), cause=r"flash.?attn|maybe"),
@@ -88,23 +84,17 @@ CORPUS: tuple[Case, ...] = (
         "equals-spelling",
         extra=("--temp=0.5",),
         cause=r"--temp",
-        disagree="llama.cpp has no --flag=value form (common/arg.cpp:826-828: 'invalid argument: "
-        "--temp=0.5'); llmgen's parser accepts it for every engine",
     ),
     Case("missing-value", extra=("--temp",), cause=r"--temp|value"),
     Case(
         "repeat-penalty-zero",
         extra=("--repeat-penalty", "0"),
         cause=r"repeat.?penalty",
-        disagree="value range checked by the flag's own handler (common/arg.cpp:2098-2101); "
-        "llmgen checks types and enums, not per-flag ranges",
     ),
     Case(
         "override-kv-bad",
         extra=("--override-kv", "foo=bar"),
         cause=r"override.?kv|foo",
-        disagree="KEY=TYPE:VALUE syntax checked by the flag's handler (common/arg.cpp:2938-2946, "
-        "common/common.cpp:657-662); llmgen does not parse flag values",
     ),
     Case(
         "lora-missing",
@@ -186,7 +176,9 @@ def test_routes_llmgen_calls_open_are_open_and_the_rest_need_the_key(
         llama_server_bin, plan.args, base + plan.health_path, server_environment(data)
     ) as run:
         assert run.outcome == "healthy", run.log
-        for route in plan.open_routes:
+        # A route may carry a note ("/ (web UI)"); its first word is the path.
+        named_open = {route.split()[0] for route in plan.open_routes}
+        for route in sorted(named_open):
             assert _status(base + route) == 200, route
         chat = b'{"messages":[{"role":"user","content":"hi"}],"max_tokens":1}'
         json_header = {"Content-Type": "application/json"}
@@ -197,4 +189,4 @@ def test_routes_llmgen_calls_open_are_open_and_the_rest_need_the_key(
         probes = ("/", "/health", "/v1/health", "/v1/models", "/models", "/props", "/slots")
         for route in probes:
             if _status(base + route) == 200:
-                assert route in plan.open_routes, f"{route} is open but llmgen does not say so"
+                assert route in named_open, f"{route} is open but llmgen does not say so"
