@@ -145,7 +145,11 @@ def test_flag_equals_value_and_human_readable_numbers() -> None:
     [
         ("vllm", "--disable-chunked-prefill", "--enable-chunked-prefill", False),
         ("vllm", "--enable-chunked-prefill", "--enable-chunked-prefill", True),
-        ("vllm", "--no-enable-prefix-caching", None, None),  # not in the 0.33.0 table
+        # Hidden from --help, kept by vLLM 0.33.0 vllm/utils/argparse_utils.py
+        # EnableDisableAction for backwards compatibility:
+        ("vllm", "--no-enable-prefix-caching", "--enable-prefix-caching", False),
+        ("vllm", "--no-disable-prefix-caching", "--enable-prefix-caching", True),
+        ("vllm", "--no-disable-log-stats", None, None),  # bool(flag): no negation at all
         ("llamacpp", "-no-kvu", "--kv-unified", False),
         ("llamacpp", "--no-kv-unified", "--kv-unified", False),
         ("llamacpp", "-kvu", "--kv-unified", True),

@@ -155,7 +155,22 @@ def _split_aliases(name: str, kind: str, field: str) -> tuple[tuple[str, ...], t
             if _is_vllm_negation(name, alias):
                 positive.remove(alias)
                 negative.append(alias)
+        _add_hidden_vllm_negations(name, positive, negative)
     return tuple(positive), tuple(negative)
+
+
+def _add_hidden_vllm_negations(name: str, positive: list[str], negative: list[str]) -> None:
+    """`--no-enable-x` / `--no-disable-x`, accepted but hidden from vLLM's --help.
+
+    vLLM 0.33.0 vllm/utils/argparse_utils.py EnableDisableAction keeps them "for backwards
+    compatibility": `--no-<name>` negates, and `--no-<counterpart>` means the name itself.
+    """
+    stem = name.removeprefix("--")
+    if f"--no-{stem}" not in negative:
+        negative.append(f"--no-{stem}")
+    for on, off in (("enable-", "disable-"), ("disable-", "enable-")):
+        if stem.startswith(on) and f"--{off}{stem.removeprefix(on)}" in negative:
+            positive.append(f"--no-{off}{stem.removeprefix(on)}")
 
 
 def _is_vllm_negation(name: str, alias: str) -> bool:

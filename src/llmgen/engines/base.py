@@ -154,6 +154,7 @@ class Engine(ABC):
     # Flags whose product is the number of devices the engine uses (tensor x pipeline x ...).
     parallel_flags: ClassVar[tuple[str, ...]] = ()
     underscore_spellings: ClassVar[bool] = False  # vLLM reads `--max_model_len` too
+    equals_values: ClassVar[bool] = True  # whether `--flag=value` is one argument's spelling
     positional_field: ClassVar[str | None] = None  # spec field behind a leading positional
 
     @property
@@ -213,6 +214,7 @@ class Engine(ABC):
             version=self.version,
             owners=self.spec_fields,
             underscores=self.underscore_spellings,
+            equals_values=self.equals_values,
             positional=self.positional_field,
             forbidden=self.forbidden_extra_arg,
             secrets=SECRET_FLAGS,

@@ -114,6 +114,11 @@ class EffectiveConfig:
         """The setting only when the command line gives it."""
         return self.explicit.get(name)
 
+    def get_value(self, name: str) -> str | None:
+        """The effective value of a flag as text (given, else default), or None."""
+        setting = self.get(name)
+        return setting.value if setting else None
+
     def int_value(self, name: str) -> int | None:
         """The effective integer value of a flag, or None when unset or not a number."""
         setting = self.get(name)
@@ -155,6 +160,7 @@ class ParserRules:
     version: str
     owners: Mapping[str, str]  # canonical flag -> spec field that renders it
     underscores: bool = False  # vLLM: `--max_model_len` is `--max-model-len`
+    equals_values: bool = True  # `--x=v`; llama.cpp looks the whole word up instead
     positional: str | None = None  # spec field behind a leading positional (vLLM's model)
     forbidden: Callable[[str, str], list[Diagnostic]] = lambda spelling, path: []
     secrets: Mapping[str, str] = field(default_factory=dict)  # flag -> how to pass it instead
@@ -194,6 +200,18 @@ class _Parser:
         spelling, has_inline, inline = word.text.partition("=")
         if self.rules.underscores and spelling.startswith("--"):
             spelling = "--" + spelling[2:].replace("_", "-")
+        if has_inline and not self.rules.equals_values:
+            found = self.rules.table.resolve(spelling)
+            self.found.append(
+                _switch_with_value(found.flag, spelling, path)
+                if found is not None and found.flag.is_switch
+                else error(
+                    path,
+                    f"{self.rules.title} takes '{spelling} {inline}', not '{word.text}'",
+                    f"give two items: ['{spelling}', '{inline}']",
+                )
+            )
+            return
         refused = self.rules.forbidden(spelling, path) if word.extra_index is not None else []
         resolved = self.rules.table.resolve(spelling)
         if refused or resolved is None:

@@ -11,6 +11,7 @@ from llmgen.errors import Diagnostic, error, warning
 from llmgen.spec import Spec
 
 MAX_SLOTS = 256
+_KV_TYPES = ("int", "float", "bool", "str")
 LARGE_KV_TOKENS = 262_144
 
 
@@ -34,6 +35,9 @@ class LlamaCppEngine(Engine):
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     start_period_s = 300
     model_kind = "gguf"
+    # common/arg.cpp (b11434): '_' becomes '-' in `--` arguments, and there is no `--x=v` form.
+    underscore_spellings = True
+    equals_values = False
     spec_fields: ClassVar[dict[str, str]] = {
         "--model": "model.path",
         "--hf-repo": "model.id",
@@ -162,6 +166,49 @@ class LlamaCppEngine(Engine):
                 )
             )
         found += self._device_rules(spec, config)
+        found += self._value_rules(config)
+        return found
+
+    def _value_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
+        found: list[Diagnostic] = []
+        cache_v = config.given("--cache-type-v")
+        quantized = cache_v is not None and cache_v.value not in ("f32", "f16", "bf16")
+        if cache_v is not None and quantized and config.get_value("--flash-attn") == "off":
+            # src/llama-context.cpp (b11434): "quantized V cache requires flash_attn".
+            found.append(
+                error(
+                    cache_v.origin.path,
+                    f"a quantized V cache ({cache_v.value}) needs flash attention, "
+                    "but --flash-attn is off",
+                    "drop --flash-attn off (auto turns it on), or use --cache-type-v f16",
+                )
+            )
+        penalty = config.given("--repeat-penalty")
+        if penalty is not None:
+            try:
+                ok = 0 < float(penalty.value) < float("inf")
+            except ValueError:
+                ok = True  # the type check already reported it
+            if not ok:
+                found.append(
+                    error(
+                        penalty.origin.path,
+                        "repeat-penalty must be finite and greater than 0",
+                        "give --repeat-penalty a value above 0 (1.0 turns it off)",
+                    )
+                )
+        override = config.given("--override-kv")
+        for item in override.value.split(",") if override else []:
+            key, _, rest = item.partition("=")
+            kind = rest.split(":", 1)[0]
+            if override and (not key or ":" not in rest or kind not in _KV_TYPES):
+                found.append(
+                    error(
+                        override.origin.path,
+                        f"Invalid type for KV override: {item}",
+                        "write KEY=TYPE:VALUE with TYPE int, float, bool or str",
+                    )
+                )
         return found
 
     def _device_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:

@@ -155,6 +155,54 @@ class VllmEngine(Engine):
         found = world_size_rule(self, spec, config)
         found += self._budget_rules(spec, config)
         found += self._hardware_rules(spec, config)
+        found += self._serve_arg_rules(config)
+        return found
+
+    def _serve_arg_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
+        """vLLM 0.33.0's own argument checks (config classes and validate_parsed_serve_args)."""
+        found: list[Diagnostic] = []
+        length = config.int_value("--max-model-len")
+        threshold = config.given("--long-prefill-token-threshold")
+        value = threshold.as_int() if threshold else None
+        if threshold and value is not None and length is not None and value > length:
+            # vllm/config/scheduler.py: "cannot be greater than the max_model_len".
+            found.append(
+                error(
+                    threshold.origin.path,
+                    f"long_prefill_token_threshold ({value}) cannot be greater than max_model_len "
+                    f"({length}, runtime.context_length)",
+                    f"give --long-prefill-token-threshold {length} or less",
+                )
+            )
+        utilization = config.given("--gpu-memory-utilization")
+        if utilization is not None and utilization.origin.kind == "extra_args":
+            try:
+                fits = 0 < float(utilization.value) <= 1
+            except ValueError:
+                fits = True  # the type check already reported it
+            if not fits:
+                found.append(
+                    error(
+                        utilization.origin.path,
+                        f"{utilization.shown()}: gpu_memory_utilization must be in (0, 1]",
+                        "set runtime.gpu_memory_fraction instead (0 < value <= 1)",
+                    )
+                )
+        # vllm/entrypoints/common/cli_args.py validate_parsed_serve_args.
+        for flag, needs, needs_on in (
+            ("--enable-auto-tool-choice", "--tool-call-parser", False),
+            ("--enable-log-outputs", "--enable-log-requests", True),
+        ):
+            if config.enabled(flag) and (
+                config.enabled(needs) is not True if needs_on else config.given(needs) is None
+            ):
+                found.append(
+                    error(
+                        config.path_of(flag),
+                        f"{flag} requires {needs}",
+                        f"add {needs}" + ("" if needs_on else " NAME") + " to runtime.extra_args",
+                    )
+                )
         return found
 
     def _budget_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
@@ -180,7 +228,7 @@ class VllmEngine(Engine):
                 found.append(
                     error(
                         "runtime.parallel",
-                        f"runtime.parallel: {seqs} is above vLLM's default token budget "
+                        f"{seqs} is above vLLM's default token budget "
                         f"(max_num_batched_tokens {tokens}, {budget.origin.note}), so vLLM "
                         "refuses to start",
                         f"set runtime.batch_size to {seqs} or more, or runtime.parallel to "
