@@ -182,6 +182,34 @@ def schema(check: bool, path: Path | None) -> None:
 
 
 @main.command()
+@click.argument("spec", type=click.Path(path_type=Path, readable=False))
+@format_option("json: one object per flag or variable, for machines.")
+@_user_errors
+def explain(spec: Path, output_format: str) -> None:
+    """Show every flag and variable SPEC renders, its origin and its meaning.
+
+    The origin is the spec field that produced it, the runtime.extra_args item, or llmgen
+    itself; the meaning is the engine's own help for the flag.
+
+    \b
+    Example:
+      llmgen explain examples/vllm-cpu-smollm2.yaml
+      llmgen explain examples/tgi-smollm2.yaml --format json
+    """
+    from llmgen.engines import ENGINES
+    from llmgen.explain import explain as explain_plan
+    from llmgen.explain import format_text
+    from llmgen.validate import validate_file
+
+    validated = validate_file(spec)
+    lines = explain_plan(validated.plan, ENGINES[validated.spec.engine].flag_table)
+    if output_format == "json":
+        click.echo(json.dumps([line.as_dict() for line in lines], indent=2))
+    else:
+        click.echo(format_text(lines), nl=False)
+
+
+@main.command()
 def engines() -> None:
     """List the engines llmgen renders for, with their pinned versions and images."""
     from llmgen.engines import ENGINES
