@@ -51,6 +51,7 @@ class Case:
     cause: str | tuple[str, str] = ""
     policy: str = ""
     disagree: str = ""
+    model: str = "head-64"  # a key of the models given to judge()
 
     def patterns(self) -> tuple[str, str]:
         """(llmgen pattern, server pattern) of the expected cause."""
@@ -162,9 +163,27 @@ def server_environment(data: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def judge(case: Case, binary: Path, model: Path) -> Comparison:
+def write_gguf_variants(dest: Path) -> dict[str, Path]:
+    """The tiny GGUF of gguf_model.py with head size 16 (its own) and 64 (one head).
+
+    llama.cpp quantizes the KV cache in blocks of 32 values, which must divide the head size
+    (src/llama-context.cpp:3854-3862), so quantized-cache cases need the head-64 variant.
+    """
+    from tests.support import gguf_model
+
+    made = {"head-16": gguf_model.write_tiny_gguf(dest / "tiny-head16.gguf")}
+    heads = gguf_model.N_HEAD
+    gguf_model.N_HEAD = 1  # read by write_tiny_gguf at call time; restored below
+    try:
+        made["head-64"] = gguf_model.write_tiny_gguf(dest / "tiny-head64.gguf")
+    finally:
+        gguf_model.N_HEAD = heads
+    return made
+
+
+def judge(case: Case, binary: Path, models: dict[str, Path]) -> Comparison:
     """llmgen's verdict and llama-server's on one case, compared."""
-    data = spec_for(case, model)
+    data = spec_for(case, models[case.model])
     said = llmgen_verdict(data)
     plan = rendered_plan(data)
     url = f"http://{plan.client_host}:{plan.port}{plan.health_path}"
