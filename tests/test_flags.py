@@ -258,3 +258,14 @@ def test_tgi_names_its_shard_count_for_every_gpu_count(gpus: int) -> None:
     # TGI table: --num-shard unset -> the number of visible devices.
     config, _ = effective("tgi", [], gpus=gpus)
     assert config.int_value("--num-shard") == gpus
+
+
+@pytest.mark.parametrize("path", ["/models/m.gguf", "/models/M.GGUF", "/models/m.Gguf"])
+def test_kubernetes_mounts_a_gguf_file_as_a_file_whatever_the_case(path: str) -> None:
+    import yaml
+
+    spec = Spec.model_validate({"name": "demo", "engine": "llamacpp", "model": {"path": path}})
+    documents = list(yaml.safe_load_all(render(spec).files["kubernetes.yaml"]))
+    volumes = documents[0]["spec"]["template"]["spec"]["volumes"]
+    host = [v["hostPath"] for v in volumes if "hostPath" in v]
+    assert host == [{"path": path, "type": "File"}]

@@ -223,8 +223,10 @@ class RuntimeSpec(StrictModel):
             ge=1,
             le=4096,
             strict=True,
-            description="Concurrent sequences (llama.cpp --parallel, vLLM --max-num-seqs, TGI "
-            "--max-concurrent-requests).",
+            description="Concurrent sequences the engine works on at once (llama.cpp --parallel "
+            "slots, vLLM --max-num-seqs per step, TGI --max-concurrent-requests). Beyond it "
+            "llama.cpp and vLLM queue requests; TGI answers HTTP 429 above "
+            "--max-concurrent-requests instead of queueing.",
         ),
     ]
     threads: Annotated[

@@ -58,6 +58,7 @@ class Volume:
     target: str
     read_only: bool
     named: bool
+    host_path_type: str = "Directory"  # Kubernetes hostPath type: "File" for a GGUF file
 
 
 @dataclass(frozen=True)
@@ -377,7 +378,10 @@ class Engine(ABC):
         if spec.model.path is not None:
             # Mounted at the same path, so the argv and the served name are the same natively
             # and in the container.
-            volumes.append(Volume(spec.model.path, spec.model.path, True, False))
+            # llama.cpp loads one GGUF file (whatever the case of its extension); vLLM and
+            # TGI load a directory.
+            kind = "File" if self.model_kind == "gguf" else "Directory"
+            volumes.append(Volume(spec.model.path, spec.model.path, True, False, kind))
         return tuple(volumes)
 
     def _unsupported_knob_checks(self, spec: Spec) -> list[Diagnostic]:
