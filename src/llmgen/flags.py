@@ -71,6 +71,13 @@ class Flag:
             if value not in allowed:
                 return "one of " + ", ".join(allowed)
             return None
+        if kind.startswith(("human_readable_int", "optional[human_readable_int]")):
+            # vLLM reads 8192, 8k (decimal) or 8K (binary); the _or_auto form also `auto`.
+            if re.fullmatch(r"\d+(\.\d+)?[kKmMgGtT]?", value) or (
+                "or_auto" in kind and value == "auto"
+            ):
+                return None
+            return "a whole number such as 8192, 8k or 8K"
         if kind.startswith("bool(value"):
             return None if value in ("true", "false") else "true or false"
         if kind.startswith("int(u"):  # TGI's clap usize/u16/u32/u64: no sign
