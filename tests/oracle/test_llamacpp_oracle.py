@@ -116,7 +116,7 @@ CORPUS: tuple[Case, ...] = (
     Case(
         "lora-missing",
         extra=("--lora", "/nonexistent/adapter.gguf"),
-        cause=r"lora|adapter",
+        cause=(r"lora|adapter", r"failed to load lora adapter"),
         disagree="the adapter is a file on the machine that runs the server; llmgen does not "
         "require files named in extra_args to exist where it validates",
     ),
@@ -125,7 +125,11 @@ CORPUS: tuple[Case, ...] = (
         extra=("--api-prefix", "/llm"),
         cause=(r"api.?prefix|route|health", r"outcome: moved"),
     ),
-    Case("slots-257", runtime={"parallel": 257, "context_length": 16}, cause=r"256"),
+    Case(
+        "slots-257",
+        runtime={"parallel": 257, "context_length": 16},
+        cause=(r"256", r"n_seq_max must be <= 256"),
+    ),
     # --- flags llmgen sets from the spec: repeating them is llmgen's own refusal -------------
     Case("repeat-ctx-size", extra=("--ctx-size", "512"), policy=r"ctx-size|context"),
     Case("repeat-gpu-layers", extra=("-ngl", "0"), policy=r"gpu.?layers|ngl"),
