@@ -1,6 +1,6 @@
-"""fit's llama.cpp estimate against the real llama-server b11434 on CPU: the KV cache it logs,
-and its peak resident memory (VmHWM after ready and one prompt that fills a ubatch), within
-the target max(10 %, 32 MiB). The full table over more shapes: benchmarks/fit_accuracy.py."""
+"""fit's llama.cpp estimate against the real llama-server b11434 on CPU: its peak resident
+memory (VmHWM after ready and one prompt that fills a ubatch) within the target
+max(10 %, 32 MiB). The full table over more shapes: benchmarks/fit_accuracy.py."""
 
 from __future__ import annotations
 
@@ -42,7 +42,6 @@ def test_host_estimate_matches_llama_server(
     host = next(d for d in fit_spec(spec, memory="64G").devices if d.name == "host")
     args = list(ENGINES["llamacpp"].plan(spec).args)
     measured = measure_llama_server(llama_server_bin, args, min(context - 16, 600))
-    assert host.breakdown.kv_cache == pytest.approx(measured.buffers["CPU KV"] * MIB, abs=MIB / 100)
     slack = max(0.10 * measured.vm_hwm_bytes, 32 * MIB)
     assert abs(host.estimate_bytes - measured.vm_hwm_bytes) <= slack, (
         f"estimate {host.estimate_bytes / MIB:.1f} MiB, measured "

@@ -31,8 +31,16 @@ class Measurement:
 
 
 def prompt_of(tokens: int) -> str:
-    """A prompt of about `tokens` tokens: one vocabulary word per token."""
-    return " ".join(WORDS[i % len(WORDS)] for i in range(tokens))
+    """A prompt of at most `tokens` tokens. llama.cpp's SentencePiece tokenizer splits these
+    random models' words into "▁" and one token per letter, so a word costs len + 1."""
+    words: list[str] = []
+    used = 1  # BOS
+    while True:
+        word = WORDS[len(words) % len(WORDS)]
+        if used + len(word) + 1 > tokens:
+            return " ".join(words)
+        words.append(word)
+        used += len(word) + 1
 
 
 def measure_llama_server(
