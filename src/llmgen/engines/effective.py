@@ -202,6 +202,10 @@ class _Parser:
             spelling = "--" + spelling[2:].replace("_", "-")
         if has_inline and not self.rules.equals_values:
             found = self.rules.table.resolve(spelling)
+            if found is not None and found.flag.name in self.rules.secrets:
+                # The secret matters more than the spelling: it must not reach the files.
+                self.found += _extra_flag_problems(self.rules, found.flag, spelling, path, {})
+                return
             self.found.append(
                 _switch_with_value(found.flag, spelling, path)
                 if found is not None and found.flag.is_switch
