@@ -227,6 +227,21 @@ class Engine(ABC):
         words = [Word(text, None) for text in self.serve_args(spec, spec.server.host)]
         words += [Word(text, index) for index, text in enumerate(spec.runtime.extra_args)]
         explicit, problems = parse_argv(self.parser_rules(), words, self.llmgen_notes)
+        spec_problems = [d for d in problems if not d.path.startswith("runtime.extra_args")]
+        if spec_problems:
+            # Only a name derived from the model's file or directory can start with '-' (every
+            # other spec string has a pattern): the engine would read it as a flag.
+            source = "model.path" if spec.model.path is not None else "model.id"
+            problems = [d for d in problems if d not in spec_problems]
+            problems.insert(
+                0,
+                error(
+                    source,
+                    f"the served name '{self.served_name(spec)}' starts with '-', which "
+                    f"{self.title} would read as a flag",
+                    "set model.served_name, or rename the file or directory",
+                ),
+            )
         device: Literal["cpu", "gpu"] = "gpu" if spec.runtime.gpus > 0 else "cpu"
         overrides = self.device_defaults(spec)
         note = f"{self.title} {self.version}"
