@@ -138,6 +138,8 @@ _PATTERN_RULES = {
     "server.executable": "an absolute path of letters, digits and '._/+-'",
     "runtime.kv_cache_memory": "a byte count, optionally with K, M, G or T (e.g. 64M)",
     "container.image_tag": "letters, digits and '_.-' (a release tag)",
+    "hardware.gpu_memory": "a size such as 24GB, 80 GiB or 16G",
+    "hardware.memory": "a size such as 64GB, 512 GiB or 32G",
 }
 
 
