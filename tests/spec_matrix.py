@@ -46,7 +46,7 @@ RUNTIMES: dict[str, list[dict[str, Any]]] = {
 
 SERVERS: list[dict[str, Any]] = [
     {},
-    {"host": "0.0.0.0", "port": 9000, "api_key_env": "LLM_API_KEY"},
+    {"host": "0.0.0.0", "port": 9001, "api_key_env": "LLM_API_KEY"},
     {"host": "::1", "port": 8443},
 ]
 

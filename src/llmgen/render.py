@@ -82,9 +82,10 @@ def spec_digest(spec: Spec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def render(spec: Spec) -> Bundle:
-    """Render every target for `spec`; the same spec gives byte-identical files."""
-    plan = ENGINES[spec.engine].plan(spec)
+def render(spec: Spec, plan: LaunchPlan | None = None) -> Bundle:
+    """Render every target for `spec` (with its plan, if validation made one already)."""
+    if plan is None:
+        plan = ENGINES[spec.engine].plan(spec)
     env = _shared_environment()
     from llmgen.kube import kube_plan
     from llmgen.scaleout import multinode_files, multinode_plan

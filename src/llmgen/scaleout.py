@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llmgen.engines.base import Engine, LaunchPlan, flags_in
+from llmgen.engines.base import Engine, LaunchPlan
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.spec import Spec
 
@@ -103,12 +103,12 @@ def multinode_checks(spec: Spec, engine: Engine) -> list[Diagnostic]:
                     "set runtime.gpus to the GPUs of one node",
                 )
             )
-        extra = {engine.flag_table.lookup(f) for f in flags_in(spec.runtime.extra_args)}
+        config = engine.effective(spec)
         for flag in ("--pipeline-parallel-size", "--distributed-executor-backend"):
-            if any(item is not None and item.name == flag for item in extra):
+            if config.given(flag) is not None:
                 found.append(
                     error(
-                        "runtime.extra_args",
+                        config.path_of(flag),
                         f"'{flag}' is set from deploy.nodes when the deployment spans nodes",
                         f"remove {flag} from runtime.extra_args",
                     )
@@ -133,10 +133,10 @@ def multinode_checks(spec: Spec, engine: Engine) -> list[Diagnostic]:
                 "unset or above 0",
             )
         )
-    if engine.multinode == "rpc" and "--rpc" in flags_in(spec.runtime.extra_args):
+    if engine.multinode == "rpc" and engine.effective(spec).given("--rpc") is not None:
         found.append(
             error(
-                "runtime.extra_args",
+                engine.effective(spec).path_of("--rpc"),
                 "'--rpc' is set from LLMGEN_RPC_SERVERS when the deployment spans hosts",
                 "remove --rpc from runtime.extra_args",
             )

@@ -223,8 +223,10 @@ class RuntimeSpec(StrictModel):
             ge=1,
             le=4096,
             strict=True,
-            description="Concurrent sequences (llama.cpp --parallel, vLLM --max-num-seqs, TGI "
-            "--max-concurrent-requests).",
+            description="Concurrent sequences the engine works on at once (llama.cpp --parallel "
+            "slots, vLLM --max-num-seqs per step, TGI --max-concurrent-requests). Beyond it "
+            "llama.cpp and vLLM queue requests; TGI answers HTTP 429 above "
+            "--max-concurrent-requests instead of queueing.",
         ),
     ]
     threads: Annotated[
@@ -709,6 +711,41 @@ class ClientSpec(StrictModel):
         return value
 
 
+HARDWARE_SIZE_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,3})? ?([KMGT](i?B)?|B)?$"
+
+
+class HardwareSpec(StrictModel):
+    """The machine the deployment must fit on; `validate` then refuses one that cannot fit."""
+
+    gpu_memory: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=HARDWARE_SIZE_PATTERN,
+            description="Memory of each GPU: `24G`, `24GiB` or `24GB` (all binary: 24 x 2^30).",
+            examples=["24GiB", "80G"],
+        ),
+    ]
+    gpus: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=0,
+            le=64,
+            strict=True,
+            description="GPUs the machine has (runtime.gpus may not exceed it).",
+        ),
+    ]
+    memory: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=HARDWARE_SIZE_PATTERN,
+            description="Host RAM available to the engine, e.g. `64G`.",
+        ),
+    ]
+
+
 class Spec(StrictModel):
     """One LLM deployment: the model, the engine and how it runs."""
 
@@ -746,6 +783,14 @@ class Spec(StrictModel):
         Field(
             default_factory=ClientSpec,
             description="What the generated clients send: system prompt and sampling values.",
+        ),
+    ]
+    hardware: Annotated[
+        HardwareSpec | None,
+        Field(
+            default=None,
+            description="Optional: the machine's memory, so `validate` refuses a deployment "
+            "that cannot fit (the same estimate as `llmgen fit`).",
         ),
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -11,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from llmgen.client_params import client_checks
 from llmgen.engines import ENGINES
-from llmgen.engines.base import is_loopback
-from llmgen.errors import Diagnostic, Severity, SpecError, error, warning
+from llmgen.engines.base import LaunchPlan
+from llmgen.errors import Diagnostic, Severity, SpecError, error
 from llmgen.hints import misplaced_key_hint
 from llmgen.spec import Spec
 from llmgen.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
@@ -25,6 +26,7 @@ class Validated:
     spec: Spec
     diagnostics: tuple[Diagnostic, ...]
     file: str
+    plan: LaunchPlan
 
 
 def validate_file(path: str | os.PathLike[str]) -> Validated:
@@ -42,48 +44,23 @@ def _validate_loaded(loaded: LoadedYaml) -> Validated:
         spec = Spec.model_validate(loaded.data)
     except ValidationError as exc:
         raise SpecError(_position_all(loaded, _pydantic_diagnostics(exc, loaded.data))) from None
-    found = _policy_checks(spec) + ENGINES[spec.engine].check(spec) + _model_checks(spec)
-    found += _deploy_checks(spec)
+    # One pass: the plan carries the engine's diagnostics, computed with its effective
+    # configuration; render reuses this plan instead of checking again.
+    plan = ENGINES[spec.engine].plan(spec)
+    found = [*plan.diagnostics, *_model_checks(spec, plan), *_deploy_checks(spec)]
     found += client_checks(spec)
     found = _position_all(loaded, found)
     errors = [d for d in found if d.severity is Severity.ERROR]
     if errors:
         raise SpecError(errors + [d for d in found if d.severity is not Severity.ERROR])
-    return Validated(spec, tuple(found), loaded.file)
+    return Validated(spec, tuple(found), loaded.file, plan)
 
 
-def _policy_checks(spec: Spec) -> list[Diagnostic]:
-    """Engine-independent rules: who can reach the server."""
-    server = spec.server
-    if is_loopback(server.host):
-        return []
-    engine = ENGINES[spec.engine]
-    open_routes = ", ".join(engine.open_routes)
-    if server.api_key_env is None and not server.allow_unauthenticated:
-        return [
-            error(
-                "server.host",
-                f"binding to {server.host} exposes the model to the network without an API key",
-                "set server.api_key_env, bind to 127.0.0.1, or set "
-                "server.allow_unauthenticated: true",
-            )
-        ]
-    if server.api_key_env is None:
-        return [
-            warning(
-                "server.host",
-                f"{server.host} is reachable from the network and "
-                "allow_unauthenticated is set: anyone there can use the model",
-            )
-        ]
-    return [
-        warning(
-            "server.host",
-            f"{server.host} is reachable from the network; "
-            f"{engine.title} leaves {open_routes} open even with an API key",
-            "put a reverse proxy in front if those must be private",
-        )
-    ]
+def _model_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
+    """Compare the spec with its model's facts and, with `hardware:`, the machine."""
+    from llmgen.model_rules import model_diagnostics
+
+    return model_diagnostics(spec, plan.config)
 
 
 def _deploy_checks(spec: Spec) -> list[Diagnostic]:
@@ -93,32 +70,12 @@ def _deploy_checks(spec: Spec) -> list[Diagnostic]:
     return multinode_checks(spec, ENGINES[spec.engine])
 
 
-def _model_checks(spec: Spec) -> list[Diagnostic]:
-    """Compare the spec with a local model's metadata, when the model is on this machine."""
-    if spec.model.path is None:
-        return []
-    from llmgen.model_info import ModelReadError, inspect_local_model
-
-    try:
-        info = inspect_local_model(spec.model.path)
-    except ModelReadError as exc:
-        return [
-            warning(
-                "model.path",
-                f"cannot read the model's metadata: {exc}",
-                "the engine will most likely fail to load it",
-            )
-        ]
-    return ENGINES[spec.engine].model_checks(spec, info) if info else []
-
-
 def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
-    found = []
+    found: dict[str, Diagnostic] = {}
     for item in exc.errors(include_url=False):
-        loc = tuple(item["loc"])
+        loc = _field_loc(tuple(item["loc"]))
         kind = item["type"]
-        message = item["msg"]
-        hint = ""
+        message, hint = _type_message(kind, item.get("input"), item["msg"])
         if kind == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
             hint = misplaced_key_hint(loc) or _did_you_mean(loc, data)
@@ -132,8 +89,52 @@ def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
             message = f"{message}, not {item.get('input')!r}"
         elif kind == "value_error":
             message = message.removeprefix("Value error, ")
-        found.append(error(_dotted(loc), message, hint))
-    return found
+        path = _dotted(loc)
+        if path in found and found[path].message != message:
+            # Union members (int | 'all') each report; one line says what fits.
+            message = f"{item.get('input')!r} has the wrong type for this field"
+            hint = "see the field's description in schemas/llmgen.schema.json"
+        found[path] = error(path, message, hint)
+    return list(found.values())
+
+
+_UNION_TAG = re.compile(r"^(int|str|float|bool|list|dict|none|literal\[.*\]|function-.*)$")
+
+
+def _field_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop pydantic's union member tags (`int`, `literal['all']`) from an error location."""
+    return tuple(p for p in loc if isinstance(p, int) or not _UNION_TAG.match(str(p)))
+
+
+def _type_message(kind: str, value: Any, default: str) -> tuple[str, str]:
+    """Messages for YAML values of the wrong type, saying what to write instead."""
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        what = "a boolean" if isinstance(value, bool) else "a number"
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        return (
+            f"YAML read {text} as {what}, but this field is text",
+            f'quote it: "{text}"',
+        )
+    if kind == "list_type" and isinstance(value, str):
+        words = value.split()
+        example = ", ".join(f'"{w}"' for w in words[:3]) + (", ..." if len(words) > 3 else "")
+        return (
+            "must be a list, not one string",
+            f"write one item per word: [{example}]",
+        )
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return (
+            f"must be a mapping of keys (key: value lines), not {value!r}",
+            "see the keys in schemas/llmgen.schema.json",
+        )
+    if kind in ("int_type", "int_parsing") and isinstance(value, str):
+        return (
+            f"must be a whole number, not the text {value!r}",
+            "write the number without quotes" if value.strip().isdigit() else "",
+        )
+    if kind == "bool_type":
+        return (f"must be true or false, not {value!r}", "write true or false without quotes")
+    return default, ""
 
 
 _PATTERN_RULES = {
@@ -154,6 +155,8 @@ _PATTERN_RULES = {
     "deploy.storage.claim": "a Kubernetes object name: lowercase letters, digits, '-' and '.'",
     "deploy.storage.class_name": "a Kubernetes object name: lowercase letters, digits, '-' and '.'",
     "deploy.gpu_resource": "an extended resource name such as nvidia.com/gpu (domain/name)",
+    "hardware.gpu_memory": "a size such as 24GB, 80 GiB or 16G",
+    "hardware.memory": "a size such as 64GB, 512 GiB or 32G",
 }
 
 

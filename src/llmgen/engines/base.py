@@ -8,10 +8,21 @@ them as a value on the plan.
 from __future__ import annotations
 
 import ipaddress
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from llmgen.engines.effective import (
+    EffectiveConfig,
+    Origin,
+    ParserRules,
+    Setting,
+    Word,
+    parse_argv,
+)
+from llmgen.engines.policy import policy_checks
+from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.flags import FlagTable, load_flag_table
 from llmgen.model_info import ModelInfo
@@ -47,6 +58,7 @@ class Volume:
     target: str
     read_only: bool
     named: bool
+    host_path_type: str = "Directory"  # Kubernetes hostPath type: "File" for a GGUF file
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,8 @@ class LaunchPlan:
     api_key_env: str | None
     unit_cache_dirs: tuple[tuple[str, str], ...]  # variable -> folder under the unit's cache
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    config: EffectiveConfig | None = None  # the effective configuration the rules read
+    unit: UnitSettings | None = None  # the systemd unit's sandbox choices
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -106,11 +120,6 @@ def client_host_for(bind_host: str) -> str:
 def is_loopback(host: str) -> bool:
     """Whether binding to `host` keeps the server reachable from this machine only."""
     return ipaddress.ip_address(host).is_loopback
-
-
-def flags_in(args: tuple[str, ...] | list[str]) -> set[str]:
-    """The flag spellings (without `=value`) that appear in an argument list."""
-    return {arg.split("=", 1)[0] for arg in args if arg.startswith("-") and len(arg) > 1}
 
 
 class Engine(ABC):
@@ -139,6 +148,17 @@ class Engine(ABC):
     model_kind: ClassVar[Literal["gguf", "hf"]]
     # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.scaleout.
     multinode: ClassVar[Literal["ray", "rpc"] | None] = None
+    # Canonical flag -> the spec field that renders it: messages name the field to change.
+    spec_fields: ClassVar[dict[str, str]] = {}
+    # Flags llmgen renders with no spec field behind them -> why (shown by `llmgen explain`).
+    llmgen_notes: ClassVar[dict[str, str]] = {}
+    # Flags that move the HTTP routes, the socket or the scheme -> what they do.
+    route_flags: ClassVar[dict[str, str]] = {}
+    # Flags whose product is the number of devices the engine uses (tensor x pipeline x ...).
+    parallel_flags: ClassVar[tuple[str, ...]] = ()
+    underscore_spellings: ClassVar[bool] = False  # vLLM reads `--max_model_len` too
+    equals_values: ClassVar[bool] = True  # whether `--flag=value` is one argument's spelling
+    positional_field: ClassVar[str | None] = None  # spec field behind a leading positional
 
     @property
     def flag_table(self) -> FlagTable:
@@ -171,6 +191,10 @@ class Engine(ABC):
         """Extra environment only inside the container."""
         return {}
 
+    def entrypoint_splits(self, spec: Spec) -> bool:
+        """Whether the image's entrypoint word-splits and glob-expands its arguments."""
+        return False
+
     def shm_size(self, spec: Spec) -> str | None:
         """Shared memory the container needs (tensor parallel), or None."""
         return None
@@ -185,12 +209,90 @@ class Engine(ABC):
 
     # --- shared behaviour ------------------------------------------------------------------
 
-    def check(self, spec: Spec) -> list[Diagnostic]:
-        """Every engine-aware rule: the model kind, extra_args, then the engine's own rules."""
-        found = self._unsupported_knob_checks(spec)
+    def parser_rules(self) -> ParserRules:
+        """How this engine's parser reads an argv (aliases, spellings, what extra_args may hold)."""
+        return ParserRules(
+            table=self.flag_table,
+            title=self.title,
+            version=self.version,
+            owners=self.spec_fields,
+            underscores=self.underscore_spellings,
+            equals_values=self.equals_values,
+            positional=self.positional_field,
+            forbidden=self.forbidden_extra_arg,
+            secrets=SECRET_FLAGS,
+            duplicate_hint=self.duplicate_hint,
+        )
+
+    def effective(self, spec: Spec) -> EffectiveConfig:
+        """Parse the spec-derived argv and extra_args once into the effective configuration."""
+        words = [Word(text, None) for text in self.serve_args(spec, spec.server.host)]
+        words += [Word(text, index) for index, text in enumerate(spec.runtime.extra_args)]
+        explicit, problems = parse_argv(self.parser_rules(), words, self.llmgen_notes)
+        spec_problems = [d for d in problems if not d.path.startswith("runtime.extra_args")]
+        if spec_problems:
+            # Only a name derived from the model's file or directory can start with '-' (every
+            # other spec string has a pattern): the engine would read it as a flag.
+            source = "model.path" if spec.model.path is not None else "model.id"
+            problems = [d for d in problems if d not in spec_problems]
+            problems.insert(
+                0,
+                error(
+                    source,
+                    f"the served name '{self.served_name(spec)}' starts with '-', which "
+                    f"{self.title} would read as a flag",
+                    "set model.served_name, or rename the file or directory",
+                ),
+            )
+        device: Literal["cpu", "gpu"] = "gpu" if spec.runtime.gpus > 0 else "cpu"
+        overrides = self.device_defaults(spec)
+        note = f"{self.title} {self.version}"
+        defaults: dict[str, Setting] = {}
+        for flag in self.flag_table.flags:
+            if flag.name in explicit or flag.name in defaults:
+                continue
+            value, why = overrides.get(flag.name, (flag.default, note))
+            defaults[flag.name] = Setting(
+                flag.name, (value,), Origin("default", note=why), "", flag
+            )
+        return EffectiveConfig(
+            self.key, device, explicit, defaults, self.spec_fields, tuple(problems)
+        )
+
+    def analyze(self, spec: Spec) -> tuple[EffectiveConfig, list[Diagnostic]]:
+        """The effective configuration and every engine-aware diagnostic, in one pass."""
+        config = self.effective(spec)
+        found = policy_checks(self.title, self.open_routes, spec)
+        found += self._unsupported_knob_checks(spec)
         found += self._model_kind_checks(spec)
-        found += self._extra_args_checks(spec)
-        found += self.engine_checks(spec)
+        found += list(config.diagnostics)
+        found += self._route_checks(config)
+        found += self.config_rules(spec, config)
+        return config, found
+
+    def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        """Rules this engine enforces at start-up, read from the effective configuration."""
+        return []
+
+    def device_defaults(self, spec: Spec) -> dict[str, tuple[str, str]]:
+        """Defaults that depend on the device: flag -> (value rules must assume, why)."""
+        return {}
+
+    def _route_checks(self, config: EffectiveConfig) -> list[Diagnostic]:
+        found = []
+        for name, why in self.route_flags.items():
+            setting = config.given(name)
+            if setting is not None and setting.origin.kind == "extra_args":
+                if setting.flag is not None and setting.flag.is_switch and setting.value == "false":
+                    continue
+                found.append(
+                    error(
+                        setting.origin.path,
+                        f"{setting.shown()} {why}: the health probes, the clients and "
+                        "llmgen verify would find nothing",
+                        "remove it; llmgen serves plain HTTP at server.host:server.port",
+                    )
+                )
         return found
 
     def model_checks(self, spec: Spec, info: ModelInfo) -> list[Diagnostic]:
@@ -234,9 +336,18 @@ class Engine(ABC):
         return found
 
     def plan(self, spec: Spec) -> LaunchPlan:
-        """Turn a valid spec into this engine's LaunchPlan."""
+        """Turn a spec into this engine's LaunchPlan, with every diagnostic found on the way."""
+        config, diagnostics = self.analyze(spec)
         args = (*self.serve_args(spec, spec.server.host), *spec.runtime.extra_args)
         container_args = (*self.serve_args(spec, CONTAINER_BIND_HOST), *spec.runtime.extra_args)
+        container_env = self.container_environment(spec)
+        unit_executable = spec.server.executable or f"/usr/local/bin/{self.executable}"
+        if self.entrypoint_splits(spec):
+            container_args, moved, problems = _through_environment(
+                self.flag_table, container_args, config
+            )
+            container_env.update(moved)
+            diagnostics += problems
         secrets = []
         if spec.server.api_key_env:
             secrets.append(SecretRef(self.api_key_var, spec.server.api_key_env, required=True))
@@ -249,12 +360,12 @@ class Engine(ABC):
             engine_title=self.title,
             engine_version=self.version,
             executable=self.executable,
-            unit_executable=spec.server.executable or f"/usr/local/bin/{self.executable}",
+            unit_executable=unit_executable,
             subcommand=self.subcommand,
             args=args,
             container_args=container_args,
             env=tuple(sorted(self.environment(spec).items())),
-            container_env=tuple(sorted(self.container_environment(spec).items())),
+            container_env=tuple(sorted(container_env.items())),
             secrets=tuple(secrets),
             image=f"{repository}:{tag}",
             host=spec.server.host,
@@ -274,7 +385,9 @@ class Engine(ABC):
             open_routes=self.open_routes,
             api_key_env=spec.server.api_key_env,
             unit_cache_dirs=self.unit_cache_dirs,
-            diagnostics=tuple(self.check(spec)),
+            diagnostics=tuple(diagnostics),
+            config=config,
+            unit=unit_settings(spec, unit_executable),
         )
 
     def _volumes(self, spec: Spec) -> tuple[Volume, ...]:
@@ -282,7 +395,10 @@ class Engine(ABC):
         if spec.model.path is not None:
             # Mounted at the same path, so the argv and the served name are the same natively
             # and in the container.
-            volumes.append(Volume(spec.model.path, spec.model.path, True, False))
+            # llama.cpp loads one GGUF file (whatever the case of its extension); vLLM and
+            # TGI load a directory.
+            kind = "File" if self.model_kind == "gguf" else "Directory"
+            volumes.append(Volume(spec.model.path, spec.model.path, True, False, kind))
         return tuple(volumes)
 
     def _unsupported_knob_checks(self, spec: Spec) -> list[Diagnostic]:
@@ -340,94 +456,55 @@ class Engine(ABC):
             ]
         return []
 
-    def _extra_args_checks(self, spec: Spec) -> list[Diagnostic]:
-        found: list[Diagnostic] = []
-        set_by_spec = flags_in(self.serve_args(spec, spec.server.host))
-        canonical_set = {self._canonical(f) for f in set_by_spec}
-        seen: set[str] = set()
-        extra = spec.runtime.extra_args
-        expect_value = False
-        for index, arg in enumerate(extra):
-            path = f"runtime.extra_args.{index}"
-            if expect_value and not arg.startswith("--"):
-                expect_value = False
-                continue
-            expect_value = False
-            if not arg.startswith("-") or arg == "-":
-                found.append(
-                    error(
-                        path,
-                        f"'{arg}' is not a flag and follows no flag that takes a value",
-                        "write flags as '--name value'",
-                    )
-                )
-                continue
-            forbidden = self.forbidden_extra_arg(arg, path)
-            if forbidden:
-                found += forbidden
-                expect_value = True  # the refused flag's value is not a second problem
-                continue
-            flag = self.flag_table.lookup(arg)
-            if flag is None:
-                found.append(
-                    error(
-                        path,
-                        f"{self.title} {self.version} has no flag '{arg.split('=', 1)[0]}'",
-                        self._did_you_mean(arg),
-                    )
-                )
-                continue
-            if flag.name in canonical_set:
-                found.append(
-                    error(
-                        path,
-                        f"'{arg.split('=', 1)[0]}' is already set from the spec",
-                        self.duplicate_hint(flag.name),
-                    )
-                )
-            elif flag.name in seen:
-                found.append(
-                    error(
-                        path,
-                        f"'{arg.split('=', 1)[0]}' appears twice",
-                        "the engine keeps only one value; give it once",
-                    )
-                )
-            seen.add(flag.name)
-            if flag.name in SECRET_FLAGS:
-                found.append(
-                    error(
-                        path,
-                        f"'{arg.split('=', 1)[0]}' takes a secret, and secrets never go into "
-                        "generated files",
-                        SECRET_FLAGS[flag.name],
-                    )
-                )
-            expect_value = flag.takes_value and "=" not in arg
-        return found
-
     def duplicate_hint(self, flag: str) -> str:
-        """How to fix an extra flag that repeats one the spec renders."""
-        return "change the spec field instead of repeating the flag"
+        """How to fix an extra flag that repeats one the spec renders ("" = the default hint)."""
+        return ""
 
     def forbidden_extra_arg(self, arg: str, path: str) -> list[Diagnostic]:
         """Flags that exist but must never be rendered (ambiguous or unsafe spellings)."""
         return []
 
-    def _canonical(self, spelling: str) -> str:
-        flag = self.flag_table.lookup(spelling)
-        return flag.name if flag else spelling
 
-    def _did_you_mean(self, arg: str) -> str:
-        import difflib
+_SPLIT_OR_GLOB = re.compile(r"[\s*?\[]")
 
-        names = [f.name for f in self.flag_table.flags]
-        close = difflib.get_close_matches(arg.split("=", 1)[0], names, n=1, cutoff=0.6)
-        return (
-            f"did you mean '{close[0]}'?"
-            if close
-            else (f"see `{self.executable} --help` for version {self.version}")
+
+def _through_environment(
+    table: FlagTable, args: tuple[str, ...], config: EffectiveConfig
+) -> tuple[tuple[str, ...], dict[str, str], list[Diagnostic]]:
+    """Move values an unquoted `$@` would split or expand into the flag's own variable.
+
+    The variable reaches the engine unsplit; a flag without one cannot carry such a value
+    through this image, so it is refused.
+    """
+    kept: list[str] = []
+    moved: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        flag = table.lookup(arg) if arg.startswith("-") else None
+        inline = "=" in arg
+        value = arg.split("=", 1)[1] if inline else None
+        if flag is not None and flag.nargs == "1" and not inline and index + 1 < len(args):
+            value = args[index + 1]
+        if flag is None or value is None or not _SPLIT_OR_GLOB.search(value):
+            kept.append(arg)
+            index += 1
+            continue
+        index += 1 if inline else 2
+        if flag.env_name and not flag.repeatable:
+            moved[flag.env_name] = value
+            continue
+        problems.append(
+            error(
+                config.path_of(flag.name),
+                f"'{value}' would be split or glob-expanded by the image's entrypoint "
+                f"(`$@` unquoted), and {flag.name} has no environment variable to carry it",
+                "use a value without spaces or *?[ characters",
+            )
         )
+        kept += [arg] if inline else [arg, value]
+    return tuple(kept), moved, problems
 
 
 def _published_host(bind_host: str) -> str:

@@ -6,10 +6,12 @@ import posixpath
 from typing import ClassVar
 
 from llmgen.engines.base import Engine
+from llmgen.engines.effective import EffectiveConfig
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.spec import Spec
 
 MAX_SLOTS = 256
+_KV_TYPES = ("int", "float", "bool", "str")
 LARGE_KV_TOKENS = 262_144
 
 
@@ -27,11 +29,37 @@ class LlamaCppEngine(Engine):
         "build llama-server from llama.cpp b11434 (cmake --build build --target "
         "llama-server), or put an existing llama-server on PATH"
     )
-    open_routes = ("/health", "/v1/models")
+    # b11434 tools/server/server-http.cpp: with a key only /health, /v1/health and the web UI's
+    # assets stay open (/v1/models needs the key, unlike older builds).
+    open_routes = ("/health", "/v1/health", "/ (web UI)")
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     start_period_s = 300
     model_kind = "gguf"
     multinode = "rpc"
+    # common/arg.cpp (b11434): '_' becomes '-' in `--` arguments, and there is no `--x=v` form.
+    underscore_spellings = True
+    equals_values = False
+    spec_fields: ClassVar[dict[str, str]] = {
+        "--model": "model.path",
+        "--hf-repo": "model.id",
+        "--alias": "model.served_name",
+        "--host": "server.host",
+        "--port": "server.port",
+        "--ctx-size": "runtime.context_length",
+        "--parallel": "runtime.parallel",
+        "--batch-size": "runtime.batch_size",
+        "--threads": "runtime.threads",
+        "--gpu-layers": "runtime.gpu_layers",
+        "--device": "runtime.gpus",
+    }
+    llmgen_notes: ClassVar[dict[str, str]] = {
+        "--fit": "the spec pins context and layers; --fit on would shrink them to fit memory",
+    }
+    route_flags: ClassVar[dict[str, str]] = {
+        "--api-prefix": "moves every route under a prefix",
+        "--ssl-key-file": "switches the server to HTTPS",
+        "--ssl-cert-file": "switches the server to HTTPS",
+    }
     unsupported: ClassVar[dict[str, str]] = {
         "gpu_memory_fraction": "it fits layers to memory itself (--fit-target sets the margin)",
         "kv_cache_memory": "the KV cache follows context_length x parallel",
@@ -55,6 +83,9 @@ class LlamaCppEngine(Engine):
         if rt.threads is not None:
             args += ["--threads", str(rt.threads)]
         args += ["--gpu-layers", str(self._gpu_layers(spec))]
+        # Without --device llama-server uses every visible GPU, and a CUDA build offloads work
+        # even with --gpu-layers 0: gpus: N selects exactly N devices, 0 selects none.
+        args += ["--device", ",".join(self._devices(rt.gpus)) or "none"]
         # The spec pins context and layers: --fit (on by default) would silently shrink them.
         args += ["--fit", "off"]
         return args
@@ -88,14 +119,15 @@ class LlamaCppEngine(Engine):
             )
         return super().duplicate_hint(flag)
 
-    def engine_checks(self, spec: Spec) -> list[Diagnostic]:
+    def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         rt = spec.runtime
         found: list[Diagnostic] = []
-        if rt.parallel > MAX_SLOTS:
+        slots = config.int_value("--parallel")
+        if slots is not None and not 1 <= slots <= MAX_SLOTS:
             found.append(
                 error(
-                    "runtime.parallel",
-                    f"llama-server accepts 1 to {MAX_SLOTS} slots (--parallel), not {rt.parallel}",
+                    config.path_of("--parallel"),
+                    f"llama-server accepts 1 to {MAX_SLOTS} slots (--parallel), not {slots}",
                     f"set runtime.parallel to {MAX_SLOTS} or lower",
                 )
             )
@@ -109,10 +141,10 @@ class LlamaCppEngine(Engine):
                     "lower runtime.parallel or runtime.context_length if memory is short",
                 )
             )
-        if "--kv-unified" in rt.extra_args or "-kvu" in rt.extra_args:
+        if config.enabled("--kv-unified"):
             found.append(
                 warning(
-                    "runtime.extra_args",
+                    config.path_of("--kv-unified"),
                     "with --kv-unified all slots share one --ctx-size pool, "
                     "so a long request can starve the others",
                     "drop --kv-unified",
@@ -134,4 +166,82 @@ class LlamaCppEngine(Engine):
                     "pin a file with model.path instead",
                 )
             )
+        found += self._device_rules(spec, config)
+        found += self._value_rules(config)
         return found
+
+    def _value_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
+        found: list[Diagnostic] = []
+        cache_v = config.given("--cache-type-v")
+        quantized = cache_v is not None and cache_v.value not in ("f32", "f16", "bf16")
+        if cache_v is not None and quantized and config.get_value("--flash-attn") == "off":
+            # src/llama-context.cpp (b11434): "quantized V cache requires flash_attn".
+            found.append(
+                error(
+                    cache_v.origin.path,
+                    f"a quantized V cache ({cache_v.value}) needs flash attention, "
+                    "but --flash-attn is off",
+                    "drop --flash-attn off (auto turns it on), or use --cache-type-v f16",
+                )
+            )
+        penalty = config.given("--repeat-penalty")
+        if penalty is not None:
+            try:
+                ok = 0 < float(penalty.value) < float("inf")
+            except ValueError:
+                ok = True  # the type check already reported it
+            if not ok:
+                found.append(
+                    error(
+                        penalty.origin.path,
+                        "repeat-penalty must be finite and greater than 0",
+                        "give --repeat-penalty a value above 0 (1.0 turns it off)",
+                    )
+                )
+        override = config.given("--override-kv")
+        for item in override.value.split(",") if override else []:
+            key, _, rest = item.partition("=")
+            kind = rest.split(":", 1)[0]
+            if override and (not key or ":" not in rest or kind not in _KV_TYPES):
+                found.append(
+                    error(
+                        override.origin.path,
+                        f"Invalid type for KV override: {item}",
+                        "write KEY=TYPE:VALUE with TYPE int, float, bool or str",
+                    )
+                )
+        return found
+
+    def _device_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        # gpus: N means N devices; llmgen renders --device for it, so a --tensor-split or
+        # --main-gpu in extra_args must stay within those N.
+        found: list[Diagnostic] = []
+        gpus = spec.runtime.gpus
+        split = config.given("--tensor-split")
+        if split is not None:
+            parts = [p for p in split.value.replace("/", ",").split(",") if p]
+            if gpus == 0 or len(parts) > gpus:
+                found.append(
+                    error(
+                        split.origin.path,
+                        f"{split.shown()} names {len(parts)} devices, but runtime.gpus is {gpus}",
+                        "give at most runtime.gpus proportions, or set runtime.gpus",
+                    )
+                )
+        main = config.given("--main-gpu")
+        index = main.as_int() if main else None
+        if main is not None and index is not None and index >= max(gpus, 1):
+            found.append(
+                error(
+                    main.origin.path,
+                    f"{main.shown()} is outside the {gpus} devices runtime.gpus selects "
+                    f"({', '.join(self._devices(gpus)) or 'none'})",
+                    "use an index below runtime.gpus, or set runtime.gpus",
+                )
+            )
+        return found
+
+    @staticmethod
+    def _devices(gpus: int) -> list[str]:
+        # The GPU image is a CUDA build, whose devices are CUDA0, CUDA1, ...
+        return [f"CUDA{index}" for index in range(gpus)]

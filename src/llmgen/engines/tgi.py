@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from llmgen.engines.base import Engine
+from llmgen.engines.effective import EffectiveConfig, Setting
+from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.spec import Spec
 
@@ -27,6 +29,21 @@ class TgiEngine(Engine):
     cache_volume = ("llmgen-tgi-data", "/data")
     model_kind = "hf"
     shards_split_heads = True
+    parallel_flags = ("--num-shard",)
+    spec_fields: ClassVar[dict[str, str]] = {
+        "--model-id": "model",
+        "--revision": "model.revision",
+        "--hostname": "server.host",
+        "--port": "server.port",
+        "--max-total-tokens": "runtime.context_length",
+        "--max-input-tokens": "runtime.max_input_tokens",
+        "--max-concurrent-requests": "runtime.parallel",
+        "--max-batch-prefill-tokens": "runtime.batch_size",
+        "--num-shard": "runtime.gpus",
+        "--cuda-memory-fraction": "runtime.gpu_memory_fraction",
+        "--dtype": "runtime.dtype",
+        "--cuda-graphs": "runtime.enforce_eager",
+    }
     unsupported: ClassVar[dict[str, str]] = {
         "gpu_layers": "it keeps every layer on the GPUs",
         "kv_cache_memory": "it sizes the KV cache from free memory",
@@ -49,7 +66,8 @@ class TgiEngine(Engine):
         ]
         if rt.batch_size is not None:
             args += ["--max-batch-prefill-tokens", str(rt.batch_size)]
-        if rt.gpus > 1:
+        if rt.gpus > 0:
+            # Unset, TGI shards across every visible device: gpus: 1 means one shard.
             args += ["--num-shard", str(rt.gpus)]
         if rt.gpu_memory_fraction is not None and rt.gpus > 0:
             args += ["--cuda-memory-fraction", str(rt.gpu_memory_fraction)]
@@ -77,43 +95,168 @@ class TgiEngine(Engine):
             return {"OMP_NUM_THREADS": str(spec.runtime.threads)}
         return {}
 
+    def entrypoint_splits(self, spec: Spec) -> bool:
+        # The GPU image's tgi-entrypoint.sh runs `exec text-generation-launcher $@` unquoted
+        # (Dockerfile v3.3.7); the intel-cpu image starts the launcher directly.
+        return spec.runtime.gpus > 0
+
     def shm_size(self, spec: Spec) -> str | None:
         # NCCL between shards needs more than Docker's 64 MB default /dev/shm.
         return "1g" if spec.runtime.gpus > 0 else None
 
-    def engine_checks(self, spec: Spec) -> list[Diagnostic]:
-        rt = spec.runtime
+    def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        found = world_size_rule(self, spec, config)
+        found += self._name_rules(spec)
+        found += self._token_rules(config)
+        found += self._quantize_rules(spec, config)
+        found += self._launcher_rules(spec, config)
+        return found
+
+    def _launcher_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        """TGI 3.3.7 launcher and router argument checks (launcher/src/main.rs, router/src)."""
         found: list[Diagnostic] = []
+        for name, field in (
+            ("--validation-workers", "validation_workers"),
+            ("--max-batch-size", "max_batch_size"),
+        ):
+            setting = config.given(name)
+            if setting is not None and setting.as_int() == 0:
+                found.append(
+                    error(setting.origin.path, f"`{field}` must be > 0", f"give {name} 1 or more")
+                )
+        if (length := config.given("--max-input-length")) is not None:
+            # main.rs:2100-2106: the deprecated spelling of --max-input-tokens, which llmgen
+            # always renders; both set is an error.
+            found.append(
+                error(
+                    length.origin.path,
+                    "'--max-input-length' is already set by runtime.max_input_tokens "
+                    "(TGI's --max-input-tokens)",
+                    "set runtime.max_input_tokens instead",
+                )
+            )
+        if (ngrok := config.given("--ngrok")) is not None and ngrok.value == "true":
+            found.append(
+                error(
+                    ngrok.origin.path,
+                    "TGI 3.3.7 cannot tunnel through ngrok (its router panics with --ngrok)",
+                    "remove --ngrok; publish the port through your own proxy",
+                )
+            )
+        if (lora := config.given("--lora-adapters")) is not None:
+            for item in lora.value.split(","):
+                if "=" not in item and item.count("@") > 1:
+                    found.append(
+                        error(
+                            _value_path(lora),
+                            f"Invalid LoRA adapter format: {item}",
+                            "write id, id@revision or name=/path per adapter",
+                        )
+                    )
+        found += self._prometheus_rules(spec, config)
+        return found
+
+    def _prometheus_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        # router/src/server.rs:1970-1991: the router also binds --prometheus-port (9000) on
+        # --hostname, so it must differ from the API port.
+        metrics = config.get("--prometheus-port")
+        port = metrics.as_int() if metrics else None
+        if metrics is None or port != spec.server.port:
+            return []
+        if metrics.explicit:
+            return [
+                error(
+                    metrics.origin.path,
+                    f"{metrics.shown()} is server.port: the router binds both",
+                    "give --prometheus-port another port",
+                )
+            ]
+        return [
+            error(
+                "server.port",
+                f"{port} is TGI's --prometheus-port (default), which the router binds too",
+                "use another server.port, or give --prometheus-port another port in extra_args",
+            )
+        ]
+
+    def _name_rules(self, spec: Spec) -> list[Diagnostic]:
         model_string = spec.model.path or spec.model.id or ""
         if spec.model.served_name and spec.model.served_name != model_string:
-            found.append(
+            return [
                 error(
                     "model.served_name",
                     "TGI cannot rename a model: /v1/models reports the "
                     f"--model-id string '{model_string}'",
                     "remove model.served_name",
                 )
-            )
-        max_input = self._max_input_tokens(spec)
-        if max_input >= rt.context_length:
+            ]
+        return []
+
+    def _token_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
+        # launcher/src/main.rs (3.3.7): max_input_tokens < max_total_tokens <=
+        # max_batch_total_tokens, and max_batch_prefill_tokens >= max_input_tokens unless
+        # the model chunks its prefill.
+        found: list[Diagnostic] = []
+        total = config.int_value("--max-total-tokens")
+        max_input = config.int_value("--max-input-tokens")
+        if total is None or max_input is None:
+            return found
+        if max_input >= total:
             found.append(
                 error(
-                    "runtime.max_input_tokens",
-                    f"TGI needs max_input_tokens ({max_input}) < max_total_tokens "
-                    f"({rt.context_length})",
-                    f"set runtime.max_input_tokens to {rt.context_length - 1} or lower",
+                    config.path_of("--max-input-tokens"),
+                    f"TGI needs max_input_tokens ({max_input}) < max_total_tokens ({total})",
+                    f"set runtime.max_input_tokens to {total - 1} or lower",
                 )
             )
-        if rt.batch_size is not None and rt.batch_size < max_input:
+        prefill = config.given("--max-batch-prefill-tokens")
+        prefill_tokens = prefill.as_int() if prefill else None
+        if prefill is not None and prefill_tokens is not None and prefill_tokens < max_input:
             found.append(
                 warning(
-                    "runtime.batch_size",
-                    f"max_batch_prefill_tokens ({rt.batch_size}) < max_input_tokens ({max_input}): "
-                    "TGI refuses to start unless prefill chunking is on for this model",
+                    prefill.origin.path,
+                    f"max_batch_prefill_tokens ({prefill_tokens}) < max_input_tokens "
+                    f"({max_input}): TGI refuses to start unless prefill chunking is on for "
+                    "this model",
                     f"set runtime.batch_size to {max_input} or more",
                 )
             )
-        if rt.dtype == "float32":
+        batch_total = config.given("--max-batch-total-tokens")
+        batch_total_tokens = batch_total.as_int() if batch_total else None
+        if (
+            batch_total is not None
+            and batch_total_tokens is not None
+            and batch_total_tokens < total
+        ):
+            found.append(
+                error(
+                    batch_total.origin.path,
+                    "`max_total_tokens` must be <= `max_batch_total_tokens` "
+                    f"({total} from runtime.context_length, {batch_total_tokens})",
+                    f"raise --max-batch-total-tokens to {total} or more, or lower "
+                    "runtime.context_length",
+                )
+            )
+        if (
+            batch_total_tokens is not None
+            and prefill_tokens is not None
+            and prefill_tokens > batch_total_tokens
+        ):
+            found.append(
+                error(
+                    config.path_of("--max-batch-prefill-tokens"),
+                    "`max_batch_prefill_tokens` must be <= `max_batch_total_tokens` "
+                    f"({prefill_tokens}, {batch_total_tokens})",
+                    f"set runtime.batch_size to {batch_total_tokens} or lower",
+                )
+            )
+        return found
+
+    def _quantize_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        found: list[Diagnostic] = []
+        dtype = config.given("--dtype")
+        quantize = config.given("--quantize")
+        if spec.runtime.dtype == "float32":
             found.append(
                 error(
                     "runtime.dtype",
@@ -121,30 +264,25 @@ class TgiEngine(Engine):
                     "use float16, bfloat16 or auto",
                 )
             )
-        found += self._quantize_checks(spec)
-        return found
-
-    def _quantize_checks(self, spec: Spec) -> list[Diagnostic]:
-        extra = list(spec.runtime.extra_args)
-        quantize = _value_of(extra, "--quantize")
-        found: list[Diagnostic] = []
-        if quantize and spec.runtime.dtype != "auto" and not quantize.startswith("bitsandbytes"):
+        if quantize and dtype and not quantize.value.startswith("bitsandbytes"):
             found.append(
                 error(
-                    "runtime.dtype",
-                    f"TGI refuses --dtype together with --quantize {quantize}",
+                    config.path_of("--dtype"),
+                    f"TGI refuses --dtype together with --quantize {quantize.value}",
                     "set runtime.dtype to auto",
                 )
             )
-        if quantize == "exl2" and spec.runtime.gpus > 1:
+        shards = config.int_value("--num-shard") or 1
+        if quantize and quantize.value == "exl2" and shards > 1:
             found.append(
                 error("runtime.gpus", "exl2 models cannot be sharded", "set runtime.gpus to 1")
             )
-        if _value_of(extra, "--sharded") == "true" and spec.runtime.gpus <= 1:
+        sharded = config.given("--sharded")
+        if sharded is not None and sharded.value == "true" and shards <= 1:
             found.append(
                 error(
-                    "runtime.extra_args",
-                    "--sharded true needs more than one shard",
+                    sharded.origin.path,
+                    f"{sharded.shown()} needs more than one shard",
                     "set runtime.gpus to 2 or more, or drop --sharded",
                 )
             )
@@ -162,10 +300,9 @@ class TgiEngine(Engine):
         return []
 
 
-def _value_of(args: list[str], flag: str) -> str | None:
-    for index, arg in enumerate(args):
-        if arg == flag and index + 1 < len(args):
-            return args[index + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return None
+def _value_path(setting: Setting) -> str:
+    """The extra_args item holding a setting's value (`--x v` puts it one item later)."""
+    path = setting.origin.path
+    if "=" in setting.spelling or not path.startswith("runtime.extra_args."):
+        return path
+    return f"runtime.extra_args.{int(path.rsplit('.', 1)[1]) + 1}"

@@ -6,6 +6,8 @@ import posixpath
 from typing import ClassVar
 
 from llmgen.engines.base import Engine
+from llmgen.engines.effective import EffectiveConfig
+from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.spec import Spec
 
@@ -22,7 +24,23 @@ class VllmEngine(Engine):
     readiness = "refused-while-loading"
     api_key_var = "VLLM_API_KEY"
     install_hint = "pip install vllm==0.33.0 (CPU-only machines: see the vLLM CPU install docs)"
-    open_routes = ("/health", "/metrics", "/ping", "/version")
+    # vLLM 0.33.0 entrypoints/serve/middleware/authenticate.py guards only /v1, /v2,
+    # /inference and /cohere: generation stays open at /invocations (SageMaker), and tokenizing,
+    # pooling, scoring and LoRA loading routes are outside the prefixes too.
+    open_routes = (
+        "/invocations",
+        "/tokenize",
+        "/detokenize",
+        "/pooling",
+        "/classify",
+        "/score",
+        "/rerank",
+        "/load",
+        "/health",
+        "/metrics",
+        "/ping",
+        "/version",
+    )
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     # Without a writable VLLM_CACHE_ROOT a sandboxed vLLM logs errors saving its caches.
     unit_cache_dirs = (("HF_HOME", "huggingface"), ("VLLM_CACHE_ROOT", "vllm"))
@@ -31,6 +49,35 @@ class VllmEngine(Engine):
     long_context_is_error = True  # unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1
     shards_split_heads = True
     cpu_head_sizes = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
+    parallel_flags = (
+        "--tensor-parallel-size",
+        "--pipeline-parallel-size",
+        "--data-parallel-size",
+    )
+    underscore_spellings = True  # FlexibleArgumentParser turns `_` into `-` in flag names
+    positional_field = "model"
+    spec_fields: ClassVar[dict[str, str]] = {
+        "--model": "model",
+        "--served-model-name": "model.served_name",
+        "--revision": "model.revision",
+        "--host": "server.host",
+        "--port": "server.port",
+        "--max-model-len": "runtime.context_length",
+        "--max-num-seqs": "runtime.parallel",
+        "--max-num-batched-tokens": "runtime.batch_size",
+        "--tensor-parallel-size": "runtime.gpus",
+        "--gpu-memory-utilization": "runtime.gpu_memory_fraction",
+        "--dtype": "runtime.dtype",
+        "--kv-cache-memory-bytes": "runtime.kv_cache_memory",
+        "--enforce-eager": "runtime.enforce_eager",
+    }
+    route_flags: ClassVar[dict[str, str]] = {
+        "--uds": "moves the server to a UNIX socket",
+        "--root-path": "serves the API under another path prefix",
+        "--ssl-keyfile": "switches the server to HTTPS",
+        "--ssl-certfile": "switches the server to HTTPS",
+        "--headless": "starts no API server",
+    }
     unsupported: ClassVar[dict[str, str]] = {
         "gpu_layers": "it keeps every layer on the GPUs",
         "max_input_tokens": "the prompt limit follows context_length",
@@ -87,30 +134,125 @@ class VllmEngine(Engine):
         probe = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)"
         return ("python3", "-c", probe, f"http://127.0.0.1:{port}{self.health_path}")
 
-    def engine_checks(self, spec: Spec) -> list[Diagnostic]:
+    def device_defaults(self, spec: Spec) -> dict[str, tuple[str, str]]:
+        # vLLM 0.33.0 vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI server):
+        # CPU 2048 tokens x world size, 128 seqs x world size; GPUs under 70 GiB or A100s 2048
+        # and 256; larger GPUs 8192 and 1024. A spec must hold on every device it allows, so
+        # rules assume the smallest budget.
+        if spec.runtime.gpus == 0:
+            return {
+                "--max-num-batched-tokens": ("2048", "vLLM 0.33.0 on CPU"),
+                "--max-num-seqs": ("128", "vLLM 0.33.0 on CPU"),
+            }
+        return {
+            "--max-num-batched-tokens": (
+                "2048",
+                "vLLM 0.33.0 on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
+            ),
+            "--max-num-seqs": ("256", "vLLM 0.33.0 on GPUs under 70 GiB; 1024 on larger GPUs"),
+        }
+
+    def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        found = world_size_rule(self, spec, config)
+        found += self._budget_rules(spec, config)
+        found += self._hardware_rules(spec, config)
+        found += self._serve_arg_rules(config)
+        return found
+
+    def _serve_arg_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
+        """vLLM 0.33.0's own argument checks (config classes and validate_parsed_serve_args)."""
+        found: list[Diagnostic] = []
+        length = config.int_value("--max-model-len")
+        threshold = config.given("--long-prefill-token-threshold")
+        value = threshold.as_int() if threshold else None
+        if threshold and value is not None and length is not None and value > length:
+            # vllm/config/scheduler.py: "cannot be greater than the max_model_len".
+            found.append(
+                error(
+                    threshold.origin.path,
+                    f"long_prefill_token_threshold ({value}) cannot be greater than max_model_len "
+                    f"({length}, runtime.context_length)",
+                    f"give --long-prefill-token-threshold {length} or less",
+                )
+            )
+        utilization = config.given("--gpu-memory-utilization")
+        if utilization is not None and utilization.origin.kind == "extra_args":
+            try:
+                fits = 0 < float(utilization.value) <= 1
+            except ValueError:
+                fits = True  # the type check already reported it
+            if not fits:
+                found.append(
+                    error(
+                        utilization.origin.path,
+                        f"{utilization.shown()}: gpu_memory_utilization must be in (0, 1]",
+                        "set runtime.gpu_memory_fraction instead (0 < value <= 1)",
+                    )
+                )
+        # vllm/entrypoints/common/cli_args.py validate_parsed_serve_args.
+        for flag, needs, needs_on in (
+            ("--enable-auto-tool-choice", "--tool-call-parser", False),
+            ("--enable-log-outputs", "--enable-log-requests", True),
+        ):
+            if config.enabled(flag) and (
+                config.enabled(needs) is not True if needs_on else config.given(needs) is None
+            ):
+                found.append(
+                    error(
+                        config.path_of(flag),
+                        f"{flag} requires {needs}",
+                        f"add {needs}" + ("" if needs_on else " NAME") + " to runtime.extra_args",
+                    )
+                )
+        return found
+
+    def _budget_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
+        found: list[Diagnostic] = []
+        budget = config.get("--max-num-batched-tokens")
+        seqs = config.int_value("--max-num-seqs")
+        length = config.int_value("--max-model-len")
+        tokens = budget.as_int() if budget else None
+        if budget is None or tokens is None or seqs is None:
+            return found
+        if tokens < seqs:
+            if budget.explicit:
+                found.append(
+                    error(
+                        config.path_of("--max-num-batched-tokens"),
+                        f"vLLM needs max_num_batched_tokens ({tokens}) >= max_num_seqs ({seqs})",
+                        f"set runtime.batch_size to {seqs} or more"
+                        if budget.origin.kind == "spec"
+                        else f"give {budget.shown()[1:].split()[0]} {seqs} or more",
+                    )
+                )
+            else:
+                found.append(
+                    error(
+                        "runtime.parallel",
+                        f"{seqs} is above vLLM's default token budget "
+                        f"(max_num_batched_tokens {tokens}, {budget.origin.note}), so vLLM "
+                        "refuses to start",
+                        f"set runtime.batch_size to {seqs} or more, or runtime.parallel to "
+                        f"{tokens} or lower",
+                    )
+                )
+        chunked = config.enabled("--enable-chunked-prefill")
+        if chunked is False and budget.explicit and length is not None and tokens < length:
+            found.append(
+                error(
+                    config.path_of("--max-num-batched-tokens"),
+                    f"without chunked prefill ({config.path_of('--enable-chunked-prefill')}) "
+                    f"vLLM needs max_num_batched_tokens ({tokens}) >= max_model_len ({length})",
+                    f"set runtime.batch_size to {length} or more, or keep chunked prefill on",
+                )
+            )
+        return found
+
+    def _hardware_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         rt = spec.runtime
         found: list[Diagnostic] = []
-        if rt.batch_size is not None and rt.batch_size < rt.parallel:
-            found.append(
-                error(
-                    "runtime.batch_size",
-                    f"vLLM needs max_num_batched_tokens ({rt.batch_size}) >= max_num_seqs "
-                    f"({rt.parallel})",
-                    f"set runtime.batch_size to {rt.parallel} or more",
-                )
-            )
-        chunked_off = "--no-enable-chunked-prefill" in rt.extra_args
-        if chunked_off and rt.batch_size is not None and rt.batch_size < rt.context_length:
-            found.append(
-                error(
-                    "runtime.batch_size",
-                    f"without chunked prefill vLLM needs max_num_batched_tokens ({rt.batch_size}) "
-                    f">= max_model_len ({rt.context_length})",
-                    f"set runtime.batch_size to {rt.context_length} or more",
-                )
-            )
         if rt.gpus == 0:
-            if rt.kv_cache_memory is None:
+            if config.given("--kv-cache-memory-bytes") is None:
                 found.append(
                     warning(
                         "runtime.kv_cache_memory",

@@ -150,7 +150,7 @@ def _render_to_temporary(spec_path: Path) -> Path:
     from llmgen.writer import write_bundle
 
     validated = validate_file(spec_path)
-    bundle = render(validated.spec)
+    bundle = render(validated.spec, validated.plan)
     directory = Path(tempfile.mkdtemp(prefix=f"llmgen-verify-{validated.spec.name}-"))
     write_bundle(bundle.files, directory)
     return directory

@@ -1,0 +1,40 @@
+"""Engine-independent rules about who can reach the server."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from llmgen.errors import Diagnostic, error, warning
+from llmgen.spec import Spec
+
+
+def policy_checks(title: str, open_routes: tuple[str, ...], spec: Spec) -> list[Diagnostic]:
+    """A non-loopback bind needs an API key or an explicit opt-out; say what stays open."""
+    server = spec.server
+    if ipaddress.ip_address(server.host).is_loopback:
+        return []
+    if server.api_key_env is None and not server.allow_unauthenticated:
+        return [
+            error(
+                "server.host",
+                f"binding to {server.host} exposes the model to the network without an API key",
+                "set server.api_key_env, bind to 127.0.0.1, or set "
+                "server.allow_unauthenticated: true",
+            )
+        ]
+    if server.api_key_env is None:
+        return [
+            warning(
+                "server.host",
+                f"{server.host} is reachable from the network and "
+                "allow_unauthenticated is set: anyone there can use the model",
+            )
+        ]
+    return [
+        warning(
+            "server.host",
+            f"{server.host} is reachable from the network; "
+            f"{title} leaves {', '.join(open_routes)} open even with an API key",
+            "put a reverse proxy in front if those must be private",
+        )
+    ]

@@ -1,0 +1,132 @@
+"""Find the facts for a spec's model: the local file, the Hugging Face cache, the hub (only
+when asked), then the built-in catalog. Never a guess: an unknown model says so."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmgen.facts.catalog import catalog_facts
+from llmgen.facts.gguf_facts import facts_from_gguf_file
+from llmgen.facts.hf_files import FactsReadError, facts_from_directory
+from llmgen.facts.model import ModelFacts
+from llmgen.spec import Spec
+
+
+@dataclass(frozen=True)
+class FactsLookup:
+    """The facts found for a model, or why there are none."""
+
+    facts: ModelFacts | None
+    note: str  # where the facts came from, or why they are unknown
+    read_error: str | None = None  # a model file that exists but cannot be read
+
+
+def local_facts(path: str) -> ModelFacts | None:
+    """Facts of a model file or directory on this machine; None when it is not here."""
+    location = Path(path)
+    if location.is_dir() and (location / "config.json").is_file():
+        return facts_from_directory(location)
+    if location.is_file() and location.suffix.lower() == ".gguf":
+        return facts_from_gguf_file(location)
+    return None
+
+
+def lookup_facts(spec: Spec, *, online: bool = False) -> FactsLookup:
+    """Facts for the spec's model; `online` allows the hub (fit, validate --online)."""
+    gguf = spec.engine == "llamacpp"
+    if spec.model.path is not None:
+        try:
+            facts = local_facts(spec.model.path)
+        except FactsReadError as exc:
+            return FactsLookup(None, "unreadable", str(exc))
+        if facts is None:
+            return FactsLookup(None, f"{spec.model.path} is not on this machine")
+        return FactsLookup(facts, facts.source)
+    hub_id = spec.model.id or ""
+    try:
+        cached = cached_hub_facts(hub_id, spec.model.revision, gguf)
+    except FactsReadError as exc:
+        return FactsLookup(None, "unreadable", str(exc))
+    if cached is not None:
+        return FactsLookup(cached, cached.source)
+    hub_problem = ""
+    if online and not _hub_offline():
+        from llmgen.facts.hub import HubError, hub_facts
+
+        try:
+            facts = hub_facts(hub_id, spec.model.revision, gguf)
+            return FactsLookup(facts, facts.source)
+        except HubError as exc:
+            hub_problem = f"; the hub: {exc}"
+    facts = catalog_facts(hub_id, gguf)
+    if facts is not None:
+        return FactsLookup(facts, facts.source)
+    where = "the hub was not asked (offline)" if not online or _hub_offline() else "not on the hub"
+    return FactsLookup(
+        None,
+        f"'{hub_id}' is not in the Hugging Face cache nor in llmgen's catalog, and "
+        + (hub_problem.removeprefix("; ") or where),
+    )
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hf_hub_cache() -> Path:
+    """The Hugging Face hub cache folder (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
+    return Path(home) / "hub"
+
+
+def cached_snapshot(repo: str, revision: str | None) -> Path | None:
+    """The snapshot folder of a repo fetched before, or None."""
+    folder = hf_hub_cache() / ("models--" + repo.replace("/", "--"))
+    ref = folder / "refs" / (revision or "main")
+    commit = ref.read_text("utf-8").strip() if ref.is_file() else (revision or "")
+    snapshot = folder / "snapshots" / commit if commit else None
+    return snapshot if snapshot is not None and snapshot.is_dir() else None
+
+
+def cached_hub_facts(hub_id: str, revision: str | None, gguf: bool) -> ModelFacts | None:
+    """Facts from the local Hugging Face cache when the model was fetched before."""
+    repo, _, quant = hub_id.partition(":")
+    snapshot = cached_snapshot(repo, revision)
+    if snapshot is None:
+        return None
+    if gguf:
+        chosen = choose_gguf([p.name for p in snapshot.rglob("*.gguf")], quant)
+        if chosen is None:
+            return None
+        facts = facts_from_gguf_file(snapshot / chosen)
+    elif (snapshot / "config.json").is_file():
+        facts = facts_from_directory(snapshot)
+    else:
+        return None
+    return _resourced(facts, f"hf-cache:{hub_id} ({facts.source})")
+
+
+def choose_gguf(files: list[str], quant: str) -> str | None:
+    """The file llama.cpp picks for `repo:QUANT`: the quant in the name, case-insensitive,
+    default Q4_K_M, else the first .gguf (common/arg.cpp, `--hf-repo`); split files by part 1."""
+    candidates = sorted(
+        f for f in files if f.lower().endswith(".gguf") and "mmproj" not in f.lower()
+    )
+    wanted = (quant or "Q4_K_M").lower()
+    for name in candidates:
+        stem = name.lower()
+        if wanted in stem and ("-of-" not in stem or "-00001-of-" in stem):
+            return name
+    return candidates[0] if candidates and not quant else None
+
+
+def _resourced(facts: ModelFacts, source: str) -> ModelFacts:
+    from dataclasses import replace
+
+    return replace(facts, source=source)

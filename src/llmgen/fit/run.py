@@ -1,0 +1,482 @@
+"""`llmgen fit`: the model's facts, the engine's settings, an estimate per device against the
+budgets, a verdict and ranked fixes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+
+from llmgen.engines import ENGINES
+from llmgen.engines.effective import EffectiveConfig
+from llmgen.facts.ggml_types import preset_bits_per_weight
+from llmgen.facts.model import ModelFacts
+from llmgen.facts.resolve import lookup_facts
+from llmgen.fit import hf_engines, llamacpp
+from llmgen.fit.model import Breakdown, DeviceEstimate, FitReport, Fix
+from llmgen.fit.sizes import format_size, parse_size
+from llmgen.spec import Spec
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Memory per device: host RAM and each GPU's memory (None when unknown)."""
+
+    host: int | None
+    gpu: int | None
+    host_note: str = ""
+
+
+def budgets_for(spec: Spec, gpu_memory: str | None, memory: str | None) -> Budgets:
+    """Options first, then the spec's `hardware:` section, then this machine's RAM."""
+    hardware = getattr(spec, "hardware", None)
+    gpu_text = gpu_memory or (hardware.gpu_memory if hardware else None)
+    host_text = memory or (hardware.memory if hardware else None)
+    note = ""
+    host = parse_size(host_text) if host_text else None
+    if host is None:
+        host = machine_memory()
+        note = "host budget: this machine's RAM (give --memory or hardware.memory)"
+    return Budgets(host, parse_size(gpu_text) if gpu_text else None, note)
+
+
+def machine_memory() -> int | None:
+    """MemTotal of this machine, or None where /proc/meminfo is missing."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def missing_facts(facts: ModelFacts) -> list[str]:
+    """The facts an estimate cannot do without (never guessed)."""
+    needed = {
+        "the weights' size": facts.weight_bytes,
+        "the layer count": facts.layers,
+        "the attention heads": facts.attention_heads,
+        "the head size": facts.head_size,
+    }
+    return [name for name, value in needed.items() if not value]
+
+
+Evaluator = Callable[[object], tuple[DeviceEstimate, ...]]
+
+
+def fit_spec(
+    spec: Spec,
+    *,
+    gpu_memory: str | None = None,
+    memory: str | None = None,
+    online: bool = False,
+    config: EffectiveConfig | None = None,
+) -> FitReport:
+    """Estimate the deployment's memory per device and what to change when it is short."""
+    engine = ENGINES[spec.engine]
+    config = config or engine.effective(spec)
+    budgets = budgets_for(spec, gpu_memory, memory)
+    found = lookup_facts(spec, online=online)
+    if found.facts is None:
+        note = found.read_error or found.note
+        return FitReport(spec.engine, None, note, (), notes=("unknown model: " + note,))
+    facts = found.facts
+    missing = missing_facts(facts)
+    if missing:
+        note = f"{found.note} does not give {', '.join(missing)}; no estimate"
+        return FitReport(spec.engine, facts, found.note, (), notes=(note,))
+    notes = [budgets.host_note] if budgets.host_note else []
+    if budgets.gpu is None and spec.runtime.gpus > 0:
+        notes.append("GPU budget unknown: give --gpu-memory or hardware.gpu_memory")
+    if spec.engine == "llamacpp":
+        setup = llamacpp.setup_from_config(config, spec.runtime.gpus, facts.layers)
+
+        def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
+            assert isinstance(value, llamacpp.LlamaSetup)
+            return _devices(llamacpp.estimate(facts, value), {}, budgets, 1.0)
+
+        devices = evaluate(setup)
+        fixes = _llamacpp_fixes(spec, facts, setup, devices, evaluate)
+        cache_ram = config.int_value("--cache-ram")
+        if cache_ram is None or cache_ram != 0:
+            limit = (
+                "no limit"
+                if cache_ram is not None and cache_ram < 0
+                else f"{cache_ram or 8192} MiB"
+            )
+            notes.append(
+                f"llama-server's prompt cache may add up to {limit} of host RAM once slots are "
+                "reused (--cache-ram; not in the estimate; extra_args: --cache-ram N bounds it)"
+            )
+        if facts.kind == "gguf" and any(
+            t.type_name in llamacpp.REPACKED_TYPES for t in facts.tensors
+        ):
+            notes.append(
+                "host weights count the mapped file plus the copies of Q4_0/Q4_K/IQ4_NL "
+                "matrices that ggml-cpu repacks on x86 CPUs with AVX2"
+            )
+    else:
+        hf_setup = _hf_setup(spec, config)
+
+        def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
+            assert isinstance(value, hf_engines.HfSetup)
+            breakdown, minimum = hf_engines.estimate(facts, value, budgets.host)
+            return _devices(breakdown, minimum, budgets, hf_engines.usable_share(value))
+
+        devices = evaluate(hf_setup)
+        fixes = _hf_fixes(spec, facts, hf_setup, devices, evaluate)
+    return FitReport(spec.engine, facts, found.note, devices, tuple(fixes), tuple(notes))
+
+
+def _devices(
+    breakdown: Mapping[str, Breakdown],
+    minimum: dict[str, int],
+    budgets: Budgets,
+    gpu_share: float,
+) -> tuple[DeviceEstimate, ...]:
+    found = []
+    for name, value in breakdown.items():
+        if name == "host":
+            budget = budgets.host
+        else:
+            budget = int(budgets.gpu * gpu_share) if budgets.gpu is not None else None
+        found.append(DeviceEstimate(name, value, budget, minimum.get(name)))
+    return tuple(found)
+
+
+def _hf_setup(spec: Spec, config: EffectiveConfig) -> hf_engines.HfSetup:
+    rt = spec.runtime
+    if spec.engine == "vllm":
+        tp = config.int_value("--tensor-parallel-size") or max(rt.gpus, 1)
+        kv = config.int_value("--kv-cache-memory-bytes")
+        fraction_setting = config.get("--gpu-memory-utilization")
+        batched = config.int_value("--max-num-batched-tokens") or 2048
+        seqs = config.int_value("--max-num-seqs") or rt.parallel
+        context = config.int_value("--max-model-len") or rt.context_length
+        eager = config.enabled("--enforce-eager") is True
+    else:
+        tp = config.int_value("--num-shard") or max(rt.gpus, 1)
+        kv = None
+        fraction_setting = config.get("--cuda-memory-fraction")
+        batched = config.int_value("--max-batch-prefill-tokens") or 4096
+        seqs = config.int_value("--max-concurrent-requests") or rt.parallel
+        context = config.int_value("--max-total-tokens") or rt.context_length
+        eager = False
+    try:
+        fraction = float(fraction_setting.value) if fraction_setting else 0.92
+    except ValueError:
+        fraction = 0.92
+    return hf_engines.HfSetup(
+        engine=spec.engine,
+        context=context,
+        parallel=seqs,
+        batched_tokens=batched,
+        gpus=tp if rt.gpus > 0 else 0,
+        dtype=rt.dtype,
+        kv_cache_bytes=kv,
+        eager=eager,
+        memory_fraction=fraction,
+    )
+
+
+# --- fixes ------------------------------------------------------------------------------------
+
+
+def _short(devices: tuple[DeviceEstimate, ...]) -> DeviceEstimate | None:
+    """The device most over its budget (or tight), if any."""
+    bad = [d for d in devices if d.verdict in ("does-not-fit", "tight")]
+    if not bad:
+        return None
+    return max(bad, key=lambda d: d.estimate_bytes - (d.budget_bytes or 0))
+
+
+# What a fix must reach: from does-not-fit, a deployment that starts (tight is enough); from
+# tight, one that fits with room.
+_GOALS: dict[str, tuple[str, ...]] = {
+    "start": ("fits", "unknown", "tight"),
+    "room": ("fits", "unknown"),
+}
+_goal: ContextVar[str] = ContextVar("fit_goal", default="start")
+
+
+def _fits(devices: tuple[DeviceEstimate, ...]) -> bool:
+    return all(d.verdict in _GOALS[_goal.get()] for d in devices)
+
+
+def _set_goal(devices: tuple[DeviceEstimate, ...]) -> None:
+    _goal.set("start" if any(d.verdict == "does-not-fit" for d in devices) else "room")
+
+
+def _on(devices: tuple[DeviceEstimate, ...], name: str, floor: bool = False) -> int:
+    """The device's estimate, or with `floor` the least it needs to start."""
+    for device in devices:
+        if device.name == name:
+            if floor and device.minimum_bytes is not None:
+                return device.minimum_bytes
+            return device.estimate_bytes
+    return 0
+
+
+def _saves(before: tuple[DeviceEstimate, ...], after: tuple[DeviceEstimate, ...], name: str) -> int:
+    # When the engine would not even start, what counts is the least it needs to start.
+    floor = any(d.name == name and d.verdict == "does-not-fit" for d in before)
+    return _on(before, name, floor) - _on(after, name, floor)
+
+
+def _halving(
+    start: int, floor: int, make: Callable[[int], object], evaluate: Evaluator
+) -> int | None:
+    """The largest of start/2, start/4, ... that fits; else the last one tried (not below
+    floor), which helps without being enough alone; None when start is at the floor."""
+    value = start // 2
+    tried = None
+    while value >= floor:
+        tried = value
+        if _fits(evaluate(make(value))):
+            return value
+        value //= 2
+    return tried
+
+
+def _fix(  # noqa: PLR0917 (one call shape for every fix)
+    field: str,
+    old: object,
+    new: object,
+    before: tuple[DeviceEstimate, ...],
+    after: tuple[DeviceEstimate, ...],
+    device: str,
+    cost: int,
+    what: str = "saves",
+) -> Fix:
+    saves = _saves(before, after, device)
+    text = f"{field.rsplit('.', 1)[-1]} {old} -> {new} {what} {format_size(saves)}"
+    if what == "moves":
+        text += " to host"
+    if not _fits(after):
+        text += " (not enough alone)"
+        cost += 10  # fixes that suffice alone rank first
+    return Fix(field, old, new, saves, device, text, cost)
+
+
+def _llamacpp_fixes(
+    spec: Spec,
+    facts: ModelFacts,
+    setup: llamacpp.LlamaSetup,
+    devices: tuple[DeviceEstimate, ...],
+    evaluate: Evaluator,
+) -> list[Fix]:
+    short = _short(devices)
+    if short is None:
+        return []
+    _set_goal(devices)
+    fixes: list[Fix] = []
+    rt = spec.runtime
+    if short.name != "host" and setup.gpu_layers > 0:
+        for count in range(setup.gpu_layers - 1, -1, -1):
+            trial = replace(setup, gpu_layers=count)
+            after = evaluate(trial)
+            if _fits(after):
+                fixes.append(
+                    _fix(
+                        "runtime.gpu_layers",
+                        setup.gpu_layers,
+                        count,
+                        devices,
+                        after,
+                        short.name,
+                        1,
+                        "moves",
+                    )
+                )
+                break
+    if setup.cache_type_k == "f16" and setup.cache_type_v == "f16":
+        trial = replace(setup, cache_type_k="q8_0", cache_type_v="q8_0")
+        after = evaluate(trial)
+        fix = _fix(
+            "runtime.extra_args",
+            "f16 KV cache",
+            "--cache-type-k q8_0 --cache-type-v q8_0",
+            devices,
+            after,
+            short.name,
+            2,
+        )
+        fixes.append(
+            replace(
+                fix,
+                text=f"KV cache q8_0 instead of f16 saves {format_size(fix.saves_bytes)} "
+                "(extra_args: --cache-type-k q8_0 --cache-type-v q8_0)"
+                + (" (not enough alone)" if fix.cost > 10 else ""),
+            )
+        )
+    if rt.parallel > 1:
+        new = _halving(
+            rt.parallel,
+            1,
+            lambda p: replace(setup, parallel=p, ctx_size=rt.context_length * p),
+            evaluate,
+        )
+        if new is not None:
+            after = evaluate(replace(setup, parallel=new, ctx_size=rt.context_length * new))
+            fixes.append(_fix("runtime.parallel", rt.parallel, new, devices, after, short.name, 3))
+    new_ctx = _halving(
+        rt.context_length, 256, lambda c: replace(setup, ctx_size=c * setup.parallel), evaluate
+    )
+    if new_ctx is not None:
+        after = evaluate(replace(setup, ctx_size=new_ctx * setup.parallel))
+        fixes.append(
+            _fix(
+                "runtime.context_length", rt.context_length, new_ctx, devices, after, short.name, 4
+            )
+        )
+    fixes += _smaller_quant(spec, facts, setup, devices, evaluate, short.name)
+    if rt.gpus > 0 and short.name != "host":
+        trial = replace(setup, gpus=rt.gpus * 2)
+        after = evaluate(trial)
+        fixes.append(
+            replace(
+                _fix("runtime.gpus", rt.gpus, rt.gpus * 2, devices, after, short.name, 6),
+                text=f"gpus {rt.gpus} -> {rt.gpus * 2} splits the layers across twice the "
+                f"GPUs, saves {format_size(_saves(devices, after, short.name))}",
+            )
+        )
+    return sorted((f for f in fixes if f.saves_bytes > 0), key=lambda f: f.cost)
+
+
+def _smaller_quant(  # noqa: PLR0917
+    spec: Spec,
+    facts: ModelFacts,
+    setup: llamacpp.LlamaSetup,
+    devices: tuple[DeviceEstimate, ...],
+    evaluate: Evaluator,
+    device: str,
+) -> list[Fix]:
+    current = (facts.weight_dtype or "").upper()
+    bits_now = preset_bits_per_weight(current)
+    if bits_now is None or not facts.weight_bytes:
+        return []
+    for preset in ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K"):
+        bits = preset_bits_per_weight(preset)
+        if bits is None or bits >= bits_now:
+            continue
+        ratio = bits / bits_now
+        smaller = replace(
+            facts,
+            weight_bytes=int(facts.weight_bytes * ratio),
+            file_bytes=int((facts.file_bytes or facts.weight_bytes) * ratio),
+            tensors=tuple(
+                replace(t, nbytes=int(t.nbytes * ratio), type_name=preset) for t in facts.tensors
+            ),
+            weight_dtype=preset,
+        )
+        after = _devices(llamacpp.estimate(smaller, setup), {}, _budgets_of(devices), 1.0)
+        if _fits(after):
+            field = "model.id" if spec.model.id else "model.path"
+            saves = _saves(devices, after, device)
+            return [
+                Fix(
+                    field,
+                    current,
+                    preset,
+                    saves,
+                    device,
+                    f"{preset} instead of {current} saves {format_size(saves)}",
+                    5,
+                )
+            ]
+    return []
+
+
+def _budgets_of(devices: tuple[DeviceEstimate, ...]) -> Budgets:
+    host = next((d.budget_bytes for d in devices if d.name == "host"), None)
+    gpu = next((d.budget_bytes for d in devices if d.name != "host"), None)
+    return Budgets(host, gpu)
+
+
+def _hf_fixes(
+    spec: Spec,
+    facts: ModelFacts,
+    setup: hf_engines.HfSetup,
+    devices: tuple[DeviceEstimate, ...],
+    evaluate: Evaluator,
+) -> list[Fix]:
+    short = _short(devices)
+    if short is None:
+        return []
+    _set_goal(devices)
+    fixes: list[Fix] = []
+    rt = spec.runtime
+    if setup.gpus > 0 and setup.memory_fraction < 0.95 and short.name != "host":
+        after = evaluate(replace(setup, memory_fraction=0.95))
+        if _fits(after):
+            fixes.append(
+                Fix(
+                    "runtime.gpu_memory_fraction",
+                    setup.memory_fraction,
+                    0.95,
+                    0,
+                    short.name,
+                    f"gpu_memory_fraction {setup.memory_fraction} -> 0.95 gives the engine "
+                    f"{format_size((0.95 - setup.memory_fraction) * (short.budget_bytes or 0) / setup.memory_fraction)} more",
+                    1,
+                )
+            )
+    if setup.parallel > 1:
+        new = _halving(setup.parallel, 1, lambda p: replace(setup, parallel=p), evaluate)
+        if new is not None:
+            after = evaluate(replace(setup, parallel=new))
+            fixes.append(
+                _fix("runtime.parallel", setup.parallel, new, devices, after, short.name, 2)
+            )
+    new_ctx = _halving(setup.context, 256, lambda c: replace(setup, context=c), evaluate)
+    if new_ctx is not None:
+        after = evaluate(replace(setup, context=new_ctx))
+        fixes.append(
+            _fix("runtime.context_length", setup.context, new_ctx, devices, after, short.name, 3)
+        )
+    if setup.gpus == 0 and setup.kv_cache_bytes is None and setup.engine == "vllm":
+        per_token = hf_engines.kv_bytes_per_token(facts, setup)
+        wanted = -(-per_token * setup.context * setup.parallel // (64 << 20)) * (64 << 20)
+        after = evaluate(replace(setup, kv_cache_bytes=wanted))
+        fix = _fix(
+            "runtime.kv_cache_memory", None, f"{wanted >> 20}M", devices, after, short.name, 1
+        )
+        text = fix.text.replace(
+            "None ->", f"unset ({setup.memory_fraction:.0%} of RAM) -> {wanted >> 20}M for", 1
+        ).replace(f"for {wanted >> 20}M", f"for {setup.parallel} x {setup.context} tokens,", 1)
+        fixes.append(replace(fix, text=text))
+    if setup.gpus == 0 and setup.kv_cache_bytes:
+        new_kv = _halving(
+            setup.kv_cache_bytes, 1 << 26, lambda k: replace(setup, kv_cache_bytes=k), evaluate
+        )
+        if new_kv is not None:
+            after = evaluate(replace(setup, kv_cache_bytes=new_kv))
+            fixes.append(
+                _fix(
+                    "runtime.kv_cache_memory",
+                    rt.kv_cache_memory,
+                    f"{new_kv >> 20}M",
+                    devices,
+                    after,
+                    short.name,
+                    3,
+                )
+            )
+    if setup.gpus > 0 and short.name != "host":
+        after = evaluate(replace(setup, gpus=setup.gpus * 2))
+        fixes.append(
+            replace(
+                _fix("runtime.gpus", setup.gpus, setup.gpus * 2, devices, after, short.name, 6),
+                text=f"gpus {setup.gpus} -> {setup.gpus * 2} (tensor parallel) halves the "
+                f"weights per GPU, saves {format_size(_saves(devices, after, short.name))}",
+            )
+        )
+    return sorted((f for f in fixes if f.saves_bytes > 0), key=lambda f: f.cost)
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE forbids the hub."""
+    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")

@@ -1,0 +1,119 @@
+"""GGUF models of a chosen shape with random weights, for fit's accuracy benchmark and the
+facts tests: any vocabulary size (SentencePiece-style, built on gguf_model.vocabulary), GQA or
+MHA, tied or separate output embeddings, F32/F16/Q8_0 weights. llama-server loads and serves
+them (the recipe of ../shared/engines/README.md); the text they write is gibberish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tests.support.gguf_model import CHAT_TEMPLATE, vocabulary
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A llama-architecture model shape."""
+
+    name: str
+    vocab: int
+    n_embd: int
+    n_layer: int
+    n_head: int
+    n_head_kv: int
+    n_ff: int
+    tied: bool = False
+    weight_type: str = "F16"  # F32, F16, Q8_0 or Q4_0 for the 2-D weights
+    context: int = 8192
+
+
+def shaped_vocabulary(size: int) -> tuple[list[str], list[float], list[int]]:
+    """The tiny model's vocabulary padded with unique word pieces up to `size` tokens."""
+    import gguf
+
+    tokens, scores, types = vocabulary()
+    extra = size - len(tokens)
+    if extra < 0:
+        raise ValueError(f"a vocabulary needs at least {len(tokens)} tokens")
+    tokens += [f"\u2581w{i}" for i in range(extra)]
+    scores += [-1000.0 - i for i in range(extra)]
+    types += [int(gguf.TokenType.NORMAL)] * extra
+    return tokens, scores, types
+
+
+def write_shaped_gguf(path: Path, shape: Shape, seed: int = 0) -> Path:
+    """Write a random-weight GGUF of `shape` to `path` and return it."""
+    import gguf
+
+    rng = np.random.default_rng(seed)
+    tokens, scores, types = shaped_vocabulary(shape.vocab)
+    head_dim = shape.n_embd // shape.n_head
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(shape.context)
+    writer.add_embedding_length(shape.n_embd)
+    writer.add_block_count(shape.n_layer)
+    writer.add_feed_forward_length(shape.n_ff)
+    writer.add_head_count(shape.n_head)
+    writer.add_head_count_kv(shape.n_head_kv)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_freq_base(10000.0)
+    file_type = {
+        "F32": gguf.LlamaFileType.ALL_F32,
+        "F16": gguf.LlamaFileType.MOSTLY_F16,
+        "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+        "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+    }
+    writer.add_file_type(file_type[shape.weight_type])
+    quantized = {
+        "Q8_0": gguf.GGMLQuantizationType.Q8_0,
+        "Q4_0": gguf.GGMLQuantizationType.Q4_0,
+    }.get(shape.weight_type)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+    writer.add_chat_template(CHAT_TEMPLATE)
+
+    def matrix(rows: int, cols: int, scale: float = 0.02) -> np.ndarray:
+        data = (rng.random((rows, cols), dtype=np.float32) - 0.5) * scale
+        if shape.weight_type == "F32":
+            return data
+        if quantized is not None:
+            return gguf.quants.quantize(data, quantized)
+        return data.astype(np.float16)
+
+    def add(name: str, data: np.ndarray) -> None:
+        if data.dtype == np.uint8:
+            writer.add_tensor(name, data, raw_dtype=quantized)
+        else:
+            writer.add_tensor(name, data)
+
+    kv_width = head_dim * shape.n_head_kv
+    add("token_embd.weight", matrix(shape.vocab, shape.n_embd, 0.2))
+    writer.add_tensor("output_norm.weight", np.ones(shape.n_embd, dtype=np.float32))
+    if not shape.tied:
+        add("output.weight", matrix(shape.vocab, shape.n_embd))
+    for layer in range(shape.n_layer):
+        prefix = f"blk.{layer}"
+        writer.add_tensor(f"{prefix}.attn_norm.weight", np.ones(shape.n_embd, dtype=np.float32))
+        add(f"{prefix}.attn_q.weight", matrix(shape.n_embd, shape.n_embd))
+        add(f"{prefix}.attn_k.weight", matrix(kv_width, shape.n_embd))
+        add(f"{prefix}.attn_v.weight", matrix(kv_width, shape.n_embd))
+        add(f"{prefix}.attn_output.weight", matrix(shape.n_embd, shape.n_embd))
+        writer.add_tensor(f"{prefix}.ffn_norm.weight", np.ones(shape.n_embd, dtype=np.float32))
+        add(f"{prefix}.ffn_gate.weight", matrix(shape.n_ff, shape.n_embd))
+        add(f"{prefix}.ffn_up.weight", matrix(shape.n_ff, shape.n_embd))
+        add(f"{prefix}.ffn_down.weight", matrix(shape.n_embd, shape.n_ff))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
