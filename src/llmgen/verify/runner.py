@@ -271,6 +271,7 @@ def _verify(options: VerifyOptions, signals: StopRequest) -> VerifyResult:
         directory = target
     else:
         run.progress("rendering", str(target))
+        signals.hold("rendering", str(target))
         directory = _render_to_temporary(target)
         temporary = True
     manifest = load_manifest(directory)
