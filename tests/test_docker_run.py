@@ -1,8 +1,9 @@
 """docker-run.sh checks the host before it runs, and hands docker exactly the planned argv.
 
-There is no Docker daemon on the test machines: the daemon-missing case uses the real docker
-CLI when it is installed; the GPU-runtime and argv cases use a stand-in `docker` executable
-(a daemon and an NVIDIA runtime cannot exist here), which says so in its name.
+The daemon-missing case uses the real docker CLI (marker `docker`) pointed at a socket nobody
+listens on, so it does not depend on whether this machine runs a daemon; the GPU-runtime and
+argv cases use a stand-in `docker` executable (an NVIDIA runtime cannot exist here), which says
+so in its name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from llmgen.render import render
 from llmgen.spec import Spec
+from tests.support.engines import only_bash
 
 STAND_IN_DOCKER = """#!/usr/bin/env python3
 # Stand-in for the docker CLI: a daemon answers; records `docker run` argv as JSON.
@@ -71,17 +73,18 @@ def run_script(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess
 
 
 def test_missing_docker_cli_is_explained(tmp_path: Path) -> None:
+    """A PATH with only bash on it: no docker, wherever this machine installs it."""
     out, _ = bundle_dir(tmp_path)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    bash_dir = str(Path(shutil.which("bash") or "/bin/bash").parent)
-    result = run_script(out / "docker-run.sh", {"PATH": f"{empty}:{bash_dir}"})
+    result = run_script(out / "docker-run.sh", {"PATH": str(only_bash(tmp_path / "bin"))})
     assert result.returncode == 127
     assert "docker is not installed" in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
+@pytest.mark.docker
 def test_unreachable_daemon_is_explained_with_the_real_cli(tmp_path: Path) -> None:
+    """The real docker CLI pointed at a socket nobody listens on (a daemon here or not)."""
+    if shutil.which("docker") is None:
+        pytest.fail("the docker CLI is not installed (scripts/bootstrap.sh installs Docker)")
     out, _ = bundle_dir(tmp_path)
     env = {
         "PATH": os.environ["PATH"],

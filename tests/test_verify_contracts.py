@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -381,13 +380,18 @@ def test_wrong_model_name_is_reported(tgi_dir: Any) -> None:
 
 
 def test_client_check_without_openai_says_how_to_install(tmp_path: Path, tgi_dir: Any) -> None:
-    """An interpreter without the openai package: the client check fails with the pip hint."""
-    python = shutil.which("python3", path="/usr/bin:/bin")
-    if python is None:
-        pytest.skip("no system python3")
-    has_openai = subprocess.run([python, "-c", "import openai"], capture_output=True, check=False)
-    if has_openai.returncode == 0:
-        pytest.skip("the system python3 has openai installed")
+    """An interpreter without the openai package: the client check fails with the pip hint.
+
+    That interpreter is this one with -S (no site-packages), so the test does not depend on
+    what the machine's system python3 has installed.
+    """
+    python = tmp_path / "python-without-site-packages"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n', "utf-8")
+    python.chmod(0o755)
+    has_openai = subprocess.run(
+        [str(python), "-c", "import openai"], capture_output=True, check=False
+    )
+    assert has_openai.returncode != 0  # the premise: openai cannot be imported there
     out, port = tgi_dir()
     with FakeServer(port):
         result = checks.check_client(
@@ -395,7 +399,7 @@ def test_client_check_without_openai_says_how_to_install(tmp_path: Path, tgi_dir
             base_url=f"http://127.0.0.1:{port}/v1",
             key_env=None,
             api_key=None,
-            python=python,
+            python=str(python),
             env=os.environ,
         )
     assert not result.ok

@@ -95,3 +95,15 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -
         if time.monotonic() >= deadline:
             raise TimeoutError(f"gave up waiting for {what} after {timeout:g} s")
         time.sleep(0.01)
+
+
+def only_bash(directory: Path) -> Path:
+    """A directory holding only `bash` (a link), for a PATH on which nothing else is found."""
+    import shutil
+
+    directory.mkdir(parents=True, exist_ok=True)
+    bash = shutil.which("bash")
+    if bash is None:
+        raise EngineUnavailableError("bash is not installed")
+    (directory / "bash").symlink_to(bash)
+    return directory

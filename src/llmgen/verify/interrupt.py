@@ -100,4 +100,3 @@ class StopRequest:
         for fd in (read, write):
             if fd >= 0:
                 os.close(fd)
-
