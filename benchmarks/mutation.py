@@ -1,0 +1,165 @@
+"""Mutation testing of the modules the suite must guard most closely (mutmut 2.5).
+
+Run from the repository: `.venv/bin/python benchmarks/mutation.py [TARGET ...]`, with mutmut
+installed in the project venv (`.venv/bin/pip install 'mutmut==2.5.1'`; it is not a test
+dependency). TARGET is one of the names in TARGETS (default: quoting and teardown).
+
+Each target mutates its modules with the tests that cover them: a bounded run (one small,
+fast test selection per target, `-x` so a killed mutant stops at its first failure) rather
+than the whole suite for every mutant. The work happens in a temporary copy of the
+repository (mutmut 2 edits files in place), with that copy's `src` first on PYTHONPATH, so
+the checkout is never touched. Prints killed / survived / timeout figures per target and the
+diff of every surviving mutant; docs/benchmarks.md records the figures and why each
+survivor, if any, is harmless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# target -> (modules to mutate, the tests that cover them)
+TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "quoting": (("src/llmgen/quoting.py",), ("tests/test_quoting.py",)),
+    "teardown": (
+        ("src/llmgen/verify/process.py", "src/llmgen/verify/interrupt.py"),
+        ("tests/test_teardown.py",),
+    ),
+    "adapters": (
+        (
+            "src/llmgen/engines/base.py",
+            "src/llmgen/engines/vllm.py",
+            "src/llmgen/engines/tgi.py",
+            "src/llmgen/engines/llamacpp.py",
+        ),
+        (
+            "tests/test_knobs_reach_engines.py",
+            "tests/test_render.py",
+            "tests/test_flags.py",
+            "tests/test_secure_defaults.py",
+            "tests/test_served_name.py",
+            "tests/test_validation_cases.py",
+            "tests/test_model_checks.py",
+        ),
+    ),
+}
+COPIED = ("src", "tests", "templates", "schemas", "examples", "pyproject.toml", "README.md")
+
+
+def copy_repository(into: Path) -> Path:
+    """A copy of what the tests need (no .venv, no .git), so mutants never touch the checkout."""
+    root = into / "repo"
+    root.mkdir()
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    return root
+
+
+def run_target(name: str, python: str) -> dict[str, object]:
+    """Mutate one target's modules in a fresh copy; return its figures and survivors."""
+    modules, tests = TARGETS[name]
+    with tempfile.TemporaryDirectory(prefix=f"llmgen-mutation-{name}-") as scratch:
+        root = copy_repository(Path(scratch))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        # Only what the selected tests need: no conftest (it imports the renderer), no
+        # hypothesis or snapshot plugins; pytest's start-up is most of each mutant's cost.
+        light = "-p no:cacheprovider -p no:hypothesispytest -p no:syrupy --noconftest"
+        runner = f"{python} -m pytest -x -q {light} {' '.join(tests)}"
+        if name == "adapters":  # these tests use the shared fixtures of tests/conftest.py
+            runner = f"{python} -m pytest -x -q -p no:cacheprovider {' '.join(tests)}"
+        mutmut = [python, "-m", "mutmut"]
+        start = time.monotonic()
+        command = [*mutmut, "run", "--paths-to-mutate", ",".join(modules)]
+        command += ["--tests-dir", "tests", "--runner", runner, "--no-progress", "--simple-output"]
+        subprocess.run(
+            command,
+            cwd=root,
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+        seconds = time.monotonic() - start
+        results = subprocess.run(
+            [*mutmut, "results"], cwd=root, env=env, capture_output=True, text=True, check=False
+        ).stdout
+        counts = _counts(results)
+        survivors = []
+        for mutant in _ids(results, "Survived") + _ids(results, "Suspicious"):
+            shown = subprocess.run(
+                [*mutmut, "show", str(mutant)],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            survivors.append(shown.strip())
+    return {"counts": counts, "seconds": seconds, "survivors": survivors, "modules": modules}
+
+
+def _ids(results: str, status: str) -> list[int]:
+    """Mutant ids listed under a status heading of `mutmut results`."""
+    found: list[int] = []
+    block = re.search(rf"{status}[^\n]*\n(.*?)(?:\n\n|\Z)", results, re.S)
+    if not block:
+        return found
+    for part in re.findall(r"(\d+)(?:-(\d+))?", block.group(1)):
+        low, high = int(part[0]), int(part[1] or part[0])
+        found.extend(range(low, high + 1))
+    return found
+
+
+def _counts(results: str) -> dict[str, int]:
+    """killed / survived / timeout / suspicious, from the headings of `mutmut results`."""
+    counts = {}
+    for status in ("Killed", "Survived", "Timed out", "Suspicious", "Skipped"):
+        found = re.search(rf"{status}[^(\n]*\((\d+)\)", results)
+        counts[status.lower()] = int(found.group(1)) if found else 0
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("targets", nargs="*", choices=[*TARGETS, []], default=None)
+    args = parser.parse_args()
+    targets = args.targets or ["quoting", "teardown"]
+    python = sys.executable
+    check = subprocess.run([python, "-m", "mutmut", "--help"], capture_output=True, check=False)
+    if check.returncode != 0:
+        sys.exit("mutmut is not installed: .venv/bin/pip install 'mutmut==2.5.1'")
+    for name in targets:
+        found = run_target(name, python)
+        counts = found["counts"]
+        assert isinstance(counts, dict)
+        total = sum(counts.values())
+        killed = counts["killed"] + counts["timed out"]
+        score = 100.0 * killed / total if total else 0.0
+        print(f"== {name}: {', '.join(found['modules'])}")  # type: ignore[arg-type]
+        print(
+            f"   {total} mutants: {counts['killed']} killed, {counts['timed out']} timed out, "
+            f"{counts['survived']} survived, {counts['suspicious']} suspicious; "
+            f"score {score:.1f} %; {found['seconds']:.0f} s"
+        )
+        for diff in found["survivors"]:  # type: ignore[attr-defined]
+            print("   -- survivor:\n" + "\n".join("      " + line for line in diff.splitlines()))
+
+
+if __name__ == "__main__":
+    main()
