@@ -90,7 +90,7 @@ def test_systemd_word_bare_when_safe_and_quoted_otherwise() -> None:
     assert quoting.systemd_word("$X") == '"$$X"'
     assert quoting.systemd_word("a b") == '"a b"'
     assert quoting.systemd_word("") == '""'
-    with pytest.raises(ValueError, match="NUL"):
+    with pytest.raises(ValueError, match=r"^systemd cannot carry a NUL character$"):
         quoting.systemd_word("a\x00b")
 
 
@@ -104,7 +104,7 @@ def test_systemd_assignment_reads_back() -> None:
 
 
 def test_systemd_assignment_refuses_nul() -> None:
-    with pytest.raises(ValueError, match="NUL"):
+    with pytest.raises(ValueError, match=r"^systemd cannot carry a NUL character$"):
         quoting.systemd_assignment("KEY", "\x00")
 
 
@@ -127,6 +127,10 @@ def test_python_string_escapes_exactly() -> None:
     assert quoting.python_string("\x01") == '"\\x01"'
     assert quoting.python_string("\x7f") == '"\\x7f"'
     assert quoting.python_string("\x85") == '"\\u0085"'
+    # The edges of each escape form: \xNN below U+0080, \uNNNN up to U+FFFF, \U beyond.
+    assert quoting.python_string("\x80") == '"\\u0080"'
+    assert quoting.python_string("\uffff") == '"\\uffff"'
+    assert quoting.python_string("a b") == '"a b"'
     assert quoting.python_string("\u2028") == '"\\u2028"'
     assert quoting.python_string("\U000e0001") == '"\\U000e0001"'
     assert quoting.python_string('a"b\\c') == '"a\\"b\\\\c"'
