@@ -342,3 +342,33 @@ def assert_interrupted_and_gone_real(run: Interrupted) -> None:
     assert run.pgid is not None, output
     assert not alive(run.pgid)  # the leader: llama-server (launch.sh exec'd it)
     assert group_members(run.pgid) == [], output
+
+
+def test_a_readiness_timeout_stops_the_group(
+    stand_in_env: dict[str, str], rendered: Path, tmp_path: Path
+) -> None:
+    """A timeout, not a signal: exit 1, the timeout named, the whole group gone."""
+    env = dict(stand_in_env, STAND_IN_LISTEN_WHEN=str(tmp_path / "never"))
+    done = subprocess.run(
+        [sys.executable, "-m", "llmgen", "verify", str(rendered), "--timeout", "0.5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=HOLD_LIMIT_S,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED (readiness-timeout)" in done.stdout
+    found = re.search(r"process group (\d+)", done.stdout)
+    assert found, done.stdout
+    assert group_members(int(found.group(1))) == []
+
+
+def test_a_signal_while_stopping_after_a_timeout_still_exits_130(
+    verify: Verify, rendered: Path, tmp_path: Path
+) -> None:
+    """The timeout's teardown is interrupted in turn: the interrupt wins (exit 130)."""
+    verify.env["STAND_IN_LISTEN_WHEN"] = str(tmp_path / "never")
+    run = verify.interrupt(rendered, ["stopping"], [signal.SIGTERM], "--timeout", "0.5")
+    assert_interrupted_and_gone(run, server_started=False)
