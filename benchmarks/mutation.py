@@ -52,6 +52,11 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
 }
+# Where a target is part of a module, only these top-level names are mutated there: every other
+# line of the scratch copy gets mutmut's `# pragma: no mutate` (the checkout is never edited).
+SCOPES: dict[str, tuple[str, ...]] = {
+    "src/llmgen/verify/process.py": ("_stat", "group_members", "Teardown", "ServerProcess"),
+}
 COPIED = ("src", "tests", "templates", "schemas", "examples", "pyproject.toml", "README.md")
 
 
@@ -68,11 +73,43 @@ def copy_repository(into: Path) -> Path:
     return root
 
 
+def restrict_scope(path: Path, names: tuple[str, ...]) -> None:
+    """Mark every line outside the top-level definitions `names` with `# pragma: no mutate`.
+
+    Only lines that end a token line (tokenize's NEWLINE or NL) get the comment, so nothing
+    is appended inside a string or after a line continuation.
+    """
+    import ast
+    import io
+    import tokenize
+
+    text = path.read_text("utf-8")
+    keep: set[int] = set()
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in names:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            keep.update(range(first, (node.end_lineno or node.lineno) + 1))
+    ends = {
+        token.start[0]
+        for token in tokenize.generate_tokens(io.StringIO(text).readline)
+        if token.type in (tokenize.NEWLINE, tokenize.NL)
+    }
+    lines = text.splitlines()
+    for number in sorted(ends - keep):
+        line = lines[number - 1]
+        if line.strip():
+            lines[number - 1] = line + "  # pragma: no mutate"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+
+
 def run_target(name: str, python: str) -> dict[str, object]:
     """Mutate one target's modules in a fresh copy; return its figures and survivors."""
     modules, tests = TARGETS[name]
     with tempfile.TemporaryDirectory(prefix=f"llmgen-mutation-{name}-") as scratch:
         root = copy_repository(Path(scratch))
+        for module in modules:
+            if module in SCOPES:
+                restrict_scope(root / module, SCOPES[module])
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
