@@ -209,7 +209,7 @@ def test_vllm_own_parser_reads_the_rendered_values(tmp_path: Path, vllm_python: 
         [str(vllm_python), "-c", code, *argv[1:]],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,  # a hang guard: importing vLLM takes minutes on a busy machine
         check=False,
         env=dict(os.environ, VLLM_TARGET_DEVICE="cpu"),
     )
