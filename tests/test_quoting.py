@@ -163,19 +163,23 @@ def test_kubernetes_string_is_inert_to_expansion() -> None:
 
 
 def dockerfile_unquote(text: str) -> str:
-    """A Dockerfile double-quoted value: a backslash escapes `"`, `$` and `\\` only."""
-    assert text[0] == '"' and text[-1] == '"', text
-    out, index, body = [], 0, text[1:-1]
-    while index < len(body):
-        char = body[index]
-        if char == "\\" and index + 1 < len(body) and body[index + 1] in '"$\\':
-            out.append(body[index + 1])
+    """A Dockerfile double-quoted value: a backslash escapes `"`, `$` and `\\` only; the
+    value must be exactly one quoted string (an escaped closing quote does not close it)."""
+    assert text.startswith('"'), text
+    out, index = [], 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text) and text[index + 1] in '"$\\':
+            out.append(text[index + 1])
             index += 2
             continue
-        assert char not in '"$', f"unescaped {char!r} in {text}"
+        if char == '"':
+            assert index == len(text) - 1, f"text after the closing quote in {text}"
+            return "".join(out)
+        assert char != "$", f"unescaped $ in {text}"
         out.append(char)
         index += 1
-    return "".join(out)
+    raise AssertionError(f"no closing quote in {text}")
 
 
 def test_dockerfile_env_value_reads_back() -> None:
@@ -185,8 +189,11 @@ def test_dockerfile_env_value_reads_back() -> None:
 
 def test_dockerfile_env_value_refuses_control_characters() -> None:
     for value in sorted(set(CORPUS) - set(PRINTABLE)):
-        with pytest.raises(ValueError, match="control characters"):
+        with pytest.raises(ValueError) as caught:
             quoting.dockerfile_env_value(value)
+        assert str(caught.value) == (
+            f"a Dockerfile ENV value cannot carry control characters: {value!r}"
+        )
 
 
 def test_group_flag_values_pairs_flags_with_their_values() -> None:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -158,6 +159,20 @@ def test_group_members_and_alive_with_an_orphaned_child(
     assert teardown.signals == ("SIGTERM",)
     assert teardown.leftover == ()
     assert proc_state(child) is None or proc_state(child) == "Z"
+
+
+def test_group_members_is_by_process_group_not_session(tmp_path: Path) -> None:
+    """A child in a new process group but this session: found by its group id only."""
+    child = subprocess.Popen(
+        [PY, "-c", "import time; time.sleep(600)"], process_group=0, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert os.getpgid(child.pid) == child.pid != os.getsid(child.pid)
+        assert group_members(child.pid) == [child.pid]
+    finally:
+        child.kill()
+        child.wait()
+    assert group_members(child.pid) == []
 
 
 def test_group_members_reads_names_with_spaces_and_parentheses(
