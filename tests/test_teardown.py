@@ -11,15 +11,18 @@ import contextlib
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from llmgen.verify import interrupt
+from llmgen.verify import interrupt, process
 from llmgen.verify.interrupt import StopRequest
 from llmgen.verify.process import (
     MemorySampler,
@@ -108,7 +111,9 @@ def test_spawn_makes_a_new_session_with_the_log_and_no_stdin(
     )
     log = tmp_path / "server.log"
     log.write_text("old content\n")
+    before = time.monotonic()
     server = ServerProcess.spawn([PY, "-c", code, str(tmp_path)], log, dict(os.environ, MARK="m-1"))
+    assert before <= server.started_at <= time.monotonic()
     spawned.append(server)
     wait_for((tmp_path / "ready").exists, what="the child")
     assert server.pgid == server.pid
@@ -118,6 +123,16 @@ def test_spawn_makes_a_new_session_with_the_log_and_no_stdin(
     wait_for(lambda: server.returncode() is not None, what="the child to exit")
     assert server.returncode() == 0
     assert log.read_text().split() == ["out", "m-1", "err"]  # truncated, both streams
+
+
+def test_spawn_creates_the_log_readable_by_all(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    log = tmp_path / "new.log"
+    spawned.append(ServerProcess.spawn([PY, "-c", "pass"], log, os.environ))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(log.stat().st_mode) == 0o644 & ~umask
 
 
 def test_spawn_of_a_missing_program_raises(tmp_path: Path) -> None:
@@ -204,6 +219,35 @@ def test_stop_graceful(tmp_path: Path, spawned: list[ServerProcess]) -> None:
     again = server.stop(grace=60)  # reaped: the PGID is no longer ours to signal
     assert again.signals == ()
     assert again.returncode == -signal.SIGTERM
+
+
+def test_stop_polls_every_10_ms(
+    tmp_path: Path, spawned: list[ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pauses the teardown asks for (what it controls; the scheduler decides the rest)."""
+    asked: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        time.sleep(seconds)
+
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "ignore", ready="ready")
+    monkeypatch.setattr(process, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
+    teardown = server.stop(grace=0.05)
+    assert teardown.signals == ("SIGTERM", "SIGKILL")
+    assert asked and set(asked) == {0.01}
+
+
+def test_a_leader_reaped_elsewhere_is_not_signalled(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    server = spawn(spawned, tmp_path, "import sys; sys.exit(5)")
+    os.waitpid(server.pid, 0)  # someone else reaped it: the PGID may be reused now
+    server._reap()
+    assert server._reaped is True
+    teardown = server.stop(grace=600)
+    assert teardown.signals == ()
+    assert teardown.seconds < 600
 
 
 def test_stop_of_an_exited_server_sends_nothing(
@@ -335,11 +379,20 @@ def test_wait_returns_when_done_or_signalled() -> None:
     signals.wake()  # after close: nothing to wake, no error
 
 
+def test_wake_writes_one_byte_and_wait_survives_a_missed_wake_up() -> None:
+    signals = StopRequest()
+    signals.wake()
+    assert os.read(signals._read, 16) == b"\0"
+    answers = iter([False, True])
+    signals.wait(lambda: next(answers))  # no wake-up at all: the 1 s safety net, no hang
+    signals.close()
+
+
 def test_hold_hook_says_where_it_is_and_waits_for_a_signal(
     hold_pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read, write = hold_pipe
-    monkeypatch.setenv(interrupt.HOLD_ENV, f"loading, check client:{write}")
+    monkeypatch.setenv("LLMGEN_VERIFY_HOLD", f"loading, check client:{write}")  # documented
     signals = StopRequest.from_environment()
     assert os.get_inheritable(write) is False  # a server spawned later never inherits it
     signals.hold("stopping")  # not named: returns at once, writes nothing
@@ -354,16 +407,20 @@ def test_hold_hook_says_where_it_is_and_waits_for_a_signal(
 
     helper = threading.Thread(target=release)
     helper.start()
+    counts_at_return = []
     signals.hold("loading", "HTTP 503")
+    counts_at_return.append(signals.count)
     signals.hold("check client")
+    counts_at_return.append(signals.count)
     helper.join()
+    assert counts_at_return == [1, 2]  # each hold returned only after its signal
     assert released == ["loading HTTP 503\n", "check client\n"]
     assert signals.count == 2 and signals.first == "SIGTERM"
     signals.close()
 
 
 def test_no_hook_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(interrupt.HOLD_ENV, raising=False)
+    monkeypatch.delenv("LLMGEN_VERIFY_HOLD", raising=False)
     signals = StopRequest.from_environment()
     signals.hold("loading")  # returns at once
     assert signals.count == 0

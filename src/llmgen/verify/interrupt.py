@@ -67,12 +67,9 @@ class StopRequest:
 
     def wake(self) -> None:
         """Wake `wait` (from the handler, or from a thread that has finished)."""
-        fd = self._write
-        if fd < 0:
-            return
-        # A full pipe already holds a wake-up; a closed one has no waiter left.
+        # A full pipe already holds a wake-up; after close() (-1) there is no waiter left.
         with contextlib.suppress(OSError):
-            os.write(fd, b"\0")
+            os.write(self._write, b"\0")
 
     def wait(self, done: Callable[[], bool]) -> None:
         """Sleep until `done()` is true or a stop signal has arrived."""
@@ -96,7 +93,7 @@ class StopRequest:
     def close(self) -> None:
         """Close the self-pipe; a late signal is still counted, it just wakes nobody."""
         read, write = self._read, self._write
-        self._read = self._write = -1
+        self._read = self._write = -1  # first: a signal handled from here on writes nowhere
         for fd in (read, write):
-            if fd >= 0:
+            with contextlib.suppress(OSError):  # already closed
                 os.close(fd)

@@ -140,7 +140,7 @@ class Teardown:
     seconds: float
     returncode: int | None  # the leader's, as subprocess reports it (negative: signal)
     leftover: tuple[int, ...]  # pids of the group still alive afterwards (should be empty)
-    interrupted: bool = False  # a stop signal cut the grace period short
+    interrupted: bool  # a stop signal cut the grace period short
 
 
 class ServerProcess:
@@ -191,7 +191,10 @@ class ServerProcess:
 
     def alive(self) -> bool:
         """Whether any process of the group is still running."""
-        return self.returncode() is None or bool(group_members(self.pgid))
+        if self.returncode() is None:
+            # Reaped by someone else: its status is lost and its PGID no longer ours to watch.
+            return not self._reaped
+        return bool(group_members(self.pgid))
 
     def stop(self, grace: float = 10.0, signals: StopRequest | None = None) -> Teardown:
         """SIGTERM the group, SIGKILL it after `grace` seconds, reap the leader, confirm.
