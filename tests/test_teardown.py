@@ -8,6 +8,7 @@ state through files they create (handshakes), so no assertion waits on the clock
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -114,6 +115,7 @@ def test_spawn_makes_a_new_session_with_the_log_and_no_stdin(
     before = time.monotonic()
     server = ServerProcess.spawn([PY, "-c", code, str(tmp_path)], log, dict(os.environ, MARK="m-1"))
     assert before <= server.started_at <= time.monotonic()
+    assert server.log_path == log
     spawned.append(server)
     wait_for((tmp_path / "ready").exists, what="the child")
     assert server.pgid == server.pid
@@ -216,6 +218,8 @@ def test_stop_graceful(tmp_path: Path, spawned: list[ServerProcess]) -> None:
     assert 0 <= teardown.seconds < 60
     assert proc_state(server.pid) is None  # reaped
     assert proc_state(child) in (None, "Z")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        teardown.signals = ("SIGKILL",)  # type: ignore[misc]  # a record, not a log to edit
     again = server.stop(grace=60)  # reaped: the PGID is no longer ours to signal
     assert again.signals == ()
     assert again.returncode == -signal.SIGTERM
