@@ -16,8 +16,8 @@ survivor, if any, is harmless.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -132,12 +132,9 @@ def run_target(name: str, python: str) -> dict[str, object]:
             stdout=subprocess.DEVNULL,
         )
         seconds = time.monotonic() - start
-        results = subprocess.run(
-            [*mutmut, "results"], cwd=root, env=env, capture_output=True, text=True, check=False
-        ).stdout
-        counts = _counts(results)
+        counts, survivors_ids = read_cache(root / ".mutmut-cache")
         survivors = []
-        for mutant in _ids(results, "Survived") + _ids(results, "Suspicious"):
+        for mutant in survivors_ids:
             shown = subprocess.run(
                 [*mutmut, "show", str(mutant)],
                 cwd=root,
@@ -150,25 +147,29 @@ def run_target(name: str, python: str) -> dict[str, object]:
     return {"counts": counts, "seconds": seconds, "survivors": survivors, "modules": modules}
 
 
-def _ids(results: str, status: str) -> list[int]:
-    """Mutant ids listed under a status heading of `mutmut results`."""
-    found: list[int] = []
-    block = re.search(rf"{status}[^\n]*\n(.*?)(?:\n\n|\Z)", results, re.S)
-    if not block:
-        return found
-    for part in re.findall(r"(\d+)(?:-(\d+))?", block.group(1)):
-        low, high = int(part[0]), int(part[1] or part[0])
-        found.extend(range(low, high + 1))
-    return found
+# mutmut 2's statuses, as stored in its cache.
+STATUSES = {
+    "ok_killed": "killed",
+    "ok_suspicious": "suspicious",
+    "bad_timeout": "timed out",
+    "bad_survived": "survived",
+    "skipped": "skipped",
+    "untested": "untested",
+}
 
 
-def _counts(results: str) -> dict[str, int]:
-    """killed / survived / timeout / suspicious, from the headings of `mutmut results`."""
-    counts = {}
-    for status in ("Killed", "Survived", "Timed out", "Suspicious", "Skipped"):
-        found = re.search(rf"{status}[^(\n]*\((\d+)\)", results)
-        counts[status.lower()] = int(found.group(1)) if found else 0
-    return counts
+def read_cache(path: Path) -> tuple[dict[str, int], list[int]]:
+    """Counts per status, and the ids of the surviving mutants, from mutmut's SQLite cache."""
+    import sqlite3
+
+    counts = dict.fromkeys(STATUSES.values(), 0)
+    survivors: list[int] = []
+    with contextlib.closing(sqlite3.connect(path)) as cache:
+        for mutant_id, status in cache.execute("SELECT id, status FROM Mutant ORDER BY id"):
+            counts[STATUSES.get(status, status)] = counts.get(STATUSES.get(status, status), 0) + 1
+            if status == "bad_survived":
+                survivors.append(int(mutant_id))
+    return counts, survivors
 
 
 def main() -> None:
@@ -184,13 +185,14 @@ def main() -> None:
         found = run_target(name, python)
         counts = found["counts"]
         assert isinstance(counts, dict)
-        total = sum(counts.values())
-        killed = counts["killed"] + counts["timed out"]
+        total = sum(counts.values()) - counts["untested"]
+        killed = counts["killed"] + counts["suspicious"] + counts["timed out"]
         score = 100.0 * killed / total if total else 0.0
         print(f"== {name}: {', '.join(found['modules'])}")  # type: ignore[arg-type]
         print(
-            f"   {total} mutants: {counts['killed']} killed, {counts['timed out']} timed out, "
-            f"{counts['survived']} survived, {counts['suspicious']} suspicious; "
+            f"   {total} mutants: {counts['killed']} killed, {counts['suspicious']} suspicious "
+            f"(killed slowly), {counts['timed out']} timed out (hung: killed), "
+            f"{counts['survived']} survived, {counts['untested']} not run; "
             f"score {score:.1f} %; {found['seconds']:.0f} s"
         )
         for diff in found["survivors"]:  # type: ignore[attr-defined]
