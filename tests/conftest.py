@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,13 @@ def example(request: pytest.FixtureRequest) -> Path:
     """Each file in examples/."""
     path: Path = request.param
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_stop_signal_handlers() -> Iterator[None]:
+    """`llmgen verify` keeps its SIGINT/SIGTERM recorder until the process exits; in-process
+    CLI tests run in pytest's process, so put pytest's own handlers back after each test."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)

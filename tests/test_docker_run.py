@@ -1,8 +1,9 @@
 """docker-run.sh checks the host before it runs, and hands docker exactly the planned argv.
 
-There is no Docker daemon on the test machines: the daemon-missing case uses the real docker
-CLI when it is installed; the GPU-runtime and argv cases use a stand-in `docker` executable
-(a daemon and an NVIDIA runtime cannot exist here), which says so in its name.
+The daemon-missing case uses the real docker CLI (marker `docker`) pointed at a socket nobody
+listens on, so it does not depend on whether this machine runs a daemon; the GPU-runtime and
+argv cases use a stand-in `docker` executable (an NVIDIA runtime cannot exist here), which says
+so in its name.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from llmgen.render import render
 from llmgen.spec import Spec
+from tests.support.engines import only_bash
 
 STAND_IN_DOCKER = """#!/usr/bin/env python3
 # Stand-in for the docker CLI: a daemon answers; records `docker run` argv as JSON.
@@ -71,18 +73,18 @@ def run_script(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess
 
 
 def test_missing_docker_cli_is_explained(tmp_path: Path) -> None:
+    """A PATH with only bash on it: no docker, wherever this machine installs it."""
     out, _ = bundle_dir(tmp_path)
-    # Only bash on PATH: bash's own folder (/usr/bin) holds Debian's docker CLI too.
-    only_bash = tmp_path / "only-bash"
-    only_bash.mkdir()
-    (only_bash / "bash").symlink_to(shutil.which("bash") or "/bin/bash")
-    result = run_script(out / "docker-run.sh", {"PATH": str(only_bash)})
+    result = run_script(out / "docker-run.sh", {"PATH": str(only_bash(tmp_path / "bin"))})
     assert result.returncode == 127
     assert "docker is not installed" in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="the docker CLI is not installed")
+@pytest.mark.docker
 def test_unreachable_daemon_is_explained_with_the_real_cli(tmp_path: Path) -> None:
+    """The real docker CLI pointed at a socket nobody listens on (a daemon here or not)."""
+    if shutil.which("docker") is None:
+        pytest.fail("the docker CLI is not installed (scripts/bootstrap.sh installs Docker)")
     out, _ = bundle_dir(tmp_path)
     env = {
         "PATH": os.environ["PATH"],
@@ -120,16 +122,23 @@ def test_gpu_spec_with_nvidia_runtime_runs(tmp_path: Path) -> None:
 
 
 def test_docker_argv_is_the_plan_and_secrets_pass_by_name(tmp_path: Path) -> None:
-    out, spec = bundle_dir(tmp_path)
-    plan = render(spec).plan
+    out, _ = bundle_dir(tmp_path)
     record = tmp_path / "r"
     env = {"PATH": stand_in_path(tmp_path), "LLM_API_KEY": "s3cret", "RECORD": str(record)}
     result = run_script(out / "docker-run.sh", env)
     assert result.returncode == 0, result.stderr
     recorded = json.loads(record.read_text())
     argv = recorded["argv"]
-    image_at = argv.index(plan.image)
-    assert argv[image_at + 1 :] == list(plan.container_args)
+    # The CPU image of ../shared/engines/README.md; after it, llama-server's own arguments.
+    image_at = argv.index("ghcr.io/ggml-org/llama.cpp:server-b11434")
+    engine_args = argv[image_at + 1 :]
+    for flag, value in (
+        ("--model", "/srv/models/tiny model.gguf"),  # the spec's path, one argument
+        ("--host", "0.0.0.0"),  # inside the container; published on loopback below
+        ("--port", "8091"),
+    ):
+        assert engine_args[engine_args.index(flag) + 1] == value, engine_args
+    assert "--api-key" not in engine_args  # the key travels in LLAMA_API_KEY only
     assert argv[argv.index("--publish") + 1] == "127.0.0.1:8091:8091"
     assert "/srv/models/tiny model.gguf:/srv/models/tiny model.gguf:ro" in argv
     assert argv[argv.index("--env") + 1] == "LLAMA_API_KEY"  # a name, never a value

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,12 @@ from tests.conftest import EXAMPLES, render_file
 from tests.spec_matrix import matrix
 
 MATRIX = matrix()
+REPO = Path(__file__).resolve().parents[1]
+TABLES = {
+    "vllm": "vllm-0.33.0-flags.tsv",
+    "tgi": "tgi-3.3.7-flags.tsv",
+    "llamacpp": "llamacpp-b11434-flags.tsv",
+}
 
 
 def flag_value_pairs(engine_key: str, args: tuple[str, ...]) -> list[tuple[Flag, str | None]]:
@@ -41,24 +49,124 @@ def flag_value_pairs(engine_key: str, args: tuple[str, ...]) -> list[tuple[Flag,
     return pairs
 
 
-def accepts(flag: Flag, value: str | None) -> bool:
-    """Whether `value` fits the type column of the flag table."""
-    kind = flag.type
-    if value is None:
-        return not flag.takes_value
-    if enum := re.search(r"enum\{([^}]*)\}", kind):
-        return value in re.split(r"[|,]", enum.group(1))
-    if choices := re.search(r"choices=\{([^}]*)\}", kind):
-        return value in choices.group(1).split(",")
-    if kind.startswith("int|auto|all"):
-        return value in ("auto", "all") or value.isdigit()
-    if kind.startswith(("int", "optional[int]")):
-        return value.isdigit()
-    if kind.startswith("float"):
-        return re.fullmatch(r"\d+(\.\d+)?", value) is not None
+class UnknownFlagTypeError(AssertionError):
+    """A type column this checker cannot judge: teach `accepts` about it, never pass it."""
+
+
+_SIGNED_INT = r"-?\d+"
+_UNSIGNED_INT = r"\d+"
+_FLOAT = r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
+# vLLM's human_readable_int: 4096, 25.6k, 1M, 2Gi... (vllm/utils/argparse_utils.py).
+_HUMAN_INT = r"\d+(\.\d+)?([kKmMgGtT]i?)?"
+
+
+def value_pattern(kind: str) -> str | set[str] | None:
+    """What a value of the table type `kind` must look like: a regex, a set of choices, or None
+    for a flag that takes no value. Raises UnknownFlagTypeError for any other type."""
+    if kind.startswith(("bool(flag)", "bool (--x", "bool(on/off")):
+        return None
     if kind.startswith("bool(value"):
-        return value in ("true", "false")
-    return True
+        return {"true", "false"}
+    if enum := re.search(r"(?:enum|choices=)\{([^}]*)\}", kind):
+        return set(re.split(r"[|,]", enum.group(1)))
+    if kind == "int|auto|all (N)":
+        return rf"{_UNSIGNED_INT}|auto|all"
+    if kind == "human_readable_int_or_auto":
+        return rf"{_HUMAN_INT}|auto|-1"
+    if kind in ("human_readable_int", "optional[human_readable_int]"):
+        return _HUMAN_INT
+    if re.fullmatch(r"uint( .*)?|int\(u(size|8|16|32|64)\)|int <0\|1>", kind):
+        return _UNSIGNED_INT
+    if re.fullmatch(r"(optional\[)?int\]?( N| SECONDS| PORT| INDEX)?( nargs=\+)?", kind):
+        return _SIGNED_INT
+    if kind == "2 values: START END":  # the walker reads the first; the second is a plain word
+        return _SIGNED_INT
+    if re.fullmatch(r"(optional\[)?float\]?( N| P| SIMILARITY)?", kind):
+        return _FLOAT
+    free_text = (
+        "string",
+        "str",
+        "optional[str]",
+        "json",
+        "optional[json",
+        "list<",
+        "parse_reasoning_parser",
+    )
+    if kind.startswith(free_text):
+        return r".+"
+    raise UnknownFlagTypeError(f"unknown flag type {kind!r}")
+
+
+def accepts(flag: Flag, value: str | None) -> bool:
+    """Whether `value` fits the type column of the flag table (unknown types raise)."""
+    pattern = value_pattern(flag.type)
+    if value is None or pattern is None:
+        return value is None and pattern is None
+    if isinstance(pattern, set):
+        return value in pattern  # a choice set may name None itself (vLLM's optional enums)
+    # A Python None rendered as text is never a valid value of a typed flag.
+    return value != "None" and re.fullmatch(pattern, value) is not None
+
+
+def table_rows(engine_key: str) -> list[dict[str, str]]:
+    """The rows of the engine's flag table, read straight from the TSV (engine data)."""
+    text = (REPO / "src" / "llmgen" / "data" / "flags" / TABLES[engine_key]).read_text("utf-8")
+    return list(csv.DictReader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def flag_of(engine_key: str, name: str) -> Flag:
+    row = next(row for row in table_rows(engine_key) if row["flag"] == name)
+    return Flag(row["flag"], (), row["env"] or "", row["type"] or "", "", "")
+
+
+@pytest.mark.parametrize("engine_key", ["vllm", "tgi", "llamacpp"])
+def test_the_checker_knows_every_type_in_the_tables(engine_key: str) -> None:
+    """No table type falls through to "anything goes"."""
+    for row in table_rows(engine_key):
+        value_pattern(row["type"] or "")  # raises on an unknown type
+
+
+@pytest.mark.parametrize(
+    ("engine_key", "name", "value", "ok"),
+    [
+        ("vllm", "--max-model-len", "None", False),
+        ("vllm", "--max-model-len", "", False),
+        ("vllm", "--max-model-len", "4096", True),
+        ("vllm", "--max-model-len", "auto", True),
+        ("vllm", "--max-num-batched-tokens", "None", False),
+        ("vllm", "--max-num-batched-tokens", "2k", True),
+        ("vllm", "--max-num-seqs", "None", False),
+        ("vllm", "--gpu-memory-utilization", "0.85", True),
+        ("vllm", "--gpu-memory-utilization", "most", False),
+        ("vllm", "--dtype", "bfloat16", True),
+        ("vllm", "--dtype", "bf16", False),
+        ("vllm", "--enforce-eager", None, True),
+        ("vllm", "--enforce-eager", "true", False),
+        ("vllm", "--served-model-name", "None", False),
+        ("vllm", "--port", "-1", True),
+        ("tgi", "--max-total-tokens", "-1", False),
+        ("tgi", "--max-total-tokens", "4096", True),
+        ("tgi", "--dtype", "float16", True),
+        ("tgi", "--dtype", "half", False),
+        ("llamacpp", "--threads", "None", False),
+        ("llamacpp", "--threads", "-1", True),
+        ("llamacpp", "--gpu-layers", "all", True),
+        ("llamacpp", "--gpu-layers", "most", False),
+        ("llamacpp", "--ctx-size", "4096.5", False),
+        ("llamacpp", "--fit", "off", True),
+    ],
+)
+def test_the_checker_refuses_values_the_engine_would(
+    engine_key: str, name: str, value: str | None, ok: bool
+) -> None:
+    """The type check itself, on values whose fate the engine's parser decides (vLLM's
+    human_readable_int, clap's usize, llama.cpp's std::stoi)."""
+    assert accepts(flag_of(engine_key, name), value) is ok
+
+
+def test_an_unknown_type_is_refused_not_passed() -> None:
+    with pytest.raises(UnknownFlagTypeError):
+        accepts(Flag("--new", (), "", "complex<int>", "", ""), "3")
 
 
 @pytest.mark.parametrize(("name", "spec"), MATRIX, ids=[n for n, _ in MATRIX])

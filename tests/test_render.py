@@ -44,20 +44,33 @@ def test_gpu_spec_asks_for_gpus_everywhere(engine: str) -> None:
     assert "--shm-size" in files["docker-run.sh"] or engine == "llamacpp"
 
 
+# ../shared/engines/README.md, "Cross-engine knobs" (GPU image / CPU image rows).
+IMAGES = {
+    ("vllm", 0): "vllm/vllm-openai-cpu:v0.33.0-x86_64",
+    ("vllm", 1): "vllm/vllm-openai:v0.33.0",
+    ("tgi", 0): "ghcr.io/huggingface/text-generation-inference:3.3.7-intel-cpu",
+    ("tgi", 1): "ghcr.io/huggingface/text-generation-inference:3.3.7",
+    ("llamacpp", 0): "ghcr.io/ggml-org/llama.cpp:server-b11434",
+    ("llamacpp", 1): "ghcr.io/ggml-org/llama.cpp:server-cuda-b11434",
+}
+# Same table, "API key" row: the variable each engine reads its key from.
+API_KEY_VARS = {"vllm": "VLLM_API_KEY", "tgi": "API_KEY", "llamacpp": "LLAMA_API_KEY"}
+
+
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_image_tag_override_reaches_every_container_file(engine: str) -> None:
-    result = bundle(engine, container={"image_tag": "custom-1.2"})
-    assert result.plan.image.endswith(":custom-1.2")
+    result = bundle(engine, container={"image_tag": "custom-1.2"}, runtime={"gpus": 0})
+    image = IMAGES[engine, 0].rsplit(":", 1)[0] + ":custom-1.2"
     for name in ("docker-run.sh", "Dockerfile", "compose.yaml", "kubernetes.yaml"):
-        assert result.plan.image in result.files[name]
-    assert json.loads(result.files["manifest.json"])["image"] == result.plan.image
+        assert image in result.files[name]
+    assert json.loads(result.files["manifest.json"])["image"] == image
 
 
-@pytest.mark.parametrize("engine", list(ENGINES))
-def test_images_are_pinned_to_the_flag_table_versions(engine: str) -> None:
-    image = bundle(engine).plan.image
-    assert ENGINES[engine].version.lstrip("v") in image
-    assert not image.endswith(":latest")
+@pytest.mark.parametrize(("engine", "gpus"), list(IMAGES))
+def test_images_are_the_pinned_official_ones(engine: str, gpus: int) -> None:
+    files = bundle(engine, runtime={"gpus": gpus}).files
+    assert json.loads(files["manifest.json"])["image"] == IMAGES[engine, gpus]
+    assert f"FROM {IMAGES[engine, gpus]}" in files["Dockerfile"]
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
@@ -94,7 +107,7 @@ def test_compose_and_kubernetes_parse_and_probe_patiently(engine: str) -> None:
     compose = yaml.safe_load(files["compose.yaml"])
     service = compose["services"]["demo"]
     assert service["healthcheck"]["start_period"].endswith("s")
-    assert service["environment"][ENGINES[engine].api_key_var] == (
+    assert service["environment"][API_KEY_VARS[engine]] == (
         "${LLM_API_KEY:?set LLM_API_KEY to the API key}"
     )
     documents = {d["kind"]: d for d in yaml.safe_load_all(files["kubernetes.yaml"])}

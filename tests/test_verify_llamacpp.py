@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from llmgen.cli import main
-from tests.support.engines import SpecFactory, free_port, group_gone, wait_for_http
+from tests.support.engines import SpecFactory, free_port, group_gone, only_bash, wait_for_http
 
 pytest_plugins = ("tests.support.fixtures",)
 
@@ -208,12 +208,13 @@ def test_port_in_use_is_refused_before_launch(llamacpp_spec: SpecFactory, tmp_pa
 def test_engine_binary_missing(
     llamacpp_spec: SpecFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PATH without llama-server: launch.sh exits 127 with the install hint; verify shows it."""
-    bare_path = "/usr/bin:/bin"
-    if shutil.which("llama-server", path=bare_path):
-        pytest.skip("llama-server is installed system-wide here")
+    """PATH without llama-server: launch.sh exits 127 with the install hint; verify shows it.
+
+    The PATH holds only bash (what launch.sh's `#!/usr/bin/env bash` needs), so the test does
+    not depend on where this machine installs anything.
+    """
     out = render(llamacpp_spec(), tmp_path / "out")
-    monkeypatch.setenv("PATH", bare_path)
+    monkeypatch.setenv("PATH", str(only_bash(tmp_path / "bin")))
     result = invoke("verify", str(out))
     assert result.exit_code == 1, result.output
     assert "FAILED (engine-missing)" in result.output
@@ -250,36 +251,6 @@ def test_wrong_served_name_via_url(
     )
     assert "FAILED: 1 of 5 checks: models" in result.output
     assert "stopped process group" not in result.output  # --url launches and stops nothing
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupt_tears_down(
-    llamacpp_spec: SpecFactory, llama_server_bin: Path, tmp_path: Path, sig: signal.Signals
-) -> None:
-    """Ctrl-C (SIGINT) or SIGTERM to verify while it runs still stops the server's group."""
-    out = render(llamacpp_spec(), tmp_path / "out")
-    env = dict(os.environ, PATH=f"{llama_server_bin.parent}{os.pathsep}{os.environ['PATH']}")
-    with subprocess.Popen(
-        [sys.executable, "-m", "llmgen", "verify", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    ) as verify:
-        assert verify.stderr is not None
-        pgid = None
-        for line in verify.stderr:
-            found = re.search(r"launched \(launch\.sh as process group (\d+)\)", line)
-            if found:
-                pgid = int(found.group(1))
-                break
-        assert pgid is not None
-        verify.send_signal(sig)
-        stdout, stderr = verify.communicate(timeout=60)
-    assert verify.returncode == 130, stdout + stderr
-    assert "FAILED (interrupted)" in stdout
-    assert "Traceback" not in stderr
-    assert group_gone(pgid)
 
 
 def test_via_docker_reports_a_missing_daemon(

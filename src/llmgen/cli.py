@@ -275,21 +275,23 @@ def verify(
       llmgen verify out/chat --url http://127.0.0.1:8080/v1
     """
     import json
-    import signal
+
+    from llmgen.verify.interrupt import StopRequest
+
+    # First, before anything is launched: from here on SIGINT/SIGTERM are only recorded (the
+    # handler never raises), so every phase reaches the teardown and exits 130. The handler
+    # stays until the process exits (a restored default would let a late Ctrl-C abort).
+    signals = StopRequest.from_environment()
+    signals.install()
 
     from llmgen.verify.failures import VerifyError
     from llmgen.verify.report import ProgressLine, format_json, format_text
-    from llmgen.verify.runner import VerifyOptions, run_verify
+    from llmgen.verify.runner import VerifyOptions, mark_interrupted, run_verify
 
     if url is not None and (via != "native" or keep_running):
         raise click.UsageError("--url checks a running server: it takes no --via or --keep-running")
     terminal = sys.stderr.isatty()
     progress = ProgressLine(sys.stderr, terminal) if output_format == "text" or terminal else None
-
-    def stop_on_sigterm(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # the runner tears the server down on it
-
-    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         result = run_verify(
             VerifyOptions(
@@ -299,10 +301,14 @@ def verify(
                 timeout=timeout,
                 keep_running=keep_running,
                 on_progress=progress,
+                signals=signals,
             )
         )
-    except VerifyError as exc:
-        if output_format != "json":
+    except LlmgenError as exc:
+        if signals.requested:  # nothing was launched; the interrupt is what matters
+            click.echo("llmgen: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        if output_format != "json" or not isinstance(exc, VerifyError):
             raise
         click.echo(
             json.dumps(
@@ -315,9 +321,11 @@ def verify(
         )
         sys.exit(EXIT_INVALID)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if progress is not None:
             progress.close()
+    signals.hold("reporting")
+    if signals.requested:  # also one that landed after the teardown, before this report
+        mark_interrupted(result)
     click.echo(format_json(result) if output_format == "json" else format_text(result))
     if result.failure is not None and result.failure.kind == "interrupted":
         sys.exit(EXIT_INTERRUPTED)

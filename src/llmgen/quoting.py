@@ -26,9 +26,10 @@ def _escape_unprintable(char: str, *, short_x: bool = True) -> str:
 
 
 def _is_literal(char: str) -> bool:
-    # Printable per Unicode (so not a control, format, separator or surrogate character),
-    # or the plain space. Everything else is escaped.
-    return char == " " or char.isprintable()
+    # Printable per Unicode: not a control, format (so not the BOM), separator or surrogate
+    # character; the plain space is the one separator Python counts as printable. Everything
+    # else is escaped.
+    return char.isprintable()
 
 
 def shell_word(value: str) -> str:
@@ -97,7 +98,7 @@ def yaml_string(value: str) -> str:
     for char in value:
         if char in '"\\':
             out.append("\\" + char)
-        elif _is_literal(char) and char != "\ufeff":
+        elif _is_literal(char):  # U+FEFF (BOM, a format character) is escaped here too
             out.append(char)
         else:
             out.append(_escape_unprintable(char))

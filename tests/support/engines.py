@@ -83,3 +83,27 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
         time.sleep(0.02)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    """Wait for a handshake the other side makes (a file it creates, a line it prints).
+
+    The timeout only guards against a hang: it is far above any busy machine's delay.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout:g} s")
+        time.sleep(0.01)
+
+
+def only_bash(directory: Path) -> Path:
+    """A directory holding only `bash` (a link), for a PATH on which nothing else is found."""
+    import shutil
+
+    directory.mkdir(parents=True, exist_ok=True)
+    bash = shutil.which("bash")
+    if bash is None:
+        raise EngineUnavailableError("bash is not installed")
+    (directory / "bash").symlink_to(bash)
+    return directory

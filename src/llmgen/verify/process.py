@@ -15,9 +15,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from llmgen.verify.interrupt import StopRequest
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -138,7 +140,7 @@ class Teardown:
     seconds: float
     returncode: int | None  # the leader's, as subprocess reports it (negative: signal)
     leftover: tuple[int, ...]  # pids of the group still alive afterwards (should be empty)
-    interrupted: bool = False  # a second Ctrl-C cut the grace period short
+    interrupted: bool  # a stop signal cut the grace period short
 
 
 class ServerProcess:
@@ -189,24 +191,31 @@ class ServerProcess:
 
     def alive(self) -> bool:
         """Whether any process of the group is still running."""
-        return self.returncode() is None or bool(group_members(self.pgid))
+        if self.returncode() is None:
+            # Reaped by someone else: its status is lost and its PGID no longer ours to watch.
+            return not self._reaped
+        return bool(group_members(self.pgid))
 
-    def stop(self, grace: float = 10.0) -> Teardown:
-        """SIGTERM the group, SIGKILL it after `grace` seconds, reap the leader, confirm."""
+    def stop(self, grace: float = 10.0, signals: StopRequest | None = None) -> Teardown:
+        """SIGTERM the group, SIGKILL it after `grace` seconds, reap the leader, confirm.
+
+        A stop signal (counted by `signals`) that arrives during the grace period means
+        "stop now": the group gets SIGKILL at once instead of being left running.
+        """
         start = time.monotonic()
         sent: list[str] = []
-        interrupted = False
-        try:
-            if self.alive():
-                self._signal(signal.SIGTERM, sent)
-                if not self._wait_gone(start + grace):
-                    self._signal(signal.SIGKILL, sent)
-                    self._wait_gone(time.monotonic() + 5.0)
-        except KeyboardInterrupt:
-            # A second Ctrl-C means "stop now", not "leave it running".
-            interrupted = True
-            self._signal(signal.SIGKILL, sent)
-            self._wait_gone(time.monotonic() + 5.0)
+        seen = signals.count if signals is not None else 0
+
+        def cut_short() -> bool:
+            return signals is not None and signals.count > seen
+
+        if self.alive():
+            self._signal(signal.SIGTERM, sent)
+            if signals is not None:
+                signals.hold("stop", f"process group {self.pgid}")
+            if not self._wait_gone(start + grace, cut_short):
+                self._signal(signal.SIGKILL, sent)
+                self._wait_gone(time.monotonic() + 5.0)
         self._reap()
         leftover = group_members(self.pgid)
         return Teardown(
@@ -215,7 +224,7 @@ class ServerProcess:
             seconds=time.monotonic() - start,
             returncode=self._returncode,
             leftover=tuple(leftover),
-            interrupted=interrupted,
+            interrupted=cut_short(),
         )
 
     def _signal(self, sig: signal.Signals, sent: list[str]) -> None:
@@ -227,11 +236,12 @@ class ServerProcess:
             return
         sent.append(sig.name)
 
-    def _wait_gone(self, deadline: float) -> bool:
+    def _wait_gone(self, deadline: float, cut_short: Callable[[], bool] = bool) -> bool:
+        """Whether the group is gone by `deadline`; False at once when `cut_short()`."""
         while True:
             if not self.alive():
                 return True
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or cut_short():
                 return False
             time.sleep(0.01)
 

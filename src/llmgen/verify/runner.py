@@ -9,6 +9,7 @@ import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Literal
 from llmgen.verify import checks
 from llmgen.verify.failures import FailureKind, ServerExitedError, VerifyError, describe_exit
 from llmgen.verify.http import Endpoint
+from llmgen.verify.interrupt import StopRequest
 from llmgen.verify.process import MemorySampler, ServerProcess, Teardown, log_tail, port_in_use
 from llmgen.verify.readiness import Probe, State, wait_until_ready
 
@@ -25,6 +27,7 @@ Via = Literal["native", "docker"]
 SCRIPTS: dict[Via, str] = {"native": "launch.sh", "docker": "docker-run.sh"}
 LOG_NAME = "verify.log"
 PROGRESS_EVERY_S = 0.1
+WORKER_JOIN_S = 30.0  # after teardown, how long to wait for the worker's last request
 # llama.cpp marks errors with " E " after its timestamp; others say error/fatal/Traceback.
 _ERROR_LINE = re.compile(r"(^|\s)E\s|error|fatal|traceback|cannot|could not", re.IGNORECASE)
 
@@ -33,7 +36,7 @@ _ERROR_LINE = re.compile(r"(^|\s)E\s|error|fatal|traceback|cannot|could not", re
 class Progress:
     """A progress report for the live status line."""
 
-    phase: str  # "launching", "loading", "check client", ...
+    phase: str  # "launching", "loading", "check clients", ...
     elapsed: float  # seconds since verify started
     log_line: str  # the server log's last line ("" when there is none)
     detail: str = ""
@@ -52,6 +55,8 @@ class VerifyOptions:
     python: str = field(default_factory=lambda: sys.executable)
     env: Mapping[str, str] | None = None  # for the server and the client; default os.environ
     on_progress: Callable[[Progress], None] | None = None
+    # Stop signals as the CLI records them; None: the caller handles signals itself.
+    signals: StopRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -177,46 +182,97 @@ class _Secret:
         return cls(env_name, value, env)
 
 
-class _Run:
-    """State of one verification, so teardown can always find what was started."""
+class _StoppedError(Exception):
+    """The main thread has begun the teardown: the worker stops where it is."""
 
-    def __init__(self, options: VerifyOptions) -> None:
+
+class _Run:
+    """State of one verification, shared by the worker thread (launch, readiness, checks) and
+    the main thread (waiting, teardown), so teardown can always find what was started."""
+
+    def __init__(self, options: VerifyOptions, signals: StopRequest) -> None:
         self.options = options
+        self.signals = signals
         self.started = time.monotonic()
         self.server: ServerProcess | None = None
         self.sampler: MemorySampler | None = None
         self.ready = False
-        self.interrupted = False
+        # Set by the main thread under `lock` when teardown begins; after that the worker
+        # launches nothing and reports nothing.
+        self.stopping = False
+        self.lock = threading.Lock()
+        self.done = False  # the worker has finished (set last, then signals.wake())
+        self.failure: VerifyError | None = None  # what the worker's phases raised
+        self.crash: BaseException | None = None  # a bug in the worker, re-raised after teardown
+        self.checks: list[checks.CheckResult] = []
+        self._progress_lock = threading.Lock()
         self._last_progress = 0.0
         self._phase = ""
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether a stop signal has arrived (at any point of the run so far)."""
+        return self.signals.requested
+
+    def enter(self, phase: str, detail: str = "") -> None:
+        """Worker: begin `phase` (progress line, test hold), unless the teardown has begun."""
+        self.progress(phase, detail)
+        self.signals.hold(phase, detail)
+        if self.stopping:
+            raise _StoppedError
 
     def progress(self, phase: str, detail: str = "", *, throttle: bool = False) -> None:
         callback = self.options.on_progress
         if callback is None:
             return
-        now = time.monotonic()
-        if throttle and phase == self._phase and now - self._last_progress < PROGRESS_EVERY_S:
-            return
-        self._phase, self._last_progress = phase, now
-        line = ""
-        if self.server is not None:
-            tail = log_tail(self.server.log_path, lines=1, max_bytes=4096)
-            line = tail[-1] if tail else ""
-        callback(Progress(phase, now - self.started, line, detail))
+        with self._progress_lock:
+            if self.stopping and threading.current_thread() is not threading.main_thread():
+                return  # the worker's last words would garble the teardown lines
+            now = time.monotonic()
+            if throttle and phase == self._phase and now - self._last_progress < PROGRESS_EVERY_S:
+                return
+            self._phase, self._last_progress = phase, now
+            line = ""
+            if self.server is not None:
+                tail = log_tail(self.server.log_path, lines=1, max_bytes=4096)
+                line = tail[-1] if tail else ""
+            callback(Progress(phase, now - self.started, line, detail))
+
+
+INTERRUPTED = "interrupted"
+
+
+def mark_interrupted(result: VerifyResult) -> None:
+    """Record that a stop signal arrived, so the run can never be reported as OK."""
+    if result.failure is None or result.failure.kind != "interrupted":
+        stopped = "; the server was stopped" if result.teardown is not None else ""
+        result.failure = Failure("interrupted", INTERRUPTED + stopped)
 
 
 def run_verify(options: VerifyOptions) -> VerifyResult:
     """Verify one deployment; deployment problems end up in the result, never as a traceback.
 
+    Launch, readiness and checks run in a worker thread; the calling (main) thread waits for
+    it or for a stop signal (`options.signals`), then always tears the server down.
     Raises VerifyError (kind "bad-directory") or SpecError when there is nothing to verify.
     """
-    run = _Run(options)
+    signals = options.signals or StopRequest()  # not installed: nothing is ever requested
+    try:
+        return _verify(options, signals)
+    finally:
+        if options.signals is None:
+            signals.close()
+
+
+def _verify(options: VerifyOptions, signals: StopRequest) -> VerifyResult:
+    run = _Run(options, signals)
     target = options.target
     temporary = False
     if target.is_dir():
         directory = target
     else:
         run.progress("rendering", str(target))
+        signals.hold("rendering", str(target))
         directory = _render_to_temporary(target)
         temporary = True
     manifest = load_manifest(directory)
@@ -235,24 +291,42 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
         temporary_directory=temporary,
     )
     secret = _Secret.prepare(manifest.api_key_env, options, launching=options.url is None)
+    worker = threading.Thread(
+        target=_work,
+        args=(run, result, manifest, endpoint, secret),
+        name="llmgen-verify",
+        daemon=True,  # never keeps verify alive; the main thread joins it after teardown
+    )
     try:
-        try:
-            if options.url is None:
-                _launch(run, result, endpoint, secret.env)
-            _wait_ready(run, result, manifest, endpoint)
-            _run_checks(run, result, manifest, endpoint, secret)
-        except VerifyError as exc:
-            result.failure = _failure(exc, run, result)
-        except KeyboardInterrupt:
-            run.interrupted = True
-            stopped = "; the server was stopped" if run.server is not None else ""
-            result.failure = Failure("interrupted", "interrupted" + stopped)
+        if not run.interrupted:  # a signal during rendering: launch nothing
+            worker.start()
+            signals.wait(lambda: run.done)
     finally:
-        _finish(run, result)
+        _finish(run, result, worker)
     if temporary and result.ok and not result.kept_running:
         shutil.rmtree(directory, ignore_errors=True)
     result.total_s = time.monotonic() - run.started
     return result
+
+
+def _work(
+    run: _Run, result: VerifyResult, manifest: Manifest, endpoint: Endpoint, secret: _Secret
+) -> None:
+    """The worker thread: launch, wait for readiness, run the checks."""
+    try:
+        if run.options.url is None:
+            _launch(run, result, endpoint, secret.env)
+        _wait_ready(run, result, manifest, endpoint)
+        _run_checks(run, result, manifest, endpoint, secret)
+    except _StoppedError:
+        pass
+    except VerifyError as exc:
+        run.failure = exc
+    except BaseException as exc:  # a bug: the main thread tears down, then re-raises it
+        run.crash = exc
+    finally:
+        run.done = True
+        run.signals.wake()
 
 
 def _launch(run: _Run, result: VerifyResult, endpoint: Endpoint, env: dict[str, str]) -> None:
@@ -267,7 +341,7 @@ def _launch(run: _Run, result: VerifyResult, endpoint: Endpoint, env: dict[str, 
             "verify launches servers only on Linux (it watches the process group in /proc)",
             "start the server yourself and run llmgen verify DIR --url URL",
         )
-    run.progress("checking port", f"{endpoint.host}:{endpoint.port}")
+    run.enter("checking port", f"{endpoint.host}:{endpoint.port}")
     if port_in_use(endpoint.host, endpoint.port):
         raise VerifyError(
             "port-in-use",
@@ -277,14 +351,19 @@ def _launch(run: _Run, result: VerifyResult, endpoint: Endpoint, env: dict[str, 
             "or change server.port in the spec",
         )
     result.log_path = result.directory / LOG_NAME
-    try:
-        run.server = ServerProcess.spawn([str(script.resolve())], result.log_path, env)
-    except OSError as exc:
-        raise VerifyError(
-            "launch-failed",
-            f"could not run {script}: {exc.strerror or exc}",
-            f"check that it is executable (chmod +x {script})",
-        ) from None
+    # Under the lock: once the main thread has begun its teardown nothing new is launched,
+    # and a server launched before that is always visible to the teardown.
+    with run.lock:
+        if run.stopping:
+            raise _StoppedError
+        try:
+            run.server = ServerProcess.spawn([str(script.resolve())], result.log_path, env)
+        except OSError as exc:
+            raise VerifyError(
+                "launch-failed",
+                f"could not run {script}: {exc.strerror or exc}",
+                f"check that it is executable (chmod +x {script})",
+            ) from None
     result.pgid = run.server.pgid
     result.launched_at = run.server.started_at
     if result.mode != "docker-run.sh":
@@ -293,14 +372,21 @@ def _launch(run: _Run, result: VerifyResult, endpoint: Endpoint, env: dict[str, 
         run.sampler = MemorySampler(run.server.pgid)
         run.sampler.start()
         result.rss_scope = "the server's process group"
-    run.progress("launched", f"{result.mode} as process group {run.server.pgid}")
+    run.enter("launched", f"{result.mode} as process group {run.server.pgid}")
 
 
 def _wait_ready(run: _Run, result: VerifyResult, manifest: Manifest, endpoint: Endpoint) -> None:
+    held: set[State] = set()
+
     def on_poll(state: State, seen: Probe) -> None:
         answer = f"HTTP {seen.status}" if seen.status is not None else seen.detail
         if state != "ready":  # reported once below, with the time it took
             run.progress(state, f"{manifest.health_path}: {answer}", throttle=True)
+            if state not in held:
+                held.add(state)
+                run.signals.hold(state, answer)
+        if run.stopping:
+            raise _StoppedError
 
     server = run.server
     ready = wait_until_ready(
@@ -325,28 +411,30 @@ def _run_checks(
     # The name the generated clients really send; the manifest's copy is only a fallback.
     name = client_name or manifest.served_model_name
 
-    run.progress("check models")
-    result.checks.append(
+    run.enter("check models")
+    run.checks.append(
         checks.check_models(endpoint, manifest.served_model_name, client_name, secret.value)
     )
-    run.progress("check clients")
-    result.checks += checks.check_clients(
-        client_py.parent,
-        base_url=endpoint.base_url,
-        key_env=secret.env_name,
-        api_key=secret.value,
-        python=run.options.python,
-        env=secret.env,
+    run.enter("check clients")
+    run.checks.extend(
+        checks.check_clients(
+            client_py.parent,
+            base_url=endpoint.base_url,
+            key_env=secret.env_name,
+            api_key=secret.value,
+            python=run.options.python,
+            env=secret.env,
+        )
     )
-    run.progress("check stream")
+    run.enter("check stream")
     stream, stats = checks.check_stream(endpoint, name, secret.value)
-    result.checks.append(stream)
+    run.checks.append(stream)
     if stats is not None:
         result.first_token_s = stats.first_token_s
         result.tokens_per_second = stats.tokens_per_second
     if secret.env_name:
-        run.progress("check auth")
-        result.checks.append(checks.check_auth(endpoint, name, secret.env_name, secret.value))
+        run.enter("check auth")
+        run.checks.append(checks.check_auth(endpoint, name, secret.env_name, secret.value))
     if result.mode == "docker-run.sh":
         from llmgen.verify.container import container_memory
 
@@ -404,21 +492,36 @@ def _script_diagnostic(tail: tuple[str, ...], script: str) -> tuple[str, str] | 
     return None
 
 
-def _finish(run: _Run, result: VerifyResult) -> None:
+def _finish(run: _Run, result: VerifyResult, worker: threading.Thread) -> None:
+    """Main thread: stop the server whatever happened, then settle the verdict.
+
+    Stop signals only ever increment a counter (see `interrupt`), so nothing can cut this
+    short; a signal that lands in here still marks the run interrupted.
+    """
+    with run.lock:
+        run.stopping = True  # from here on the worker launches nothing
     server, sampler = run.server, run.sampler
-    if server is None:
-        return
-    if sampler is not None:
-        try:
+    if server is not None:
+        if sampler is not None:
             sampler.stop()
-        except KeyboardInterrupt:  # never let a Ctrl-C here skip the teardown below
-            run.interrupted = True
-            result.failure = result.failure or Failure("interrupted", "interrupted")
-    if run.options.keep_running and run.ready and not run.interrupted and server.alive():
-        result.kept_running = True
-    else:
-        run.progress("stopping", f"process group {server.pgid}")
-        result.teardown = server.stop(run.options.grace)
-        run.progress("stopped")
-    if sampler is not None:
-        result.peak_rss_bytes = sampler.peak_bytes
+        keep = run.options.keep_running and run.done and run.ready and run.failure is None
+        if keep and not run.interrupted and server.alive():
+            result.kept_running = True
+        else:
+            run.progress("stopping", f"process group {server.pgid}")
+            run.signals.hold("stopping", f"process group {server.pgid}")
+            result.teardown = server.stop(run.options.grace, run.signals)
+            run.progress("stopped")
+        if sampler is not None:
+            result.peak_rss_bytes = sampler.peak_bytes
+    if worker.ident is not None:
+        # With the server gone the worker's requests fail fast; a --url server that hangs
+        # is not waited for beyond the bound (the thread is a daemon).
+        worker.join(WORKER_JOIN_S)
+    result.checks = list(run.checks)
+    if run.failure is not None:
+        result.failure = _failure(run.failure, run, result)
+    if run.interrupted:
+        mark_interrupted(result)
+    if run.crash is not None:
+        raise run.crash

@@ -1,0 +1,203 @@
+"""Mutation testing of the modules the suite must guard most closely (mutmut 2.5).
+
+Run from the repository: `.venv/bin/python benchmarks/mutation.py [TARGET ...]`, with mutmut
+installed in the project venv (`.venv/bin/pip install 'mutmut==2.5.1'`; it is not a test
+dependency). TARGET is one of the names in TARGETS (default: quoting, teardown, signals).
+
+Each target mutates its modules with the tests that cover them: a bounded run (one small,
+fast test selection per target, `-x` so a killed mutant stops at its first failure) rather
+than the whole suite for every mutant. The work happens in a temporary copy of the
+repository (mutmut 2 edits files in place), with that copy's `src` first on PYTHONPATH, so
+the checkout is never touched. Prints killed / survived / timeout figures per target and the
+diff of every surviving mutant; docs/benchmarks.md records the figures and why each
+survivor, if any, is harmless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# target -> (modules to mutate, the tests that cover them)
+TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "quoting": (("src/llmgen/quoting.py",), ("tests/test_quoting.py",)),
+    # One module per target: mutmut 2 lost track of its cache when given both at once.
+    "teardown": (("src/llmgen/verify/process.py",), ("tests/test_teardown.py",)),
+    "signals": (("src/llmgen/verify/interrupt.py",), ("tests/test_teardown.py",)),
+    "adapters": (
+        (
+            "src/llmgen/engines/base.py",
+            "src/llmgen/engines/vllm.py",
+            "src/llmgen/engines/tgi.py",
+            "src/llmgen/engines/llamacpp.py",
+        ),
+        (
+            "tests/test_knobs_reach_engines.py",
+            "tests/test_render.py",
+            "tests/test_flags.py",
+            "tests/test_secure_defaults.py",
+            "tests/test_served_name.py",
+            "tests/test_validation_cases.py",
+            "tests/test_model_checks.py",
+        ),
+    ),
+}
+# Where a target is part of a module, only these top-level names are mutated there: every other
+# line of the scratch copy gets mutmut's `# pragma: no mutate` (the checkout is never edited).
+SCOPES: dict[str, tuple[str, ...]] = {
+    "src/llmgen/verify/process.py": ("_stat", "group_members", "Teardown", "ServerProcess"),
+}
+COPIED = ("src", "tests", "templates", "schemas", "examples", "pyproject.toml", "README.md")
+
+
+def copy_repository(into: Path) -> Path:
+    """A copy of what the tests need (no .venv, no .git), so mutants never touch the checkout."""
+    root = into / "repo"
+    root.mkdir()
+    for name in COPIED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    return root
+
+
+def restrict_scope(path: Path, names: tuple[str, ...]) -> None:
+    """Mark every line outside the top-level definitions `names` with `# pragma: no mutate`.
+
+    Only lines that end a token line (tokenize's NEWLINE or NL) get the comment, so nothing
+    is appended inside a string or after a line continuation.
+    """
+    import ast
+    import io
+    import tokenize
+
+    text = path.read_text("utf-8")
+    keep: set[int] = set()
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in names:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            keep.update(range(first, (node.end_lineno or node.lineno) + 1))
+    ends = {
+        token.start[0]
+        for token in tokenize.generate_tokens(io.StringIO(text).readline)
+        if token.type in (tokenize.NEWLINE, tokenize.NL)
+    }
+    lines = text.splitlines()
+    for number in sorted(ends - keep):
+        line = lines[number - 1]
+        if line.strip():
+            lines[number - 1] = line + "  # pragma: no mutate"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def run_target(name: str, python: str) -> dict[str, object]:
+    """Mutate one target's modules in a fresh copy; return its figures and survivors."""
+    modules, tests = TARGETS[name]
+    with tempfile.TemporaryDirectory(prefix=f"llmgen-mutation-{name}-") as scratch:
+        root = copy_repository(Path(scratch))
+        for module in modules:
+            if module in SCOPES:
+                restrict_scope(root / module, SCOPES[module])
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        # Only what the selected tests need: no conftest (it imports the renderer), no
+        # hypothesis or snapshot plugins; pytest's start-up is most of each mutant's cost.
+        light = "-p no:cacheprovider -p no:hypothesispytest -p no:syrupy --noconftest"
+        runner = f"{python} -m pytest -x -q {light} {' '.join(tests)}"
+        if name == "adapters":  # these tests use the shared fixtures of tests/conftest.py
+            runner = f"{python} -m pytest -x -q -p no:cacheprovider {' '.join(tests)}"
+        mutmut = [python, "-m", "mutmut"]
+        start = time.monotonic()
+        command = [*mutmut, "run", "--paths-to-mutate", ",".join(modules)]
+        command += ["--tests-dir", "tests", "--runner", runner, "--no-progress", "--simple-output"]
+        subprocess.run(
+            command,
+            cwd=root,
+            env=env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+        seconds = time.monotonic() - start
+        counts, survivors_ids = read_cache(root / ".mutmut-cache")
+        survivors = []
+        for mutant in survivors_ids:
+            shown = subprocess.run(
+                [*mutmut, "show", str(mutant)],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            survivors.append(shown.strip())
+    return {"counts": counts, "seconds": seconds, "survivors": survivors, "modules": modules}
+
+
+# mutmut 2's statuses, as stored in its cache.
+STATUSES = {
+    "ok_killed": "killed",
+    "ok_suspicious": "suspicious",
+    "bad_timeout": "timed out",
+    "bad_survived": "survived",
+    "skipped": "skipped",
+    "untested": "untested",
+}
+
+
+def read_cache(path: Path) -> tuple[dict[str, int], list[int]]:
+    """Counts per status, and the ids of the surviving mutants, from mutmut's SQLite cache."""
+    import sqlite3
+
+    counts = dict.fromkeys(STATUSES.values(), 0)
+    survivors: list[int] = []
+    with contextlib.closing(sqlite3.connect(path)) as cache:
+        for mutant_id, status in cache.execute("SELECT id, status FROM Mutant ORDER BY id"):
+            counts[STATUSES.get(status, status)] = counts.get(STATUSES.get(status, status), 0) + 1
+            if status == "bad_survived":
+                survivors.append(int(mutant_id))
+    return counts, survivors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("targets", nargs="*", choices=[*TARGETS, []], default=None)
+    args = parser.parse_args()
+    targets = args.targets or ["quoting", "teardown", "signals"]
+    python = sys.executable
+    check = subprocess.run([python, "-m", "mutmut", "--help"], capture_output=True, check=False)
+    if check.returncode != 0:
+        sys.exit("mutmut is not installed: .venv/bin/pip install 'mutmut==2.5.1'")
+    for name in targets:
+        found = run_target(name, python)
+        counts = found["counts"]
+        assert isinstance(counts, dict)
+        total = sum(counts.values()) - counts["untested"]
+        killed = counts["killed"] + counts["suspicious"] + counts["timed out"]
+        score = 100.0 * killed / total if total else 0.0
+        print(f"== {name}: {', '.join(found['modules'])}")  # type: ignore[arg-type]
+        print(
+            f"   {total} mutants: {counts['killed']} killed, {counts['suspicious']} suspicious "
+            f"(killed slowly), {counts['timed out']} timed out (hung: killed), "
+            f"{counts['survived']} survived, {counts['untested']} not run; "
+            f"score {score:.1f} %; {found['seconds']:.0f} s"
+        )
+        for diff in found["survivors"]:  # type: ignore[attr-defined]
+            print("   -- survivor:\n" + "\n".join("      " + line for line in diff.splitlines()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+"""verify's process handling and stop signals, unit by unit, on real processes.
+
+Fast on purpose (no engine, no HTTP): this module is what the mutation benchmark runs for
+src/llmgen/verify/process.py and src/llmgen/verify/interrupt.py. Processes report their own
+state through files they create (handshakes), so no assertion waits on the clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from llmgen.verify import interrupt, process
+from llmgen.verify.interrupt import StopRequest
+from llmgen.verify.process import (
+    MemorySampler,
+    ServerProcess,
+    clean_line,
+    group_members,
+    log_tail,
+    port_in_use,
+)
+from tests.support.engines import free_port, wait_for
+
+PY = sys.executable
+
+
+def proc_state(pid: int) -> str | None:
+    """The state letter of `pid` from /proc (None when gone): independent of process.py."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2 :].split()[0].decode()
+
+
+@pytest.fixture
+def spawned(tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    """Servers a test spawns; any still running afterwards is killed and reaped."""
+    servers: list[ServerProcess] = []
+    yield servers
+    for server in servers:
+        server.stop(grace=0)
+
+
+def spawn(
+    servers: list[ServerProcess], tmp_path: Path, code: str, *args: str, ready: str = ""
+) -> ServerProcess:
+    """Start python -c `code` as a server; wait for the file `ready` when given."""
+    log = tmp_path / f"log{len(servers)}"
+    server = ServerProcess.spawn([PY, "-c", code, *args], log, os.environ)
+    servers.append(server)
+    if ready:
+        wait_for((tmp_path / ready).exists, what=f"the child to create {ready}")
+    return server
+
+
+# A leader that starts a child in its group, says so, and waits; TERM is handled or ignored.
+FAMILY = """
+import os, pathlib, signal, subprocess, sys, time
+if sys.argv[2] == "ignore":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+pathlib.Path(sys.argv[1], "child").write_text(str(child.pid))
+pathlib.Path(sys.argv[1], "ready").touch()
+time.sleep(600)
+"""
+
+
+def test_port_in_use() -> None:
+    port = free_port()
+    assert port_in_use("127.0.0.1", port) is False
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        assert port_in_use("127.0.0.1", port) is True
+    # Another bind error (an address not on this machine) is not "in use".
+    assert port_in_use("192.0.2.1", port) is False
+
+
+def test_port_in_use_on_ipv6_in_brackets() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind(("::1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert port_in_use("[::1]", port) is True
+        assert port_in_use("::1", port) is True
+
+
+def test_spawn_makes_a_new_session_with_the_log_and_no_stdin(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    code = (
+        "import os, sys, pathlib; d = pathlib.Path(sys.argv[1]);"
+        "print('out', os.environ.get('MARK')); print('err', file=sys.stderr);"
+        "(d / 'ids').write_text(f'{os.getsid(0)} {os.getpgid(0)} {sys.stdin.read()!r}');"
+        "(d / 'ready').touch()"
+    )
+    log = tmp_path / "server.log"
+    log.write_text("old content\n")
+    before = time.monotonic()
+    server = ServerProcess.spawn([PY, "-c", code, str(tmp_path)], log, dict(os.environ, MARK="m-1"))
+    assert before <= server.started_at <= time.monotonic()
+    assert server.log_path == log
+    spawned.append(server)
+    wait_for((tmp_path / "ready").exists, what="the child")
+    assert server.pgid == server.pid
+    sid, pgid, stdin = (tmp_path / "ids").read_text().split(" ", 2)
+    assert (int(sid), int(pgid)) == (server.pid, server.pid)
+    assert stdin == "''"  # /dev/null
+    wait_for(lambda: server.returncode() is not None, what="the child to exit")
+    assert server.returncode() == 0
+    assert log.read_text().split() == ["out", "m-1", "err"]  # truncated, both streams
+
+
+def test_spawn_creates_the_log_readable_by_all(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    log = tmp_path / "new.log"
+    spawned.append(ServerProcess.spawn([PY, "-c", "pass"], log, os.environ))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(log.stat().st_mode) == 0o644 & ~umask
+
+
+def test_spawn_of_a_missing_program_raises(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        ServerProcess.spawn([str(tmp_path / "nothing")], tmp_path / "log", os.environ)
+
+
+def test_returncode_without_reaping_and_alive(tmp_path: Path, spawned: list[ServerProcess]) -> None:
+    server = spawn(spawned, tmp_path, "import sys; sys.exit(3)")
+    wait_for(lambda: proc_state(server.pid) == "Z", what="the child to exit")
+    assert server.returncode() == 3
+    assert server.returncode() == 3  # cached
+    assert proc_state(server.pid) == "Z"  # still not reaped: the PGID stays reserved
+    assert server.alive() is False
+    assert group_members(server.pgid) == []  # a zombie is not a member
+
+
+def test_returncode_of_a_signalled_leader(tmp_path: Path, spawned: list[ServerProcess]) -> None:
+    server = spawn(spawned, tmp_path, "import time; time.sleep(600)")
+    assert server.returncode() is None
+    assert server.alive() is True
+    os.kill(server.pid, signal.SIGKILL)
+    wait_for(lambda: proc_state(server.pid) == "Z", what="the child to die")
+    assert server.returncode() == -signal.SIGKILL
+
+
+def test_group_members_and_alive_with_an_orphaned_child(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "handle", ready="ready")
+    child = int((tmp_path / "child").read_text())
+    assert group_members(server.pgid) == sorted([server.pid, child])
+    os.kill(server.pid, signal.SIGKILL)  # the leader dies; its child lives on in the group
+    wait_for(lambda: proc_state(server.pid) == "Z", what="the leader to die")
+    assert server.returncode() == -signal.SIGKILL
+    assert server.alive() is True
+    assert group_members(server.pgid) == [child]
+    teardown = server.stop(grace=5)
+    assert teardown.signals == ("SIGTERM",)
+    assert teardown.leftover == ()
+    assert proc_state(child) is None or proc_state(child) == "Z"
+
+
+def test_group_members_is_by_process_group_not_session(tmp_path: Path) -> None:
+    """A child in a new process group but this session: found by its group id only."""
+    child = subprocess.Popen(
+        [PY, "-c", "import time; time.sleep(600)"], process_group=0, stdin=subprocess.DEVNULL
+    )
+    try:
+        assert os.getpgid(child.pid) == child.pid != os.getsid(child.pid)
+        assert group_members(child.pid) == [child.pid]
+    finally:
+        child.kill()
+        child.wait()
+    assert group_members(child.pid) == []
+
+
+def test_group_members_reads_names_with_spaces_and_parentheses(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    odd = tmp_path / "a) b (c"
+    odd.symlink_to(PY)
+    code = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); time.sleep(600)"
+    server = ServerProcess.spawn(
+        [str(odd), "-c", code, str(tmp_path / "ready")], tmp_path / "log", os.environ
+    )
+    spawned.append(server)
+    wait_for((tmp_path / "ready").exists, what="the child")
+    assert group_members(server.pgid) == [server.pid]
+
+
+def test_stop_graceful(tmp_path: Path, spawned: list[ServerProcess]) -> None:
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "handle", ready="ready")
+    child = int((tmp_path / "child").read_text())
+    teardown = server.stop(grace=60)
+    assert teardown.pgid == server.pgid
+    assert teardown.signals == ("SIGTERM",)
+    assert teardown.returncode == -signal.SIGTERM
+    assert teardown.leftover == ()
+    assert teardown.interrupted is False
+    assert 0 <= teardown.seconds < 60
+    assert proc_state(server.pid) is None  # reaped
+    assert proc_state(child) in (None, "Z")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        teardown.signals = ("SIGKILL",)  # type: ignore[misc]  # a record, not a log to edit
+    again = server.stop(grace=60)  # reaped: the PGID is no longer ours to signal
+    assert again.signals == ()
+    assert again.returncode == -signal.SIGTERM
+
+
+def test_stop_polls_every_10_ms(
+    tmp_path: Path, spawned: list[ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pauses the teardown asks for (what it controls; the scheduler decides the rest)."""
+    asked: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        time.sleep(seconds)
+
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "ignore", ready="ready")
+    monkeypatch.setattr(process, "time", SimpleNamespace(monotonic=time.monotonic, sleep=sleep))
+    teardown = server.stop(grace=0.05)
+    assert teardown.signals == ("SIGTERM", "SIGKILL")
+    assert asked and set(asked) == {0.01}
+
+
+def test_a_leader_reaped_elsewhere_is_not_signalled(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    server = spawn(spawned, tmp_path, "import sys; sys.exit(5)")
+    os.waitpid(server.pid, 0)  # someone else reaped it: the PGID may be reused now
+    server._reap()
+    assert server._reaped is True
+    teardown = server.stop(grace=600)
+    assert teardown.signals == ()
+    assert teardown.seconds < 600
+
+
+def test_stop_of_an_exited_server_sends_nothing(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    server = spawn(spawned, tmp_path, "import sys; sys.exit(4)")
+    wait_for(lambda: proc_state(server.pid) == "Z", what="the child to exit")
+    teardown = server.stop(grace=60)
+    assert teardown.signals == ()
+    assert teardown.returncode == 4
+    assert proc_state(server.pid) is None
+
+
+def test_stop_escalates_after_the_grace_period(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "ignore", ready="ready")
+    child = int((tmp_path / "child").read_text())
+    teardown = server.stop(grace=0.2)
+    assert teardown.signals == ("SIGTERM", "SIGKILL")
+    assert teardown.returncode == -signal.SIGKILL
+    assert teardown.seconds >= 0.2
+    assert teardown.leftover == ()
+    assert teardown.interrupted is False
+    assert proc_state(child) in (None, "Z")
+
+
+@pytest.fixture
+def hold_pipe() -> Iterator[tuple[int, int]]:
+    read, write = os.pipe()
+    yield read, write
+    for fd in (read, write):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def test_a_stop_signal_during_the_grace_period_kills_at_once(
+    tmp_path: Path, spawned: list[ServerProcess], hold_pipe: tuple[int, int]
+) -> None:
+    """With the hook, stop() holds right after SIGTERM until a signal is counted."""
+    read, write = hold_pipe
+    signals = StopRequest(f"stop:{write}")
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "ignore", ready="ready")
+
+    def signal_when_held() -> None:
+        with os.fdopen(os.dup(read), "rb") as stream:
+            stream.readline()
+        signals._record(signal.SIGINT, None)  # what the installed handler does
+
+    helper = threading.Thread(target=signal_when_held)
+    helper.start()
+    teardown = server.stop(grace=600, signals=signals)
+    helper.join()
+    signals.close()
+    assert teardown.signals == ("SIGTERM", "SIGKILL")
+    assert teardown.interrupted is True
+    assert teardown.seconds < 600
+    assert teardown.leftover == ()
+
+
+def test_memory_sampler_sees_the_group_and_its_peak(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    code = (
+        "import pathlib, sys, time; block = bytearray(b'x') * (48 * 2**20);"
+        "pathlib.Path(sys.argv[1]).touch(); time.sleep(600)"
+    )
+    server = spawn(spawned, tmp_path, code, str(tmp_path / "held"), ready="held")
+    sampler = MemorySampler(server.pgid, interval=0.01)
+    assert sampler.peak_bytes == 0
+    sampler.start()
+    assert sampler.peak_bytes >= 48 * 2**20  # the first sample is taken in start()
+    sampler.stop()
+    server.stop(grace=5)
+    peak = sampler.peak_bytes
+    sampler.sample()  # the group is gone: the peak stays
+    assert sampler.peak_bytes == peak
+    idle = MemorySampler(server.pgid)
+    idle.stop()  # never started: one last sample, no thread to join
+    assert idle.peak_bytes == 0
+
+
+def test_clean_line_and_log_tail(tmp_path: Path) -> None:
+    assert clean_line("\x1b[31merror\x1b[0m: \x07bad\x00 ") == "error: bad"
+    assert clean_line("\x1b[?25lcursor") == "cursor"
+    log = tmp_path / "log"
+    log.write_bytes(b"one\n\ntwo\r\x1b[1mthree\x1b[0m\n  \nfour \xff\n")
+    assert log_tail(log, lines=3) == ("two", "three", "four \ufffd")
+    assert log_tail(log) == ("one", "two", "three", "four \ufffd")
+    assert log_tail(log, lines=1, max_bytes=8) == ("four \ufffd",)
+    assert log_tail(log, lines=10, max_bytes=15) == ("four \ufffd",)  # an escape only
+    assert log_tail(log, lines=10, max_bytes=20) == ("three", "four \ufffd")
+    assert log_tail(tmp_path / "missing") == ()
+
+
+def test_stop_request_counts_signals_and_never_raises() -> None:
+    signals = StopRequest()
+    assert signals.requested is False and signals.first == ""
+    signals.install()
+    assert signal.getsignal(signal.SIGINT) == signals._record
+    assert signal.getsignal(signal.SIGTERM) == signals._record
+    os.kill(os.getpid(), signal.SIGTERM)  # delivered to this (main) thread at once
+    os.kill(os.getpid(), signal.SIGINT)
+    assert signals.count == 2
+    assert signals.requested is True
+    assert signals.first == "SIGTERM"
+    signals.close()
+
+
+def test_wait_returns_when_done_or_signalled() -> None:
+    signals = StopRequest()
+    flag = threading.Event()
+
+    def finish() -> None:
+        flag.set()
+        signals.wake()
+
+    worker = threading.Thread(target=finish)
+    worker.start()
+    signals.wait(flag.is_set)  # woken by the pipe, not by the 1 s safety timeout
+    worker.join()
+    assert flag.is_set() and not signals.requested
+    for _ in range(70_000):  # more wake-ups than the pipe holds: never blocks nor raises
+        signals.wake()
+    signals.count = 1
+    signals.wait(lambda: False)  # a signal already counted: returns at once
+    signals.close()
+    signals.close()  # idempotent
+    signals.wake()  # after close: nothing to wake, no error
+
+
+def test_wake_writes_one_byte_and_wait_survives_a_missed_wake_up() -> None:
+    signals = StopRequest()
+    signals.wake()
+    assert os.read(signals._read, 16) == b"\0"
+    answers = iter([False, True])
+    signals.wait(lambda: next(answers))  # no wake-up at all: the 1 s safety net, no hang
+    signals.close()
+
+
+def test_hold_hook_says_where_it_is_and_waits_for_a_signal(
+    hold_pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read, write = hold_pipe
+    monkeypatch.setenv("LLMGEN_VERIFY_HOLD", f"loading, check client:{write}")  # documented
+    signals = StopRequest.from_environment()
+    assert os.get_inheritable(write) is False  # a server spawned later never inherits it
+    signals.hold("stopping")  # not named: returns at once, writes nothing
+    released: list[str] = []
+
+    def release() -> None:
+        with os.fdopen(os.dup(read), "rb") as stream:
+            released.append(stream.readline().decode())
+            signals._record(signal.SIGTERM, None)
+            released.append(stream.readline().decode())
+            signals._record(signal.SIGINT, None)
+
+    helper = threading.Thread(target=release)
+    helper.start()
+    counts_at_return = []
+    signals.hold("loading", "HTTP 503")
+    counts_at_return.append(signals.count)
+    signals.hold("check client")
+    counts_at_return.append(signals.count)
+    helper.join()
+    assert counts_at_return == [1, 2]  # each hold returned only after its signal
+    assert released == ["loading HTTP 503\n", "check client\n"]
+    assert signals.count == 2 and signals.first == "SIGTERM"
+    signals.close()
+
+
+def test_no_hook_without_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMGEN_VERIFY_HOLD", raising=False)
+    signals = StopRequest.from_environment()
+    signals.hold("loading")  # returns at once
+    assert signals.count == 0
+    signals.close()
+
+
+def test_hold_gives_up_after_its_limit(
+    hold_pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, write = hold_pipe
+    monkeypatch.setattr(interrupt, "HOLD_LIMIT_S", 0.0)
+    signals = StopRequest(f"stop:{write}")
+    signals.hold("stop")  # nobody signals: a broken test cannot hang verify forever
+    assert signals.count == 0
+    signals.close()
