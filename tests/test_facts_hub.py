@@ -100,3 +100,25 @@ def test_offline_never_asks(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_validate_never_goes_online(hub: Hub) -> None:
     validate_text("name: x\nengine: vllm\nmodel:\n  id: acme/tiny-chat\nruntime:\n  gpus: 1\n")
     assert hub.requests == []
+
+
+def test_validate_online_asks_the_hub_and_applies_its_facts(hub: Hub, tmp_path: Path) -> None:
+    """`validate --online`: the stand-in hub's config.json (32768 positions) makes a longer
+    context an error; the same file without --online sends nothing and passes."""
+    from click.testing import CliRunner
+
+    from llmgen.cli import main
+
+    path = tmp_path / "long.yaml"
+    path.write_text(
+        "name: x\nengine: vllm\nmodel:\n  id: acme/tiny-chat\n"
+        "runtime:\n  gpus: 1\n  context_length: 65536\n",
+        "utf-8",
+    )
+    offline = CliRunner().invoke(main, ["validate", str(path)], catch_exceptions=False)
+    assert offline.exit_code == 0, offline.output
+    assert hub.requests == []
+    online = CliRunner().invoke(main, ["validate", "--online", str(path)], catch_exceptions=False)
+    assert online.exit_code == 1, online.output
+    assert "runtime.context_length" in online.stderr and "32768" in online.stderr
+    assert any("config.json" in path for _, path, _ in hub.requests)

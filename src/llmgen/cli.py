@@ -86,7 +86,13 @@ def main() -> None:
     help="json: one object per spec on stdout; github: GitHub Actions annotations on stdout.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings or the summary.")
-def validate(specs: tuple[str, ...], output_format: str, quiet: bool) -> None:
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Ask the hub for a hub model's facts when neither a local file, the Hugging Face "
+    "cache nor the built-in catalog knows it (never without this option).",
+)
+def validate(specs: tuple[str, ...], output_format: str, quiet: bool, online: bool) -> None:
     """Check spec files; exit 1 if any has an error (warnings are allowed).
 
     SPECS are files, directories (their *.yaml and *.yml files) or globs ('deploy/**/*.yaml',
@@ -96,10 +102,12 @@ def validate(specs: tuple[str, ...], output_format: str, quiet: bool) -> None:
     Examples:
       llmgen validate deploy/chat.yaml
       llmgen validate deploy/ 'services/**/*.llmgen.yaml' --format github
+      llmgen validate chat.llmgen.yaml --online
     """
     from llmgen.validate_many import check_files, report
 
-    sys.exit(report(check_files(specs), output_format, quiet, sys.stdout, sys.stderr))
+    results = check_files(specs, online=online)
+    sys.exit(report(results, output_format, quiet, sys.stdout, sys.stderr))
 
 
 @main.command()

@@ -29,9 +29,12 @@ class Validated:
     plan: LaunchPlan
 
 
-def validate_file(path: str | os.PathLike[str]) -> Validated:
-    """Load and check one spec file; raises SpecError listing every error."""
-    return _validate_loaded(load_yaml_file(path))
+def validate_file(path: str | os.PathLike[str], *, online: bool = False) -> Validated:
+    """Load and check one spec file; raises SpecError listing every error.
+
+    `online` lets the model checks ask the hub for a hub model's facts (never by default).
+    """
+    return _validate_loaded(load_yaml_file(path), online=online)
 
 
 def validate_text(text: str, name: str = "<spec>") -> Validated:
@@ -39,7 +42,7 @@ def validate_text(text: str, name: str = "<spec>") -> Validated:
     return _validate_loaded(parse_yaml(text, name))
 
 
-def _validate_loaded(loaded: LoadedYaml) -> Validated:
+def _validate_loaded(loaded: LoadedYaml, *, online: bool = False) -> Validated:
     try:
         spec = Spec.model_validate(loaded.data)
     except ValidationError as exc:
@@ -47,7 +50,7 @@ def _validate_loaded(loaded: LoadedYaml) -> Validated:
     # One pass: the plan carries the engine's diagnostics, computed with its effective
     # configuration; render reuses this plan instead of checking again.
     plan = ENGINES[spec.engine].plan(spec)
-    found = [*plan.diagnostics, *_model_checks(spec, plan), *_deploy_checks(spec)]
+    found = [*plan.diagnostics, *_model_checks(spec, plan, online), *_deploy_checks(spec)]
     found += client_checks(spec)
     found = _position_all(loaded, found)
     errors = [d for d in found if d.severity is Severity.ERROR]
@@ -56,11 +59,11 @@ def _validate_loaded(loaded: LoadedYaml) -> Validated:
     return Validated(spec, tuple(found), loaded.file, plan)
 
 
-def _model_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
+def _model_checks(spec: Spec, plan: LaunchPlan, online: bool) -> list[Diagnostic]:
     """Compare the spec with its model's facts and, with `hardware:`, the machine."""
     from llmgen.model_rules import model_diagnostics
 
-    return model_diagnostics(spec, plan.config)
+    return model_diagnostics(spec, plan.config, online=online)
 
 
 def _deploy_checks(spec: Spec) -> list[Diagnostic]:

@@ -29,8 +29,10 @@ class FileResult:
     diagnostics: tuple[Diagnostic, ...]
 
 
-def check_files(arguments: tuple[str, ...] | list[str]) -> list[FileResult]:
-    """Expand the arguments and check every spec file they name."""
+def check_files(
+    arguments: tuple[str, ...] | list[str], *, online: bool = False
+) -> list[FileResult]:
+    """Expand the arguments and check every spec file they name (`online`: ask the hub)."""
     from llmgen.validate import validate_file
 
     expanded = expand(arguments)
@@ -40,7 +42,7 @@ def check_files(arguments: tuple[str, ...] | list[str]) -> list[FileResult]:
     ]
     for path in expanded.files:
         try:
-            found = validate_file(path).diagnostics
+            found = validate_file(path, online=online).diagnostics
             results.append(FileResult(str(path), True, tuple(found)))
         except SpecError as exc:
             results.append(FileResult(str(path), False, tuple(exc.diagnostics)))
