@@ -14,6 +14,16 @@ if [ -x "$binary" ] && "$binary" --version >/dev/null 2>&1; then
     exit 0
 fi
 
+# One build at a time: a second caller waits for the first build and then reuses its binary
+# (two concurrent builds on 2 cores take twice as long for both).
+mkdir -p "$cache_root"
+exec 9>"$dest.lock"
+flock 9
+if [ -x "$binary" ] && "$binary" --version >/dev/null 2>&1; then
+    echo "$binary"
+    exit 0
+fi
+
 need_apt=()
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v ninja >/dev/null || need_apt+=(ninja-build)
