@@ -37,6 +37,7 @@ def hub_facts(hub_id: str, revision: str | None, gguf: bool) -> ModelFacts:
         import huggingface_hub  # noqa: F401
     except ImportError:
         raise HubError("huggingface_hub is not installed (pip install 'llmgen[hub]')") from None
+    _check_reachable(_endpoint())
     repo, _, quant = hub_id.partition(":")
     try:
         return _gguf_facts(repo, quant, revision, hub_id) if gguf else _hf_facts(repo, revision)
@@ -45,6 +46,28 @@ def hub_facts(hub_id: str, revision: str | None, gguf: bool) -> ModelFacts:
     except Exception as exc:  # the library raises many kinds; one line for the user
         raise HubError(
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
+
+
+def _check_reachable(endpoint: str, timeout_s: float = 3.0) -> None:
+    """Fail fast, in one line, when the hub's host cannot be reached at all.
+
+    Without this, huggingface_hub retries a failed name lookup five times with back-off
+    (about 25 s of warnings) before giving up, the usual case on a machine without network.
+    """
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(endpoint)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise HubError(
+            f"cannot reach {endpoint} ({exc.strerror or exc}); "
+            "set HF_HUB_OFFLINE=1 (or --offline) to skip the hub"
         ) from None
 
 
