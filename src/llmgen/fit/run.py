@@ -229,16 +229,15 @@ def _saves(before: tuple[DeviceEstimate, ...], after: tuple[DeviceEstimate, ...]
 def _halving(
     start: int, floor: int, make: Callable[[int], object], evaluate: Evaluator
 ) -> int | None:
-    """The largest of start/2, start/4, ... that fits; else the last one tried (not below
-    floor), which helps without being enough alone; None when start is at the floor."""
+    """The largest of start/2, start/4, ... that fits; else start/2 (not below floor): one
+    halving helps without being enough alone, and gives up the least (halving down to the
+    floor would suggest a useless 256-token context). None when start is at the floor."""
     value = start // 2
-    tried = None
     while value >= floor:
-        tried = value
         if _fits(evaluate(make(value))):
             return value
         value //= 2
-    return tried
+    return start // 2 if start // 2 >= floor else None
 
 
 def _fix(  # noqa: PLR0917 (one call shape for every fix)
