@@ -72,17 +72,25 @@ class Report:
 
 
 def memory_estimate(spec: Spec) -> int | None:
-    """Bytes of memory the deployment needs (weights + KV cache + overhead), when known.
+    """Bytes of host memory the deployment needs, from `llmgen fit`'s estimate (offline: the
+    local file, the Hugging Face cache or the catalog), or None for an unknown model."""
+    from llmgen.fit.run import fit_spec
 
-    Hook for the `fit` estimate: returns None until it is wired in, and doctor then reports
-    the free memory without judging it. Tests replace it to exercise the comparison.
-    """
-    return None
+    report = fit_spec(spec, online=False)
+    host = next((device for device in report.devices if device.name == "host"), None)
+    return host.estimate_bytes if host is not None else None
 
 
 def download_size(spec: Spec) -> int | None:
-    """Bytes the model download takes in the cache, when known (same hook as above)."""
-    return None
+    """Bytes the model download takes in the cache, when the model's facts are known."""
+    from llmgen.facts.resolve import lookup_facts
+
+    if spec.model.path is not None:
+        return None  # already on disk: nothing to download
+    facts = lookup_facts(spec, online=False).facts
+    if facts is None:
+        return None
+    return facts.file_bytes or facts.weight_bytes
 
 
 # --- the checks --------------------------------------------------------------------------
