@@ -235,6 +235,21 @@ def test_compose_gpu_deployment_fails_with_the_engine_error(
     assert up.returncode != 0
     # compose asks for the "nvidia" driver by name; docker run --gpus for any ("").
     assert GPU_ERROR.replace('""', '"nvidia"') in up.stderr, up.stderr
+    # What compose users run first (the file's header says so): doctor asks this real engine.
+    assert "llmgen doctor" in (out / "compose.yaml").read_text("utf-8").split("services:")[0]
+    doctor = subprocess.run(
+        [LLMGEN, "doctor", str(out.parent / f"{name}.yaml"), "--via", "docker"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    runtime_line = next(
+        line for line in doctor.stdout.splitlines() if line.startswith("problem nvidia runtime")
+    )
+    assert "Docker has no NVIDIA runtime" in runtime_line
+    assert "nvidia-ctk runtime configure --runtime=docker" in runtime_line
 
 
 def test_compose_up_turns_healthy_and_serves_on_loopback(
