@@ -110,12 +110,19 @@ class KubePlan:
 
 
 def model_weight_bytes(spec: Spec) -> int | None:
-    """Bytes of the model's weights, from the memory estimate ("fit") when it knows them.
+    """Bytes of the model's weights when llmgen's built-in catalog knows the hub model.
 
-    The estimate is not part of this branch yet, so this returns None and every caller falls
-    back to the documented defaults above.
+    Only the catalog (never this machine's Hugging Face cache or the hub) so that rendering
+    stays the same on every machine; unknown models fall back to the documented defaults.
     """
-    return None
+    if spec.model.id is None:
+        return None
+    from llmgen.facts.catalog import catalog_facts
+
+    facts = catalog_facts(spec.model.id, gguf=spec.engine == "llamacpp")
+    if facts is None:
+        return None
+    return facts.file_bytes or facts.weight_bytes
 
 
 def memory_need_bytes(spec: Spec) -> int | None:
