@@ -646,3 +646,25 @@ def test_a_catalog_model_sizes_the_claim_and_an_unknown_one_gets_the_default() -
     unknown = yaml.safe_dump({"name": "u", "engine": "vllm", "model": {"id": "org/unknown"}})
     claim = by_kind(render(validate_text(unknown).spec), "PersistentVolumeClaim")
     assert claim["spec"]["resources"]["requests"]["storage"] == "100Gi"
+
+
+def test_llamacpp_memory_follows_fit_and_other_engines_keep_the_default() -> None:
+    """SmolLM2-1.7B-Instruct's Q4_K_M GGUF is a 1.06 GB file on the hub: a CPU llama.cpp pod
+    with one 4096-token slot gets fit's host estimate with headroom (more than the file, far
+    less than the 16Gi default); vLLM, and a model llmgen does not know, keep 16Gi."""
+
+    def memory(data: dict[str, Any]) -> str:
+        bundle = render(validate_text(yaml.safe_dump({"name": "m", **data})).spec)
+        container = by_kind(bundle, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+        limit: str = container["resources"]["limits"]["memory"]
+        assert container["resources"]["requests"]["memory"] == limit
+        return limit
+
+    gguf = {"id": "HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF:Q4_K_M"}
+    runtime = {"context_length": 4096, "parallel": 1}
+    sized = memory({"engine": "llamacpp", "model": gguf, "runtime": runtime})
+    assert sized.endswith("Gi") and 1.06e9 / 2**30 < int(sized[:-2]) <= 4, sized
+    unknown = {"id": "org/unknown-GGUF:Q4_K_M"}
+    assert memory({"engine": "llamacpp", "model": unknown, "runtime": runtime}) == "16Gi"
+    vllm = {"engine": "vllm", "model": {"id": "Qwen/Qwen2.5-7B-Instruct"}, "runtime": runtime}
+    assert memory(vllm) == "16Gi"

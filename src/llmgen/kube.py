@@ -125,9 +125,30 @@ def model_weight_bytes(spec: Spec) -> int | None:
     return facts.file_bytes or facts.weight_bytes
 
 
+# The pod's memory request and limit are fit's host estimate plus this margin: the estimate is
+# within 10 % of llama-server's measured peak (docs/fit.md), and the limit OOM-kills beyond it.
+MEMORY_HEADROOM = 1.25
+
+
 def memory_need_bytes(spec: Spec) -> int | None:
-    """Host memory the server needs, from the memory estimate when known (None until then)."""
-    return None
+    """Host memory a llama.cpp server needs (fit's estimate with headroom) for a catalog model.
+
+    Only llama.cpp, whose host estimate was measured against the real server and does not
+    depend on the machine; vLLM and TGI pods keep the documented default (their host use while
+    loading weights through the page cache is not estimated). Catalog facts only, so rendering
+    stays the same on every machine.
+    """
+    if spec.engine != "llamacpp" or spec.model.id is None:
+        return None
+    from llmgen.facts.catalog import catalog_facts
+    from llmgen.fit.run import fit_spec
+
+    facts = catalog_facts(spec.model.id, gguf=True)
+    if facts is None:
+        return None
+    report = fit_spec(spec, memory="1T", gpu_memory="1T", facts=facts)
+    host = next((device for device in report.devices if device.name == "host"), None)
+    return math.ceil(host.estimate_bytes * MEMORY_HEADROOM) if host is not None else None
 
 
 def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:

@@ -12,7 +12,7 @@ from llmgen.engines import ENGINES
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.facts.ggml_types import preset_bits_per_weight
 from llmgen.facts.model import ModelFacts
-from llmgen.facts.resolve import lookup_facts
+from llmgen.facts.resolve import FactsLookup, lookup_facts
 from llmgen.fit import hf_engines, llamacpp
 from llmgen.fit.model import Breakdown, DeviceEstimate, FitReport, Fix
 from llmgen.fit.sizes import format_size, parse_size
@@ -74,12 +74,17 @@ def fit_spec(
     memory: str | None = None,
     online: bool = False,
     config: EffectiveConfig | None = None,
+    facts: ModelFacts | None = None,
 ) -> FitReport:
-    """Estimate the deployment's memory per device and what to change when it is short."""
+    """Estimate the deployment's memory per device and what to change when it is short.
+
+    `facts` skips the lookup (local file, Hugging Face cache, hub, catalog) when the caller
+    must not depend on this machine, as rendering does.
+    """
     engine = ENGINES[spec.engine]
     config = config or engine.effective(spec)
     budgets = budgets_for(spec, gpu_memory, memory)
-    found = lookup_facts(spec, online=online)
+    found = lookup_facts(spec, online=online) if facts is None else FactsLookup(facts, facts.source)
     if found.facts is None:
         note = found.read_error or found.note
         return FitReport(spec.engine, None, note, (), notes=("unknown model: " + note,))
