@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmgen.engines.base import Engine, LaunchPlan
+from llmgen.engines.effective import EffectiveConfig
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.spec import Spec
 
@@ -59,8 +60,11 @@ class MultiNode:
     worker_env_value: str = ""  # the raw shell word completing the worker's argv
 
 
-def multinode_checks(spec: Spec, engine: Engine) -> list[Diagnostic]:
-    """Rules of `deploy`: which engines span nodes, and what a multi-node spec must not set."""
+def multinode_checks(spec: Spec, engine: Engine, config: EffectiveConfig) -> list[Diagnostic]:
+    """Rules of `deploy`: which engines span nodes, and what a multi-node spec must not set.
+
+    `config` is the plan's effective configuration (extra_args are parsed once, there).
+    """
     deploy = spec.deploy
     found: list[Diagnostic] = []
     longest = _longest_name(spec, engine)
@@ -103,7 +107,6 @@ def multinode_checks(spec: Spec, engine: Engine) -> list[Diagnostic]:
                     "set runtime.gpus to the GPUs of one node",
                 )
             )
-        config = engine.effective(spec)
         for flag in ("--pipeline-parallel-size", "--distributed-executor-backend"):
             if config.given(flag) is not None:
                 found.append(
@@ -133,10 +136,10 @@ def multinode_checks(spec: Spec, engine: Engine) -> list[Diagnostic]:
                 "unset or above 0",
             )
         )
-    if engine.multinode == "rpc" and engine.effective(spec).given("--rpc") is not None:
+    if engine.multinode == "rpc" and config.given("--rpc") is not None:
         found.append(
             error(
-                engine.effective(spec).path_of("--rpc"),
+                config.path_of("--rpc"),
                 "'--rpc' is set from LLMGEN_RPC_SERVERS when the deployment spans hosts",
                 "remove --rpc from runtime.extra_args",
             )

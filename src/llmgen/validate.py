@@ -50,7 +50,7 @@ def _validate_loaded(loaded: LoadedYaml, *, online: bool = False) -> Validated:
     # One pass: the plan carries the engine's diagnostics, computed with its effective
     # configuration; render reuses this plan instead of checking again.
     plan = ENGINES[spec.engine].plan(spec)
-    found = [*plan.diagnostics, *_model_checks(spec, plan, online), *_deploy_checks(spec)]
+    found = [*plan.diagnostics, *_model_checks(spec, plan, online), *_deploy_checks(spec, plan)]
     found += client_checks(spec)
     found = _position_all(loaded, found)
     errors = [d for d in found if d.severity is Severity.ERROR]
@@ -66,11 +66,12 @@ def _model_checks(spec: Spec, plan: LaunchPlan, online: bool) -> list[Diagnostic
     return model_diagnostics(spec, plan.config, online=online)
 
 
-def _deploy_checks(spec: Spec) -> list[Diagnostic]:
+def _deploy_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
     """Rules of the deploy section (replicas, nodes): llmgen.scaleout."""
     from llmgen.scaleout import multinode_checks
 
-    return multinode_checks(spec, ENGINES[spec.engine])
+    engine = ENGINES[spec.engine]
+    return multinode_checks(spec, engine, plan.config or engine.effective(spec))
 
 
 def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
