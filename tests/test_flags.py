@@ -377,3 +377,28 @@ def test_kubernetes_mounts_a_gguf_file_as_a_file_whatever_the_case(path: str) ->
     volumes = documents[0]["spec"]["template"]["spec"]["volumes"]
     host = [v["hostPath"] for v in volumes if "hostPath" in v]
     assert host == [{"path": path, "type": "File"}]
+
+
+@pytest.mark.parametrize("engine", sorted(TABLES))
+def test_defaults_cover_every_flag_the_command_line_leaves_unset(engine: str) -> None:
+    """The defaults are made when read; they must still be every row of the table, once."""
+    text = (REPO / "src" / "llmgen" / "data" / "flags" / TABLES[engine]).read_text("utf-8")
+    rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
+    extra = {"vllm": ["--seed", "7"], "tgi": ["--disable-custom-kernels"]}
+    config, errors = effective(engine, extra.get(engine, ["--seed", "7"]))
+    assert errors == []
+    names = list(dict.fromkeys(row["flag"] for row in rows))  # table order, first row wins
+    unset = [name for name in names if name not in config.explicit]
+    assert list(config.defaults) == unset
+    assert len(config.defaults) == len(unset)
+    given = next(iter(config.explicit))
+    assert given not in config.defaults and config.defaults.get(given) is None
+    for name in unset:
+        setting = config.defaults[name]
+        assert setting.origin.kind == "default"
+        assert setting.flag is not None and setting.flag.name == name
+        # Device defaults (vLLM's CPU batch budget) replace the table's where they apply.
+        adapter = ENGINES[engine]
+        if setting.origin.note == f"{adapter.title} {adapter.version}":
+            assert setting.value == adapter.flag_table.get(name).default
+    assert [s.name for s in config.settings()][: len(config.explicit)] == list(config.explicit)

@@ -269,3 +269,48 @@ def test_render_refuses_a_hostile_file_the_same_way(tmp_path: Path) -> None:
         assert result.exit_code == 1
         assert len(result.stderr.splitlines()) == 1, result.stderr
         assert not (tmp_path / "out").exists()
+
+
+def _small_texts() -> dict[str, str]:
+    """Small documents (under FAST_COMPOSE_CHARS) that exercise every refusal of the loader."""
+    texts = {
+        path.name: path.read_text("utf-8", "replace")
+        for path in sorted(HOSTILE.iterdir())
+        if path.stat().st_size <= 4096
+    }
+    texts["deep-block-small"] = "".join("  " * i + f"k{i}:\n" for i in range(40)) + "  " * 40 + "v"
+    texts["depth-31"] = "".join("  " * i + f"k{i}:\n" for i in range(31)) + "  " * 31 + "v\n"
+    texts["depth-32"] = "".join("  " * i + f"k{i}:\n" for i in range(32)) + "  " * 32 + "v\n"
+    texts["deep-flow-small"] = "name: " + "[" * 40 + "]" * 40 + "\n"
+    texts["many-flow-values"] = "name: {" + ", ".join(f"k{i}" for i in range(1200)) + "}\n"
+    texts["timestamp-and-tags"] = "a: 2024-01-01\nb: !!str 12\nc: !!binary aGk=\n"
+    for example in sorted((HOSTILE.parent.parent / "examples").glob("*.yaml")):
+        texts[f"example-{example.name}"] = example.read_text("utf-8")
+    return texts
+
+
+@pytest.mark.parametrize("name", sorted(_small_texts()))
+def test_small_files_read_the_same_through_both_composers(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libyaml composes small files in C; the result must equal PyYAML's counting composer's.
+
+    The same data, positions and refusal (message and place) either way, so the fast path
+    for everyday specs changes nothing a user sees.
+    """
+    from llmgen import yaml_loader
+    from llmgen.errors import SpecError
+
+    text = _small_texts()[name]
+    assert len(text) <= yaml_loader.FAST_COMPOSE_CHARS
+
+    def outcome() -> object:
+        try:
+            loaded = yaml_loader.parse_yaml(text, "spec.yaml")
+        except SpecError as exc:
+            return [(d.message, d.hint, d.line, d.column) for d in exc.diagnostics]
+        return (loaded.data, loaded.positions)
+
+    fast = outcome()
+    monkeypatch.setattr(yaml_loader, "FAST_COMPOSE_CHARS", -1)  # every file through Python
+    assert outcome() == fast

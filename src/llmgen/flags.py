@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 # How many values a flag takes after it: "0" (a switch), "1", "?" (zero or one), "+" (one or
@@ -42,7 +42,7 @@ class Flag:
         """A boolean whose presence (or negation) is its value."""
         return self.type.startswith(_SWITCH_TYPES)
 
-    @property
+    @cached_property  # read for every word of every argv parsed; the type never changes
     def nargs(self) -> Nargs:
         """How many arguments follow the flag, read from the type column."""
         if self.is_switch:

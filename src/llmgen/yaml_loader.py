@@ -22,6 +22,11 @@ from llmgen.errors import Diagnostic, Severity, SpecError
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 10_000
+# Up to this many characters the node graph is composed in C (libyaml's own nesting limit
+# keeps its recursion bounded): such a file cannot hold more than about MAX_NODES nodes, so
+# composing it costs at most milliseconds, and the builder's limits still apply. Larger
+# files, which no spec needs, go through PyYAML's Python composer, which counts as it goes.
+FAST_COMPOSE_CHARS = 8 * 1024
 
 PathKey = tuple[str | int, ...]
 
@@ -184,12 +189,16 @@ if yaml.__with_libyaml__:
             Resolver.__init__(self)
             self.file, self.composed, self.depth = name, 0, 0
 
+    _FastLoader: type[Any] = yaml.CSafeLoader
+
 else:  # pragma: no cover - PyYAML built without libyaml
 
     class _LimitedLoader(_Limits, yaml.SafeLoader):  # type: ignore[no-redef]
         def __init__(self, text: str, name: str) -> None:
             yaml.SafeLoader.__init__(self, text)
             self.file, self.composed, self.depth = name, 0, 0
+
+    _FastLoader = yaml.SafeLoader  # without libyaml, small files are composed in Python too
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
@@ -201,7 +210,7 @@ def parse_yaml(text: str, name: str) -> LoadedYaml:
     """Parse one YAML document into plain data plus a position map."""
     if not text.strip():
         raise _fail(name, "the file is empty", "start from one of the files in examples/")
-    loader = _LimitedLoader(text, name)
+    loader = _LimitedLoader(text, name) if len(text) > FAST_COMPOSE_CHARS else _FastLoader(text)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -250,7 +259,7 @@ _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 class _Builder:
     """Turn a composed node graph into dicts/lists/scalars with limits and positions."""
 
-    def __init__(self, loader: _LimitedLoader, loaded: LoadedYaml) -> None:
+    def __init__(self, loader: Any, loaded: LoadedYaml) -> None:
         self.loader = loader
         self.loaded = loaded
         self.count = 0
@@ -263,7 +272,7 @@ class _Builder:
                 f"more than {MAX_NODES} values (an alias bomb?)",
                 "a spec needs a few dozen values; remove anchors and aliases",
             )
-        if depth > MAX_DEPTH:
+        if depth >= MAX_DEPTH:  # the same bound as the composer's: the root is depth 0
             raise self._error(node, f"nesting deeper than {MAX_DEPTH} levels")
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
             raise self._tag_error(node)

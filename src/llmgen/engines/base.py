@@ -15,9 +15,8 @@ from typing import ClassVar, Literal
 
 from llmgen.engines.effective import (
     EffectiveConfig,
-    Origin,
+    EngineDefaults,
     ParserRules,
-    Setting,
     Word,
     parse_argv,
 )
@@ -245,16 +244,8 @@ class Engine(ABC):
                 ),
             )
         device: Literal["cpu", "gpu"] = "gpu" if spec.runtime.gpus > 0 else "cpu"
-        overrides = self.device_defaults(spec)
         note = f"{self.title} {self.version}"
-        defaults: dict[str, Setting] = {}
-        for flag in self.flag_table.flags:
-            if flag.name in explicit or flag.name in defaults:
-                continue
-            value, why = overrides.get(flag.name, (flag.default, note))
-            defaults[flag.name] = Setting(
-                flag.name, (value,), Origin("default", note=why), "", flag
-            )
+        defaults = EngineDefaults(self.flag_table, explicit, self.device_defaults(spec), note)
         return EffectiveConfig(
             self.key, device, explicit, defaults, self.spec_fields, tuple(problems)
         )

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 from llmgen.errors import Diagnostic, error
@@ -149,6 +150,53 @@ class EffectiveConfig:
     def settings(self) -> list[Setting]:
         """Every setting, explicit ones first in argv order, then defaults by name."""
         return [*self.explicit.values(), *sorted(self.defaults.values(), key=lambda s: s.name)]
+
+
+class EngineDefaults(Mapping[str, Setting]):
+    """The engine's default for every flag the command line leaves unset, made when read.
+
+    Rules read a handful of defaults per spec; building a Setting for each of the hundreds of
+    flags in a table up front cost about a millisecond per spec, most of validating one.
+    """
+
+    def __init__(
+        self,
+        table: FlagTable,
+        given: Mapping[str, Setting],
+        overrides: Mapping[str, tuple[str, str]],
+        note: str,
+    ) -> None:
+        self._flags = _flags_by_name(table)
+        self._given = given
+        self._overrides = overrides  # flag -> (the device's default, why)
+        self._note = note
+        self._made: dict[str, Setting] = {}
+
+    def __getitem__(self, name: str) -> Setting:
+        made = self._made.get(name)
+        if made is not None:
+            return made
+        flag = self._flags.get(name)
+        if flag is None or name in self._given:
+            raise KeyError(name)
+        value, why = self._overrides.get(name, (flag.default, self._note))
+        made = self._made[name] = Setting(name, (value,), Origin("default", note=why), "", flag)
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._flags if name not in self._given)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+@cache
+def _flags_by_name(table: FlagTable) -> dict[str, Flag]:
+    """Canonical name -> flag, in table order; the first row of a name wins."""
+    found: dict[str, Flag] = {}
+    for flag in table.flags:
+        found.setdefault(flag.name, flag)
+    return found
 
 
 @dataclass
