@@ -10,9 +10,15 @@ import pytest
 
 from llmgen.render import Bundle, render
 from llmgen.validate import validate_file
+from tests.support import sigterm_guard
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM to the test run tears down what the tests started, like Ctrl-C does."""
+    sigterm_guard.install()
 
 
 def render_file(path: Path) -> Bundle:
