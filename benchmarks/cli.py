@@ -11,6 +11,8 @@ Run from the repository: `.venv/bin/python benchmarks/cli.py [--rounds N] [--jso
      the project's schema: structure only, none of llmgen's engine rules)
    - `llmgen validate DIR` with 1,000 spec files (copies of the examples, each named apart)
    - `llmgen --version`
+   - `python -c "import re, sys"`: the floor every console script pays (pip's wrapper imports
+     re and sys before it calls llmgen), to read `--version` against
    - `llmgen render EXAMPLE -o NEW_DIR`
 3. Reports, per command, the median, min and max wall time, and the median CPU time (user +
    system of the child), which a busy machine inflates less than wall time. One warm-up round
@@ -120,6 +122,9 @@ def main() -> None:
             ],
             "validate-1000": lambda: [llmgen, "validate", str(specs)],
             "version": lambda: [llmgen, "--version"],
+            # The floor of any console script: the interpreter, site and the `import re, sys`
+            # of pip's generated wrapper, with nothing of llmgen.
+            "python-floor": lambda: [str(bin_dir / "python"), "-c", "import re, sys"],
             "render": lambda: [llmgen, "render", str(EXAMPLE), "-o", str(out / str(next(counter)))],
         }
         walls: dict[str, list[float]] = {name: [] for name in commands}

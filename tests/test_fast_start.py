@@ -57,6 +57,40 @@ def test_validate_loads_no_click_templates_schema_validator_or_clients() -> None
     assert "click" in top_level(imported("validate", "--help"))  # help is click's
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("validate", str(EXAMPLE)), ("render", str(EXAMPLE), "--check", str(REPO / "missing"))],
+)
+def test_the_command_does_not_scan_for_pydantic_plugins(args: tuple[str, ...]) -> None:
+    """importlib.metadata (and its email parser) is what pydantic's plugin scan costs."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "llmgen", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    loaded = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "pydantic._internal._model_construction" in loaded  # sanity: models were built
+    assert "importlib.metadata" not in loaded
+    assert "email" not in top_level(loaded)
+
+
+def test_importing_llmgen_as_a_library_leaves_pydantic_plugins_alone() -> None:
+    probe = (
+        "import sys, llmgen.spec, llmgen.validate; "
+        "from llmgen.validate import validate_file; "
+        f"validate_file({str(EXAMPLE)!r}); "
+        "from pydantic.plugin import _loader; "
+        "print(_loader.__doc__ is None or 'llmgen' not in _loader.__doc__, "
+        "'importlib.metadata' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout.split() == ["True", "True"]  # pydantic's own loader, which scanned
+
+
 CLICK_ONLY = (
     "import sys; from llmgen.cli import main; sys.argv[0] = 'llmgen'; main(prog_name='llmgen')"
 )

@@ -10,6 +10,7 @@ cli.py, which stays the reference: tests/test_fast_start.py checks both give the
 """
 
 import sys
+import types
 
 VALIDATE_FORMATS = ("text", "json", "github")
 
@@ -22,6 +23,7 @@ def main() -> None:
 
         sys.stdout.write(f"llmgen, version {__version__}\n")
         return
+    skip_pydantic_plugins()
     if argv[:1] == ["validate"]:
         parsed = plain_validate_arguments(argv[1:])
         if parsed is not None:
@@ -59,3 +61,22 @@ def plain_validate_arguments(args: list[str]) -> tuple[list[str], str, bool] | N
     if not specs or output_format not in VALIDATE_FORMATS:
         return None
     return specs, output_format, quiet
+
+
+def skip_pydantic_plugins() -> None:
+    """Build the spec models without looking for pydantic plugins, in the llmgen command only.
+
+    pydantic looks for plugins (observability hooks other programs install) when it builds
+    the first model: it imports importlib.metadata and reads the entry points of every
+    installed distribution, which cost about a fifth of `llmgen validate` (docs/benchmarks.md)
+    and grows with the environment. The command has no use for them. This stands in for
+    pydantic's plugin loader module with one that finds none; it is done here, in the
+    command's own process, never when llmgen is imported as a library, where another
+    program's plugins must keep working. Once pydantic is imported it is left alone.
+    """
+    name = "pydantic.plugin._loader"
+    if "pydantic" in sys.modules or name in sys.modules:
+        return
+    loader = types.ModuleType(name, "llmgen: no pydantic plugins in the llmgen command")
+    loader.get_plugins = lambda: ()  # type: ignore[attr-defined]
+    sys.modules[name] = loader
