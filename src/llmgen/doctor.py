@@ -27,7 +27,7 @@ WAYS: tuple[Way, ...] = ("native", "docker")
 # nvidia/cuda base refuses to start on a driver older than this). Re-check when a pin moves.
 IMAGE_CUDA: dict[str, tuple[int, int]] = {
     "vllm": (12, 8),  # vllm-project/vllm docker/Dockerfile
-    "tgi": (12, 4),  # huggingface/text-generation-inference Dockerfile
+    "tgi": (12, 4),  # text-generation-inference v3.3.7 Dockerfile:144, nvidia/cuda:12.4.0-base
     "llamacpp": (12, 8),  # ggml-org/llama.cpp .devops/cuda.Dockerfile
 }
 MIN_FREE_CACHE = 2 * 1024**3  # below this even a small model cannot be downloaded
