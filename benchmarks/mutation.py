@@ -51,11 +51,9 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
 }
-# Where a target is part of a module, only these top-level names are mutated there: every other
-# line of the scratch copy gets mutmut's `# pragma: no mutate` (the checkout is never edited).
-SCOPES: dict[str, tuple[str, ...]] = {
-    "src/llmgen/verify/process.py": ("_stat", "group_members", "Teardown", "ServerProcess"),
-}
+# Targets whose tests run through benchmarks/mutation_tests.py: a wall-clock limit per mutant
+# (LIMIT_S; a clean run takes about 3 s) and every failure, not only pytest's exit 1, a kill.
+BOUNDED = {"teardown": 25.0, "signals": 25.0}
 COPIED = ("src", "tests", "templates", "schemas", "examples", "pyproject.toml", "README.md")
 
 
@@ -72,43 +70,13 @@ def copy_repository(into: Path) -> Path:
     return root
 
 
-def restrict_scope(path: Path, names: tuple[str, ...]) -> None:
-    """Mark every line outside the top-level definitions `names` with `# pragma: no mutate`.
-
-    Only lines that end a token line (tokenize's NEWLINE or NL) get the comment, so nothing
-    is appended inside a string or after a line continuation.
-    """
-    import ast
-    import io
-    import tokenize
-
-    text = path.read_text("utf-8")
-    keep: set[int] = set()
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in names:
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            keep.update(range(first, (node.end_lineno or node.lineno) + 1))
-    ends = {
-        token.start[0]
-        for token in tokenize.generate_tokens(io.StringIO(text).readline)
-        if token.type in (tokenize.NEWLINE, tokenize.NL)
-    }
-    lines = text.splitlines()
-    for number in sorted(ends - keep):
-        line = lines[number - 1]
-        if line.strip():
-            lines[number - 1] = line + "  # pragma: no mutate"
-    path.write_text("\n".join(lines) + "\n", "utf-8")
-
-
 def run_target(name: str, python: str) -> dict[str, object]:
     """Mutate one target's modules in a fresh copy; return its figures and survivors."""
     modules, tests = TARGETS[name]
     with tempfile.TemporaryDirectory(prefix=f"llmgen-mutation-{name}-") as scratch:
         root = copy_repository(Path(scratch))
-        for module in modules:
-            if module in SCOPES:
-                restrict_scope(root / module, SCOPES[module])
+        shutil.copy2(REPO / "benchmarks" / "mutation_tests.py", root / "mutation_tests.py")
+        timeouts = root / "timeouts.log"
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
@@ -120,19 +88,31 @@ def run_target(name: str, python: str) -> dict[str, object]:
         runner = f"{python} -m pytest -x -q {light} {' '.join(tests)}"
         if name == "adapters":  # these tests use the shared fixtures of tests/conftest.py
             runner = f"{python} -m pytest -x -q -p no:cacheprovider {' '.join(tests)}"
+        if name in BOUNDED:
+            pytest_args = f"-x -q {light} {' '.join(tests)}"
+            runner = f"{python} mutation_tests.py {BOUNDED[name]} {timeouts} -- {pytest_args}"
         mutmut = [python, "-m", "mutmut"]
         start = time.monotonic()
         command = [*mutmut, "run", "--paths-to-mutate", ",".join(modules)]
         command += ["--tests-dir", "tests", "--runner", runner, "--no-progress", "--simple-output"]
-        subprocess.run(
-            command,
-            cwd=root,
-            env=env,
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
+        # mutmut's output goes to stderr (progress), the figures to stdout.
+        subprocess.run(command, cwd=root, env=env, check=False, stdout=sys.stderr)
+        counts, survivors_ids = read_cache(root / ".mutmut-cache")
+        # mutmut 2.5.1 can stop on its own cache (`assert line` in cached_mutation_status);
+        # whatever it left untested is then run one mutant at a time (`mutmut run ID`).
+        for mutant in untested(root / ".mutmut-cache"):
+            print(f"   mutmut stopped early; running mutant {mutant} alone", file=sys.stderr)
+            subprocess.run(
+                [*mutmut, "run", str(mutant), *command[4:]],
+                cwd=root,
+                env=env,
+                check=False,
+                stdout=sys.stderr,
+            )
         seconds = time.monotonic() - start
         counts, survivors_ids = read_cache(root / ".mutmut-cache")
+        hung = timeouts.read_text("utf-8").count("\n\0\n") if timeouts.exists() else 0
+        hung_diffs = timeouts.read_text("utf-8").split("\n\0\n")[:-1] if hung else []
         survivors = []
         for mutant in survivors_ids:
             shown = subprocess.run(
@@ -144,7 +124,13 @@ def run_target(name: str, python: str) -> dict[str, object]:
                 check=False,
             ).stdout
             survivors.append(shown.strip())
-    return {"counts": counts, "seconds": seconds, "survivors": survivors, "modules": modules}
+    return {
+        "counts": counts,
+        "seconds": seconds,
+        "survivors": survivors,
+        "modules": modules,
+        "hung": hung_diffs,
+    }
 
 
 # mutmut 2's statuses, as stored in its cache.
@@ -172,6 +158,15 @@ def read_cache(path: Path) -> tuple[dict[str, int], list[int]]:
     return counts, survivors
 
 
+def untested(path: Path) -> list[int]:
+    """Ids of the mutants mutmut registered but never ran."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as cache:
+        query = "SELECT id FROM Mutant WHERE status = 'untested' ORDER BY id"
+        return [int(row[0]) for row in cache.execute(query)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("targets", nargs="*", choices=[*TARGETS, []], default=None)
@@ -195,6 +190,12 @@ def main() -> None:
             f"{counts['survived']} survived, {counts['untested']} not run; "
             f"score {score:.1f} %; {found['seconds']:.0f} s"
         )
+        hung = found["hung"]
+        assert isinstance(hung, list)
+        if hung:
+            print(f"   of the killed, {len(hung)} hit the wall-clock limit (hung):")
+            for diff in hung:
+                print("\n".join("      " + line for line in diff.splitlines()))
         for diff in found["survivors"]:  # type: ignore[attr-defined]
             print("   -- survivor:\n" + "\n".join("      " + line for line in diff.splitlines()))
 
