@@ -19,6 +19,8 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -96,19 +98,14 @@ def run_target(name: str, python: str) -> dict[str, object]:
         command = [*mutmut, "run", "--paths-to-mutate", ",".join(modules)]
         command += ["--tests-dir", "tests", "--runner", runner, "--no-progress", "--simple-output"]
         # mutmut's output goes to stderr (progress), the figures to stdout.
-        subprocess.run(command, cwd=root, env=env, check=False, stdout=sys.stderr)
-        counts, survivors_ids = read_cache(root / ".mutmut-cache")
-        # mutmut 2.5.1 can stop on its own cache (`assert line` in cached_mutation_status);
-        # whatever it left untested is then run one mutant at a time (`mutmut run ID`).
+        run_watched(command, root, env)
+        # Never run `mutmut show` or `results` in the copy while this runs: they re-read the
+        # module, mutated at that moment, into the cache and drop that line's mutants, and the
+        # run then stops on `assert line` in cached_mutation_status. Whatever mutmut left
+        # untested after any such stop is run one mutant at a time (`mutmut run ID`).
         for mutant in untested(root / ".mutmut-cache"):
             print(f"   mutmut stopped early; running mutant {mutant} alone", file=sys.stderr)
-            subprocess.run(
-                [*mutmut, "run", str(mutant), *command[4:]],
-                cwd=root,
-                env=env,
-                check=False,
-                stdout=sys.stderr,
-            )
+            run_watched([*mutmut, "run", str(mutant), *command[4:]], root, env)
         seconds = time.monotonic() - start
         counts, survivors_ids = read_cache(root / ".mutmut-cache")
         hung = timeouts.read_text("utf-8").count("\n\0\n") if timeouts.exists() else 0
@@ -133,6 +130,24 @@ def run_target(name: str, python: str) -> dict[str, object]:
     }
 
 
+def run_watched(command: list[str], root: Path, env: dict[str, str], idle_s: float = 300) -> None:
+    """Run mutmut; stop it (its whole process group) when no mutant has been decided for
+    `idle_s` seconds: when its worker process dies, mutmut 2.5.1 waits for it for ever."""
+    cache = root / ".mutmut-cache"
+    mutmut = subprocess.Popen(command, cwd=root, env=env, stdout=sys.stderr, start_new_session=True)
+    last, since = None, time.monotonic()
+    while mutmut.poll() is None:
+        time.sleep(5)
+        with contextlib.suppress(sqlite3.Error):
+            now = read_cache(cache)[0] if cache.exists() else None
+            if now != last:
+                last, since = now, time.monotonic()
+        if time.monotonic() - since > idle_s:
+            print(f"   mutmut decided nothing for {idle_s:.0f} s: stopped", file=sys.stderr)
+            os.killpg(mutmut.pid, signal.SIGKILL)
+            mutmut.wait()
+
+
 # mutmut 2's statuses, as stored in its cache.
 STATUSES = {
     "ok_killed": "killed",
@@ -146,8 +161,6 @@ STATUSES = {
 
 def read_cache(path: Path) -> tuple[dict[str, int], list[int]]:
     """Counts per status, and the ids of the surviving mutants, from mutmut's SQLite cache."""
-    import sqlite3
-
     counts = dict.fromkeys(STATUSES.values(), 0)
     survivors: list[int] = []
     with contextlib.closing(sqlite3.connect(path)) as cache:
@@ -160,8 +173,6 @@ def read_cache(path: Path) -> tuple[dict[str, int], list[int]]:
 
 def untested(path: Path) -> list[int]:
     """Ids of the mutants mutmut registered but never ran."""
-    import sqlite3
-
     with contextlib.closing(sqlite3.connect(path)) as cache:
         query = "SELECT id FROM Mutant WHERE status = 'untested' ORDER BY id"
         return [int(row[0]) for row in cache.execute(query)]
