@@ -299,6 +299,21 @@ def test_a_leader_reaped_elsewhere_is_not_signalled(
     assert teardown.seconds < 600
 
 
+def test_no_signal_once_the_leader_is_reaped(
+    tmp_path: Path, spawned: list[ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reaped by stop() itself: its PGID may now be a stranger's, so nothing is sent to it."""
+    server = spawn(spawned, tmp_path, "import sys; sys.exit(0)")
+    wait_for(lambda: proc_state(server.pid) == "Z", what="the child to exit")
+    server.stop(grace=5)
+    assert proc_state(server.pid) is None  # reaped
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda pgid, sig: calls.append((pgid, sig)))
+    sent: list[str] = []
+    server._signal(signal.SIGKILL, sent)
+    assert calls == [] and sent == []
+
+
 def test_stop_of_an_exited_server_sends_nothing(
     tmp_path: Path, spawned: list[ServerProcess]
 ) -> None:
@@ -322,6 +337,34 @@ def test_stop_escalates_after_the_grace_period(
     assert teardown.leftover == ()
     assert teardown.interrupted is False
     assert proc_state(child) in (None, "Z")
+
+
+def test_stop_waits_for_the_group_to_go_after_sigkill(
+    tmp_path: Path, spawned: list[ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After SIGKILL, stop() keeps polling until the group is gone (here: reported alive for
+    three more polls), so `leftover` does not list processes that were still dying."""
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "ignore", ready="ready")
+    real_alive, real_signal = server.alive, server._signal
+    killed: list[bool] = []
+    polls: list[bool] = []
+
+    def signal_(sig: signal.Signals, sent: list[str]) -> None:
+        real_signal(sig, sent)
+        killed.append(sig == signal.SIGKILL)
+
+    def alive() -> bool:
+        if not any(killed):
+            return real_alive()
+        polls.append(len(polls) < 3 or real_alive())
+        return polls[-1]
+
+    monkeypatch.setattr(server, "_signal", signal_)
+    monkeypatch.setattr(server, "alive", alive)
+    teardown = server.stop(grace=0)
+    assert teardown.signals == ("SIGTERM", "SIGKILL")
+    assert polls[:3] == [True, True, True] and polls[-1] is False
+    assert teardown.leftover == ()
 
 
 @pytest.fixture
