@@ -545,6 +545,18 @@ def test_wait_returns_when_done_or_signalled() -> None:
     signals.wake()  # after close: nothing to wake, no error
 
 
+def test_a_wake_up_after_close_writes_nowhere(capfd: pytest.CaptureFixture[str]) -> None:
+    """A late signal after close() must not write its byte to a descriptor verify still uses
+    (its stdout carries the report)."""
+    signals = StopRequest()
+    signals.close()
+    capfd.readouterr()
+    signals._record(signal.SIGINT, None)  # what the installed handler does
+    assert signals.count == 1  # still counted
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+
+
 def test_wake_writes_one_byte_and_wait_survives_a_missed_wake_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
