@@ -19,6 +19,8 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -51,11 +53,9 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
 }
-# Where a target is part of a module, only these top-level names are mutated there: every other
-# line of the scratch copy gets mutmut's `# pragma: no mutate` (the checkout is never edited).
-SCOPES: dict[str, tuple[str, ...]] = {
-    "src/llmgen/verify/process.py": ("_stat", "group_members", "Teardown", "ServerProcess"),
-}
+# Targets whose tests run through benchmarks/mutation_tests.py: a wall-clock limit per mutant
+# (LIMIT_S; a clean run takes about 3 s) and every failure, not only pytest's exit 1, a kill.
+BOUNDED = {"teardown": 25.0, "signals": 25.0}
 COPIED = ("src", "tests", "templates", "schemas", "examples", "pyproject.toml", "README.md")
 
 
@@ -72,43 +72,13 @@ def copy_repository(into: Path) -> Path:
     return root
 
 
-def restrict_scope(path: Path, names: tuple[str, ...]) -> None:
-    """Mark every line outside the top-level definitions `names` with `# pragma: no mutate`.
-
-    Only lines that end a token line (tokenize's NEWLINE or NL) get the comment, so nothing
-    is appended inside a string or after a line continuation.
-    """
-    import ast
-    import io
-    import tokenize
-
-    text = path.read_text("utf-8")
-    keep: set[int] = set()
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in names:
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            keep.update(range(first, (node.end_lineno or node.lineno) + 1))
-    ends = {
-        token.start[0]
-        for token in tokenize.generate_tokens(io.StringIO(text).readline)
-        if token.type in (tokenize.NEWLINE, tokenize.NL)
-    }
-    lines = text.splitlines()
-    for number in sorted(ends - keep):
-        line = lines[number - 1]
-        if line.strip():
-            lines[number - 1] = line + "  # pragma: no mutate"
-    path.write_text("\n".join(lines) + "\n", "utf-8")
-
-
 def run_target(name: str, python: str) -> dict[str, object]:
     """Mutate one target's modules in a fresh copy; return its figures and survivors."""
     modules, tests = TARGETS[name]
     with tempfile.TemporaryDirectory(prefix=f"llmgen-mutation-{name}-") as scratch:
         root = copy_repository(Path(scratch))
-        for module in modules:
-            if module in SCOPES:
-                restrict_scope(root / module, SCOPES[module])
+        shutil.copy2(REPO / "benchmarks" / "mutation_tests.py", root / "mutation_tests.py")
+        timeouts = root / "timeouts.log"
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
@@ -120,19 +90,26 @@ def run_target(name: str, python: str) -> dict[str, object]:
         runner = f"{python} -m pytest -x -q {light} {' '.join(tests)}"
         if name == "adapters":  # these tests use the shared fixtures of tests/conftest.py
             runner = f"{python} -m pytest -x -q -p no:cacheprovider {' '.join(tests)}"
+        if name in BOUNDED:
+            pytest_args = f"-x -q {light} {' '.join(tests)}"
+            runner = f"{python} mutation_tests.py {BOUNDED[name]} {timeouts} -- {pytest_args}"
         mutmut = [python, "-m", "mutmut"]
         start = time.monotonic()
         command = [*mutmut, "run", "--paths-to-mutate", ",".join(modules)]
         command += ["--tests-dir", "tests", "--runner", runner, "--no-progress", "--simple-output"]
-        subprocess.run(
-            command,
-            cwd=root,
-            env=env,
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
+        # mutmut's output goes to stderr (progress), the figures to stdout.
+        run_watched(command, root, env)
+        # Never run `mutmut show` or `results` in the copy while this runs: they re-read the
+        # module, mutated at that moment, into the cache and drop that line's mutants, and the
+        # run then stops on `assert line` in cached_mutation_status. Whatever mutmut left
+        # untested after any such stop is run one mutant at a time (`mutmut run ID`).
+        for mutant in untested(root / ".mutmut-cache"):
+            print(f"   mutmut stopped early; running mutant {mutant} alone", file=sys.stderr)
+            run_watched([*mutmut, "run", str(mutant), *command[4:]], root, env)
         seconds = time.monotonic() - start
         counts, survivors_ids = read_cache(root / ".mutmut-cache")
+        hung = timeouts.read_text("utf-8").count("\n\0\n") if timeouts.exists() else 0
+        hung_diffs = timeouts.read_text("utf-8").split("\n\0\n")[:-1] if hung else []
         survivors = []
         for mutant in survivors_ids:
             shown = subprocess.run(
@@ -144,7 +121,31 @@ def run_target(name: str, python: str) -> dict[str, object]:
                 check=False,
             ).stdout
             survivors.append(shown.strip())
-    return {"counts": counts, "seconds": seconds, "survivors": survivors, "modules": modules}
+    return {
+        "counts": counts,
+        "seconds": seconds,
+        "survivors": survivors,
+        "modules": modules,
+        "hung": hung_diffs,
+    }
+
+
+def run_watched(command: list[str], root: Path, env: dict[str, str], idle_s: float = 300) -> None:
+    """Run mutmut; stop it (its whole process group) when no mutant has been decided for
+    `idle_s` seconds: when its worker process dies, mutmut 2.5.1 waits for it for ever."""
+    cache = root / ".mutmut-cache"
+    mutmut = subprocess.Popen(command, cwd=root, env=env, stdout=sys.stderr, start_new_session=True)
+    last, since = None, time.monotonic()
+    while mutmut.poll() is None:
+        time.sleep(5)
+        with contextlib.suppress(sqlite3.Error):
+            now = read_cache(cache)[0] if cache.exists() else None
+            if now != last:
+                last, since = now, time.monotonic()
+        if time.monotonic() - since > idle_s:
+            print(f"   mutmut decided nothing for {idle_s:.0f} s: stopped", file=sys.stderr)
+            os.killpg(mutmut.pid, signal.SIGKILL)
+            mutmut.wait()
 
 
 # mutmut 2's statuses, as stored in its cache.
@@ -160,8 +161,6 @@ STATUSES = {
 
 def read_cache(path: Path) -> tuple[dict[str, int], list[int]]:
     """Counts per status, and the ids of the surviving mutants, from mutmut's SQLite cache."""
-    import sqlite3
-
     counts = dict.fromkeys(STATUSES.values(), 0)
     survivors: list[int] = []
     with contextlib.closing(sqlite3.connect(path)) as cache:
@@ -170,6 +169,13 @@ def read_cache(path: Path) -> tuple[dict[str, int], list[int]]:
             if status == "bad_survived":
                 survivors.append(int(mutant_id))
     return counts, survivors
+
+
+def untested(path: Path) -> list[int]:
+    """Ids of the mutants mutmut registered but never ran."""
+    with contextlib.closing(sqlite3.connect(path)) as cache:
+        query = "SELECT id FROM Mutant WHERE status = 'untested' ORDER BY id"
+        return [int(row[0]) for row in cache.execute(query)]
 
 
 def main() -> None:
@@ -195,6 +201,12 @@ def main() -> None:
             f"{counts['survived']} survived, {counts['untested']} not run; "
             f"score {score:.1f} %; {found['seconds']:.0f} s"
         )
+        hung = found["hung"]
+        assert isinstance(hung, list)
+        if hung:
+            print(f"   of the killed, {len(hung)} hit the wall-clock limit (hung):")
+            for diff in hung:
+                print("\n".join("      " + line for line in diff.splitlines()))
         for diff in found["survivors"]:  # type: ignore[attr-defined]
             print("   -- survivor:\n" + "\n".join("      " + line for line in diff.splitlines()))
 

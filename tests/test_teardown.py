@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import select as select_module
 import signal
 import socket
 import stat
@@ -45,6 +46,26 @@ def proc_state(pid: int) -> str | None:
     except OSError:
         return None
     return stat[stat.rfind(b")") + 2 :].split()[0].decode()
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A `VmXXX:` figure of `pid` from /proc/PID/status, in KiB (read here, not by process.py)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+MIB = 2**20
+# Holds sys.argv[2] MiB, after a peak of sys.argv[2] + sys.argv[3] MiB; says so; waits.
+HOLDER = """
+import pathlib, sys, time
+kept = bytearray(b"x") * (int(sys.argv[2]) * 2**20)
+freed = bytearray(b"x") * (int(sys.argv[3]) * 2**20)
+del freed  # a large block: returned to the kernel at once, RSS drops, VmHWM stays
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(600)
+"""
 
 
 @pytest.fixture
@@ -111,7 +132,7 @@ def test_spawn_makes_a_new_session_with_the_log_and_no_stdin(
         "(d / 'ready').touch()"
     )
     log = tmp_path / "server.log"
-    log.write_text("old content\n")
+    log.write_text("old content, longer than what the server writes\n")
     before = time.monotonic()
     server = ServerProcess.spawn([PY, "-c", code, str(tmp_path)], log, dict(os.environ, MARK="m-1"))
     assert before <= server.started_at <= time.monotonic()
@@ -125,6 +146,28 @@ def test_spawn_makes_a_new_session_with_the_log_and_no_stdin(
     wait_for(lambda: server.returncode() is not None, what="the child to exit")
     assert server.returncode() == 0
     assert log.read_text().split() == ["out", "m-1", "err"]  # truncated, both streams
+
+
+def test_spawn_gives_the_server_dev_null_not_our_stdin(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    """Whatever verify's own stdin is (here a pipe), the server reads /dev/null."""
+    code = "import os, sys; open(sys.argv[1], 'w').write(os.readlink('/proc/self/fd/0'))"
+    read, write = os.pipe()
+    saved = os.dup(0)
+    try:
+        os.dup2(read, 0)
+        server = ServerProcess.spawn(
+            [PY, "-c", code, str(tmp_path / "stdin")], tmp_path / "log", os.environ
+        )
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, read, write):
+            os.close(fd)
+    spawned.append(server)
+    wait_for(lambda: server.returncode() is not None, what="the child to exit")
+    assert server.returncode() == 0
+    assert (tmp_path / "stdin").read_text() == os.devnull
 
 
 def test_spawn_creates_the_log_readable_by_all(
@@ -220,6 +263,8 @@ def test_stop_graceful(tmp_path: Path, spawned: list[ServerProcess]) -> None:
     assert proc_state(child) in (None, "Z")
     with pytest.raises(dataclasses.FrozenInstanceError):
         teardown.signals = ("SIGKILL",)  # type: ignore[misc]  # a record, not a log to edit
+    assert server.returncode() == -signal.SIGTERM  # kept once reaped
+    assert server.alive() is False
     again = server.stop(grace=60)  # reaped: the PGID is no longer ours to signal
     assert again.signals == ()
     assert again.returncode == -signal.SIGTERM
@@ -254,6 +299,21 @@ def test_a_leader_reaped_elsewhere_is_not_signalled(
     assert teardown.seconds < 600
 
 
+def test_no_signal_once_the_leader_is_reaped(
+    tmp_path: Path, spawned: list[ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reaped by stop() itself: its PGID may now be a stranger's, so nothing is sent to it."""
+    server = spawn(spawned, tmp_path, "import sys; sys.exit(0)")
+    wait_for(lambda: proc_state(server.pid) == "Z", what="the child to exit")
+    server.stop(grace=5)
+    assert proc_state(server.pid) is None  # reaped
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "killpg", lambda pgid, sig: calls.append((pgid, sig)))
+    sent: list[str] = []
+    server._signal(signal.SIGKILL, sent)
+    assert calls == [] and sent == []
+
+
 def test_stop_of_an_exited_server_sends_nothing(
     tmp_path: Path, spawned: list[ServerProcess]
 ) -> None:
@@ -279,6 +339,34 @@ def test_stop_escalates_after_the_grace_period(
     assert proc_state(child) in (None, "Z")
 
 
+def test_stop_waits_for_the_group_to_go_after_sigkill(
+    tmp_path: Path, spawned: list[ServerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After SIGKILL, stop() keeps polling until the group is gone (here: reported alive for
+    three more polls), so `leftover` does not list processes that were still dying."""
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "ignore", ready="ready")
+    real_alive, real_signal = server.alive, server._signal
+    killed: list[bool] = []
+    polls: list[bool] = []
+
+    def signal_(sig: signal.Signals, sent: list[str]) -> None:
+        real_signal(sig, sent)
+        killed.append(sig == signal.SIGKILL)
+
+    def alive() -> bool:
+        if not any(killed):
+            return real_alive()
+        polls.append(len(polls) < 3 or real_alive())
+        return polls[-1]
+
+    monkeypatch.setattr(server, "_signal", signal_)
+    monkeypatch.setattr(server, "alive", alive)
+    teardown = server.stop(grace=0)
+    assert teardown.signals == ("SIGTERM", "SIGKILL")
+    assert polls[:3] == [True, True, True] and polls[-1] is False
+    assert teardown.leftover == ()
+
+
 @pytest.fixture
 def hold_pipe() -> Iterator[tuple[int, int]]:
     read, write = os.pipe()
@@ -296,9 +384,11 @@ def test_a_stop_signal_during_the_grace_period_kills_at_once(
     signals = StopRequest(f"stop:{write}")
     server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "ignore", ready="ready")
 
+    held: list[bytes] = []
+
     def signal_when_held() -> None:
         with os.fdopen(os.dup(read), "rb") as stream:
-            stream.readline()
+            held.append(stream.readline())
         signals._record(signal.SIGINT, None)  # what the installed handler does
 
     helper = threading.Thread(target=signal_when_held)
@@ -306,10 +396,82 @@ def test_a_stop_signal_during_the_grace_period_kills_at_once(
     teardown = server.stop(grace=600, signals=signals)
     helper.join()
     signals.close()
+    assert held == [f"stop process group {server.pgid}\n".encode()]  # docs/verify-teardown.md
     assert teardown.signals == ("SIGTERM", "SIGKILL")
     assert teardown.interrupted is True
     assert teardown.seconds < 600
     assert teardown.leftover == ()
+
+
+def test_stop_with_signals_but_none_arriving_is_graceful(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    """A StopRequest that never counts a signal leaves the grace period to run its course."""
+    signals = StopRequest()
+    server = spawn(spawned, tmp_path, FAMILY, str(tmp_path), "handle", ready="ready")
+    teardown = server.stop(grace=600, signals=signals)
+    signals.close()
+    assert teardown.signals == ("SIGTERM",)
+    assert teardown.interrupted is False
+    assert teardown.returncode == -signal.SIGTERM
+    assert teardown.leftover == ()
+
+
+def test_memory_sampler_default_interval_is_100_ms() -> None:
+    assert MemorySampler(os.getpgid(0)).interval == 0.1  # docs/benchmarks.md: "every 100 ms"
+
+
+def test_memory_of_a_process_rss_and_peak(tmp_path: Path, spawned: list[ServerProcess]) -> None:
+    """VmRSS and VmHWM apart: 48 MiB held after a peak of 48 + 96 MiB."""
+    server = spawn(spawned, tmp_path, HOLDER, str(tmp_path / "held"), "48", "96", ready="held")
+    rss, hwm = process._memory_kib(server.pid)
+    assert 48 * 1024 <= rss < (48 + 96) * 1024 <= hwm
+    assert hwm == status_kib(server.pid, "VmHWM")  # a sleeping process's peak does not move
+    sampler = MemorySampler(server.pgid)
+    sampler.sample()
+    assert sampler.peak_bytes == status_kib(server.pid, "VmHWM") * 1024  # the peak, in bytes
+    os.kill(server.pid, signal.SIGKILL)
+    wait_for(lambda: proc_state(server.pid) == "Z", what="the child to die")
+    assert process._memory_kib(server.pid) == (0, 0)  # a zombie has no memory figures
+    server.stop(grace=0)
+    assert process._memory_kib(server.pid) == (0, 0)  # gone
+
+
+def test_memory_sampler_adds_up_the_group(tmp_path: Path, spawned: list[ServerProcess]) -> None:
+    """Two processes of 32 MiB each: the group's peak is their sum, above either's own peak."""
+    code = (
+        "import pathlib, subprocess, sys, time; block = bytearray(b'x') * (32 * 2**20);"
+        "subprocess.Popen([sys.executable, '-c', sys.argv[1], sys.argv[2], '32', '0']);"
+        "time.sleep(600)"
+    )
+    server = spawn(spawned, tmp_path, code, HOLDER, str(tmp_path / "held"), ready="held")
+    members = group_members(server.pgid)
+    assert len(members) == 2
+    sampler = MemorySampler(server.pgid)
+    sampler.sample()
+    assert sampler.peak_bytes >= 64 * MIB
+    assert all(status_kib(pid, "VmHWM") * 1024 < 64 * MIB for pid in members)
+
+
+def test_memory_sampler_samples_in_the_background_until_stopped(
+    tmp_path: Path, spawned: list[ServerProcess]
+) -> None:
+    """Memory a server takes after start() is seen without another explicit sample."""
+    code = (
+        "import pathlib, sys, time; d = pathlib.Path(sys.argv[1]); (d / 'small').touch()\n"
+        "while not (d / 'grow').exists(): time.sleep(0.01)\n"
+        "block = bytearray(b'x') * (96 * 2**20); (d / 'grown').touch(); time.sleep(600)"
+    )
+    server = spawn(spawned, tmp_path, code, str(tmp_path), ready="small")
+    sampler = MemorySampler(server.pgid, interval=0.01)
+    sampler.start()
+    assert sampler.peak_bytes < 96 * MIB
+    (tmp_path / "grow").touch()
+    wait_for((tmp_path / "grown").exists, what="the child to grow")
+    wait_for(lambda: sampler.peak_bytes >= 96 * MIB, what="a background sample")
+    sampler.stop()
+    assert sampler._thread.is_alive() is False  # stop() ends the thread
+    assert sampler._thread.daemon is True  # never keeps verify alive at exit
 
 
 def test_memory_sampler_sees_the_group_and_its_peak(
@@ -383,13 +545,35 @@ def test_wait_returns_when_done_or_signalled() -> None:
     signals.wake()  # after close: nothing to wake, no error
 
 
-def test_wake_writes_one_byte_and_wait_survives_a_missed_wake_up() -> None:
+def test_a_wake_up_after_close_writes_nowhere(capfd: pytest.CaptureFixture[str]) -> None:
+    """A late signal after close() must not write its byte to a descriptor verify still uses
+    (its stdout carries the report)."""
+    signals = StopRequest()
+    signals.close()
+    capfd.readouterr()
+    signals._record(signal.SIGINT, None)  # what the installed handler does
+    assert signals.count == 1  # still counted
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+
+
+def test_wake_writes_one_byte_and_wait_survives_a_missed_wake_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[float] = []  # the timeouts wait gives select (what it controls)
+
+    def select(read: list[int], write: list[int], error: list[int], timeout: float) -> object:
+        asked.append(timeout)
+        return select_module.select(read, write, error, timeout)
+
+    monkeypatch.setattr(interrupt, "select", SimpleNamespace(select=select))
     signals = StopRequest()
     signals.wake()
     assert os.read(signals._read, 16) == b"\0"
     answers = iter([False, True])
     signals.wait(lambda: next(answers))  # no wake-up at all: the 1 s safety net, no hang
     signals.close()
+    assert asked == [1.0]
 
 
 def test_hold_hook_says_where_it_is_and_waits_for_a_signal(

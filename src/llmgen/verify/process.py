@@ -196,7 +196,7 @@ class ServerProcess:
             return not self._reaped
         return bool(group_members(self.pgid))
 
-    def stop(self, grace: float = 10.0, signals: StopRequest | None = None) -> Teardown:
+    def stop(self, grace: float, signals: StopRequest | None = None) -> Teardown:
         """SIGTERM the group, SIGKILL it after `grace` seconds, reap the leader, confirm.
 
         A stop signal (counted by `signals`) that arrives during the grace period means
