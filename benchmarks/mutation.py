@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+ENGINE_KEYS = ("vllm", "tgi", "llamacpp")
 # target -> (modules to mutate, the tests that cover them)
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "quoting": (("src/llmgen/quoting.py",), ("tests/test_quoting.py",)),
@@ -37,13 +39,19 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # The engine adapters, one module per target (mutmut 2.5.1 fails `assert line` in
     # cached_mutation_status when given several modules at once). Every mutant runs the
     # in-process contract tests, which pin the adapters against the engines' flag tables and
-    # source (about 2-3 s a mutant); the rendering and engine tests are far too slow for this.
+    # source (2-3 s a mutant); the rendering and engine tests are far too slow for this. An
+    # engine's module runs the tests that do not name another engine (base.py runs them all).
+    "adapters-base": (("src/llmgen/engines/base.py",), ("tests/test_adapter_contracts.py",)),
     **{
-        f"adapters-{module}": (
-            (f"src/llmgen/engines/{module}.py",),
-            ("tests/test_adapter_contracts.py",),
+        f"adapters-{engine}": (
+            (f"src/llmgen/engines/{engine}.py",),
+            (
+                "tests/test_adapter_contracts.py",
+                "-k",
+                f"{engine} or not ({' or '.join(e for e in ENGINE_KEYS if e != engine)})",
+            ),
         )
-        for module in ("base", "vllm", "tgi", "llamacpp")
+        for engine in ENGINE_KEYS
     },
 }
 # Names that stand for several targets, run one after the other.
@@ -54,6 +62,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
 # line of the scratch copy gets mutmut's `# pragma: no mutate` (the checkout is never edited).
 SCOPES: dict[str, tuple[str, ...]] = {
     "src/llmgen/verify/process.py": ("_stat", "group_members", "Teardown", "ServerProcess"),
+}
+# In these modules the text of a diagnostic (the message and hint arguments of error(),
+# warning() and the `make` alias) is not mutated: the contract tests pin each diagnostic's
+# severity and spec path, which is what a user's fix and `validate` depend on, and leave its
+# wording to the snapshot tests. The path argument is still mutated.
+MESSAGE_CALLS: dict[str, tuple[str, ...]] = {
+    f"src/llmgen/engines/{module}.py": ("error", "warning", "make")
+    for module in ("base", "vllm", "tgi", "llamacpp")
 }
 COPIED = ("src", "tests", "templates", "schemas", "examples", "pyproject.toml", "README.md")
 
@@ -100,6 +116,39 @@ def restrict_scope(path: Path, names: tuple[str, ...]) -> None:
     path.write_text("\n".join(lines) + "\n", "utf-8")
 
 
+def exclude_messages(path: Path, calls: tuple[str, ...]) -> None:
+    """Mark the lines that hold only a diagnostic's message or hint with `# pragma: no mutate`.
+
+    A line is marked when it lies within the second or later argument of a call to one of
+    `calls` and shares no line with the first argument (the spec path) or the call's name.
+    """
+    import ast
+    import io
+    import tokenize
+
+    text = path.read_text("utf-8")
+    marked: set[int] = set()
+    keep: set[int] = set()
+    for node in ast.walk(ast.parse(text)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id not in calls or len(node.args) < 2:
+            continue
+        keep.update(range(node.func.lineno, (node.args[0].end_lineno or 0) + 1))
+        for argument in node.args[1:]:
+            marked.update(range(argument.lineno, (argument.end_lineno or argument.lineno) + 1))
+    ends = {
+        token.start[0]
+        for token in tokenize.generate_tokens(io.StringIO(text).readline)
+        if token.type in (tokenize.NEWLINE, tokenize.NL)
+    }
+    lines = text.splitlines()
+    for number in sorted((marked - keep) & ends):
+        if "pragma: no mutate" not in lines[number - 1]:
+            lines[number - 1] += "  # pragma: no mutate"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+
+
 def run_target(name: str, python: str) -> dict[str, object]:
     """Mutate one target's modules in a fresh copy; return its figures and survivors."""
     modules, tests = TARGETS[name]
@@ -108,6 +157,8 @@ def run_target(name: str, python: str) -> dict[str, object]:
         for module in modules:
             if module in SCOPES:
                 restrict_scope(root / module, SCOPES[module])
+            if module in MESSAGE_CALLS:
+                exclude_messages(root / module, MESSAGE_CALLS[module])
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
@@ -116,7 +167,7 @@ def run_target(name: str, python: str) -> dict[str, object]:
         # Only what the selected tests need: no conftest (it imports the renderer), no
         # hypothesis or snapshot plugins; pytest's start-up is most of each mutant's cost.
         light = "-p no:cacheprovider -p no:hypothesispytest -p no:syrupy --noconftest"
-        runner = f"{python} -m pytest -x -q {light} {' '.join(tests)}"
+        runner = f"{python} -m pytest -x -q {light} {shlex.join(tests)}"
         mutmut = [python, "-m", "mutmut"]
         start = time.monotonic()
         command = [*mutmut, "run", "--paths-to-mutate", ",".join(modules)]
