@@ -164,6 +164,9 @@ def run_target(name: str, python: str) -> dict[str, object]:
             PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
             PYTHONDONTWRITEBYTECODE="1",
         )
+        if name.startswith("adapters-"):
+            # The contract tests need no pytest plugin: not loading them saves 0.7 s a mutant.
+            env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         # Only what the selected tests need: no conftest (it imports the renderer), no
         # hypothesis or snapshot plugins; pytest's start-up is most of each mutant's cost.
         light = "-p no:cacheprovider -p no:hypothesispytest -p no:syrupy --noconftest"

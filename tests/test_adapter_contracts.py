@@ -88,6 +88,42 @@ def test_plan_carries_the_spec_values() -> None:
     assert plan("llamacpp").unit_executable == "/usr/local/bin/llama-server"
 
 
+@pytest.mark.parametrize(
+    ("engine", "title", "version", "argv"),
+    [
+        ("vllm", "vLLM", "0.33.0", ("vllm", "serve", HUB)),
+        ("tgi", "TGI", "3.3.7", ("text-generation-launcher", "--model-id", HUB)),
+        ("llamacpp", "llama.cpp", "b11434", ("llama-server", "--hf-repo", GGUF_HUB)),
+    ],
+)
+def test_engine_names(engine: str, title: str, version: str, argv: tuple[str, ...]) -> None:
+    # README: the engine, the version each flag table was read from, its executable.
+    p = plan(engine, runtime={"gpu_layers": 3} if engine != "llamacpp" else {"dtype": "float16"})
+    assert (p.engine, p.engine_title, p.engine_version) == (engine, title, version)
+    assert p.argv[:3] == argv
+    # Messages name the engine by its title.
+    assert any(d.message.startswith(f"{title} has no such knob") for d in p.diagnostics)
+
+
+@pytest.mark.parametrize(
+    ("engine", "flag", "hint"),
+    [
+        ("vllm", "--api-key", "set server.api_key_env"),
+        ("tgi", "--api-key", "set server.api_key_env"),
+        ("llamacpp", "--api-key", "set server.api_key_env"),
+        ("vllm", "--hf-token", "export HF_TOKEN"),
+        ("llamacpp", "--hf-token", "export HF_TOKEN"),
+        ("tgi", "--ngrok-authtoken", "pass NGROK_AUTHTOKEN"),
+    ],
+)
+def test_secret_flags_never_reach_the_files(engine: str, flag: str, hint: str) -> None:
+    # Flag tables: each of these takes a secret; the env column names its variable.
+    p = extra(engine, flag, "s3cret")
+    assert [d.hint.startswith(hint) for d in errors(p) if d.path == "runtime.extra_args.0"] == [
+        True
+    ]
+
+
 def test_health_contract_per_engine() -> None:
     # README: vLLM and TGI refuse connections while loading; llama.cpp answers 503.
     for engine, readiness in (
