@@ -11,6 +11,7 @@ conftest fixtures and starts no process.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -832,3 +833,213 @@ def test_llamacpp_value_rules() -> None:
     assert (
         errors(extra("llamacpp", "--override-kv", "a=float:1,b=bool:true,c=str:x:y,d=int:3")) == []
     )
+
+
+# --- what each rendered flag stands for (Engine.spec_fields) --------------------------------
+
+# The spec's field descriptions and README "Cross-engine knobs": flag -> the field behind it.
+SPEC_FIELDS = {
+    "vllm": {
+        "--served-model-name": "model.served_name",
+        "--revision": "model.revision",
+        "--host": "server.host",
+        "--port": "server.port",
+        "--max-model-len": "runtime.context_length",
+        "--max-num-seqs": "runtime.parallel",
+        "--max-num-batched-tokens": "runtime.batch_size",
+        "--tensor-parallel-size": "runtime.gpus",
+        "--gpu-memory-utilization": "runtime.gpu_memory_fraction",
+        "--dtype": "runtime.dtype",
+        "--kv-cache-memory-bytes": "runtime.kv_cache_memory",
+        "--enforce-eager": "runtime.enforce_eager",
+    },
+    "tgi": {
+        "--model-id": "model",
+        "--revision": "model.revision",
+        "--hostname": "server.host",
+        "--port": "server.port",
+        "--max-total-tokens": "runtime.context_length",
+        "--max-input-tokens": "runtime.max_input_tokens",
+        "--max-concurrent-requests": "runtime.parallel",
+        "--max-batch-prefill-tokens": "runtime.batch_size",
+        "--num-shard": "runtime.gpus",
+        "--cuda-memory-fraction": "runtime.gpu_memory_fraction",
+        "--dtype": "runtime.dtype",
+        "--cuda-graphs": "runtime.enforce_eager",
+    },
+    "llamacpp": {
+        "--model": "model.path",
+        "--alias": "model.served_name",
+        "--host": "server.host",
+        "--port": "server.port",
+        "--ctx-size": "runtime.context_length",
+        "--parallel": "runtime.parallel",
+        "--batch-size": "runtime.batch_size",
+        "--threads": "runtime.threads",
+        "--gpu-layers": "runtime.gpu_layers",
+        "--device": "runtime.gpus",
+    },
+}
+EVERY_KNOB: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "vllm": (
+        {"id": HUB, "revision": "r", "served_name": "s"},
+        {
+            "batch_size": 4096,
+            "gpus": 2,
+            "gpu_memory_fraction": 0.5,
+            "dtype": "float16",
+            "kv_cache_memory": "1G",
+            "enforce_eager": True,
+        },
+    ),
+    "tgi": (
+        {"id": HUB, "revision": "r"},
+        {
+            "batch_size": 4096,
+            "max_input_tokens": 100,
+            "gpus": 2,
+            "gpu_memory_fraction": 0.5,
+            "dtype": "float16",
+            "enforce_eager": True,
+        },
+    ),
+    "llamacpp": (
+        {"path": "/m/x.gguf", "served_name": "s"},
+        {"batch_size": 512, "threads": 2, "gpus": 1},
+    ),
+}
+
+
+@pytest.mark.parametrize("engine", ["vllm", "tgi", "llamacpp"])
+def test_each_rendered_flag_names_its_spec_field(engine: str) -> None:
+    model, runtime = EVERY_KNOB[engine]
+    config = plan(engine, model, runtime=runtime).config
+    assert config is not None
+    for flag, field in SPEC_FIELDS[engine].items():
+        setting = config.given(flag)
+        assert setting is not None, flag
+        assert (setting.origin.kind, setting.origin.path) == ("spec", field), flag
+    hub = plan("llamacpp").config
+    assert hub is not None
+    assert hub.given("--hf-repo").origin.path == "model.id"  # type: ignore[union-attr]
+    # A flag repeated in extra_args points at the field to change instead.
+    for flag, field in SPEC_FIELDS[engine].items():
+        if field.startswith("runtime.") and flag not in ("--enforce-eager", "--cuda-graphs"):
+            repeated = extra(engine, flag, "1", model=model, **runtime)
+            hints = [d.hint for d in errors(repeated) if d.path == "runtime.extra_args.0"]
+            named = re.compile(rf"(^|\s){re.escape(field)}(\s|,|$)")
+            assert any(named.search(hint) for hint in hints), (flag, hints)
+
+
+def test_vllm_model_positional_is_the_model_field() -> None:
+    # vLLM: `vllm serve <model>`, the positional model_tag; a model path starting with '-'
+    # would be read as a flag.
+    p = plan("vllm", {"path": "/models/-x"})
+    assert [(d.path, d.message) for d in errors(p)] == [
+        ("model.path", "the served name '-x' starts with '-', which vLLM would read as a flag")
+    ]
+    assert errors(plan("vllm", {"path": "/models/x-"})) == []
+
+
+def test_llamacpp_fit_is_llmgens_own() -> None:
+    config = plan("llamacpp").config
+    assert config is not None
+    fit = config.given("--fit")
+    assert fit is not None and fit.origin.kind == "llmgen" and fit.origin.note
+
+
+@pytest.mark.parametrize(
+    "flag", ["--tensor-parallel-size", "--pipeline-parallel-size", "--data-parallel-size"]
+)
+def test_vllm_parallel_sizes_must_match_the_gpus(flag: str) -> None:
+    # README: tp x pp <= GPUs; llmgen's gpus: N means N devices (dp included).
+    assert [d.path for d in errors(extra("vllm", flag, "2", gpus=1))] == ["runtime.extra_args.0"]
+    cpu = errors(extra("vllm", flag, "2"))
+    assert [d.path for d in cpu] == ["runtime.extra_args.0"]
+    assert "--tensor-parallel-size from runtime.gpus" in cpu[0].hint
+    assert errors(extra("vllm", flag, "1", gpus=1)) == []
+
+
+def test_tgi_shards_must_match_the_gpus() -> None:
+    p = extra("tgi", "--sharded", "true", "--num-shard", "2", gpus=1)
+    assert ("error", "runtime.extra_args.2") in found(p)
+
+
+def test_spellings_each_parser_reads() -> None:
+    # vLLM's FlexibleArgumentParser and llama.cpp's common/arg.cpp turn '_' into '-';
+    # TGI's clap parser does not. llama.cpp has no `--flag=value` form; argparse and clap do.
+    repeated = errors(extra("vllm", "--max_num_seqs", "8"))
+    assert [d.message for d in repeated] == ["'--max-num-seqs' is already set by runtime.parallel"]
+    assert errors(extra("llamacpp", "--repeat_penalty", "1.1")) == []
+    assert errors(extra("tgi", "--max_batch_size", "3")) != []
+    assert errors(extra("tgi", "--max-batch-size=3")) == []
+    assert errors(extra("vllm", "--seed=3")) == []
+    assert errors(extra("llamacpp", "--repeat-penalty=1.1")) != []
+
+
+def test_open_routes() -> None:
+    # README "API key": TGI leaves /health, /info, /metrics, /v1/models open; vLLM guards
+    # only /v1, /v2, /inference and /cohere.
+    tgi = plan("tgi", server={"host": "0.0.0.0", "api_key_env": "K"})
+    assert [d.message for d in tgi.diagnostics] == [
+        "0.0.0.0 is reachable from the network; TGI leaves /health, /info, /metrics, "
+        "/v1/models open even with an API key"
+    ]
+    for engine in ("vllm", "llamacpp"):
+        routes = plan(engine).open_routes
+        assert "/health" in routes
+        assert all(route.startswith("/") for route in routes), routes
+    vllm = plan("vllm").open_routes
+    assert "/invocations" in vllm
+    assert not [r for r in vllm if r.startswith(("/v1", "/v2", "/inference", "/cohere"))]
+
+
+def test_vllm_healthcheck_program_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The exec-form probe must be a working Python program that fails on a non-2xx answer.
+    import http.server
+    import sys
+    import threading
+    import urllib.error
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 503)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        probe = plan("vllm", server={"port": server.server_port}).healthcheck
+        assert probe[:2] == ("python3", "-c") and len(probe) == 4
+        monkeypatch.setattr(sys, "argv", ["-c", probe[3]])
+        exec(probe[2], {})
+        monkeypatch.setattr(sys, "argv", ["-c", probe[3].replace("/health", "/other")])
+        with pytest.raises(urllib.error.HTTPError):
+            exec(probe[2], {})
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_engine_facts() -> None:
+    # vLLM spans nodes with Ray and llama.cpp with its RPC backend; TGI has no multi-node mode.
+    # vLLM and TGI load Hugging Face checkpoints, llama.cpp GGUF files.
+    assert {key: engine.multinode for key, engine in ENGINES.items()} == {
+        "vllm": "ray",
+        "tgi": None,
+        "llamacpp": "rpc",
+    }
+    assert {key: engine.model_kind for key, engine in ENGINES.items()} == {
+        "vllm": "hf",
+        "tgi": "hf",
+        "llamacpp": "gguf",
+    }
+    # vLLM's cache root variable must be writable under the unit's sandbox.
+    assert [name for name, _ in plan("vllm").unit_cache_dirs] == ["HF_HOME", "VLLM_CACHE_ROOT"]
+    assert [name for name, _ in plan("tgi").unit_cache_dirs] == ["HF_HOME"]
+    assert plan("vllm").install_hint.startswith("pip install vllm==0.33.0")
+    assert plan("vllm").config.device == "cpu"  # type: ignore[union-attr]
+    assert plan("vllm", runtime={"gpus": 1}).config.device == "gpu"  # type: ignore[union-attr]
