@@ -1043,3 +1043,18 @@ def test_engine_facts() -> None:
     assert plan("vllm").install_hint.startswith("pip install vllm==0.33.0")
     assert plan("vllm").config.device == "cpu"  # type: ignore[union-attr]
     assert plan("vllm", runtime={"gpus": 1}).config.device == "gpu"  # type: ignore[union-attr]
+
+
+def test_caches_and_install_hints() -> None:
+    # docs/scale-out.md names the volumes; README "model cache in image": llama.cpp keeps -hf
+    # downloads under /root/.cache/huggingface/hub.
+    [cache] = plan("llamacpp").volumes
+    assert cache.source == "llmgen-hf-cache"
+    assert "/root/.cache/huggingface/hub".startswith(cache.target + "/")
+    llama = plan("llamacpp").install_hint
+    assert llama.startswith("build llama-server from llama.cpp b11434")
+    assert "(cmake --build build --target llama-server)" in llama
+    assert llama.endswith(" on PATH")
+    tgi = plan("tgi").install_hint
+    assert tgi.startswith("TGI ") and "release 3.3.7" in tgi
+    assert tgi.endswith(" or use docker-run.sh")
