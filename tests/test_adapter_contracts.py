@@ -1058,3 +1058,42 @@ def test_caches_and_install_hints() -> None:
     tgi = plan("tgi").install_hint
     assert tgi.startswith("TGI ") and "release 3.3.7" in tgi
     assert tgi.endswith(" or use docker-run.sh")
+
+
+@pytest.mark.parametrize(
+    ("engine", "flag", "value"),
+    [
+        ("vllm", "--uds", "/x"),
+        ("vllm", "--root-path", "/x"),
+        ("vllm", "--ssl-keyfile", "/x"),
+        ("vllm", "--ssl-certfile", "/x"),
+        ("llamacpp", "--api-prefix", "/x"),
+        ("llamacpp", "--ssl-key-file", "/x"),
+        ("llamacpp", "--ssl-cert-file", "/x"),
+    ],
+)
+def test_flags_that_move_the_routes(engine: str, flag: str, value: str) -> None:
+    # Flag tables: a UNIX socket, a path prefix or TLS leave nothing at http://host:port/health.
+    assert [d.path for d in errors(extra(engine, flag, value))] == ["runtime.extra_args.0"]
+
+
+def test_tgi_launcher_messages_and_cpu_shards() -> None:
+    # launcher/src/main.rs: "`validation_workers` must be > 0", "`max_batch_size` must be > 0".
+    for flag, message in (
+        ("--validation-workers", "`validation_workers` must be > 0"),
+        ("--max-batch-size", "`max_batch_size` must be > 0"),
+    ):
+        assert [d.message for d in errors(extra("tgi", flag, "0"))] == [message]
+    # Without GPUs llmgen renders no --num-shard: one shard.
+    assert errors(extra("tgi", "--quantize", "exl2")) == []
+    assert [d.path for d in errors(extra("tgi", "--sharded", "true"))] == ["runtime.extra_args.0"]
+    assert ("error", "runtime.kv_cache_memory") in found(
+        plan("tgi", runtime={"kv_cache_memory": "1G"})
+    )
+
+
+def test_tgi_switch_value_the_entrypoint_would_split() -> None:
+    # --env is TGI's one option without a variable (flag table): its value stays in the args.
+    p = extra("tgi", "--env=a b", gpus=1)
+    assert p.container_args[-1] == "--env=a b" and p.container_env == ()
+    assert any("split or glob-expanded" in d.message for d in errors(p))
