@@ -1097,3 +1097,29 @@ def test_tgi_switch_value_the_entrypoint_would_split() -> None:
     p = extra("tgi", "--env=a b", gpus=1)
     assert p.container_args[-1] == "--env=a b" and p.container_env == ()
     assert any("split or glob-expanded" in d.message for d in errors(p))
+
+
+def test_engine_defaults_in_the_effective_configuration() -> None:
+    # The flag tables' default column: TGI --prometheus-port 9000, vLLM
+    # --gpu-memory-utilization 0.92; each flag appears once, given or default.
+    tgi = plan("tgi").config
+    assert tgi is not None
+    metrics = tgi.get("--prometheus-port")
+    assert metrics is not None and not metrics.explicit
+    assert metrics.shown() == "`--prometheus-port 9000`"
+    vllm = plan("vllm").config
+    assert vllm is not None
+    assert vllm.get_value("--gpu-memory-utilization") == "0.92"
+    names = [setting.name for setting in vllm.settings()]
+    assert len(names) == len(set(names))
+    # docs/scale-out.md: start periods of 600 s for vLLM and TGI, 300 s for llama.cpp.
+    assert [plan(e).start_period_s for e in ("vllm", "tgi", "llamacpp")] == [600, 600, 300]
+
+
+def test_plans_are_immutable() -> None:
+    import dataclasses
+
+    p = plan("vllm", {"path": "/models/smol"}, server={"api_key_env": "K"})
+    for value, attribute in ((p, "port"), (p.secrets[0], "source_var"), (p.volumes[0], "target")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, attribute, "x")
