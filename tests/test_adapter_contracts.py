@@ -939,6 +939,10 @@ def test_vllm_model_positional_is_the_model_field() -> None:
         ("model.path", "the served name '-x' starts with '-', which vLLM would read as a flag")
     ]
     assert errors(plan("vllm", {"path": "/models/x-"})) == []
+    config = plan("vllm").config
+    assert config is not None
+    [positional] = [s for s in config.settings() if s.explicit and not s.name.startswith("-")]
+    assert (positional.value, positional.origin.path) == (HUB, "model")
 
 
 def test_llamacpp_fit_is_llmgens_own() -> None:
