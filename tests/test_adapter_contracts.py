@@ -758,6 +758,9 @@ def test_llamacpp_cpu_defaults() -> None:
     assert p.container_user is None
     assert pairs(plan("llamacpp", runtime={"gpus": 1, "gpu_layers": 5}).args)["--gpu-layers"] == "5"
     assert plan("llamacpp", {"path": "/m/smol.gguf"}).served_name == "smol.gguf"
+    # One GPU: every layer on it, and exactly that device (the CUDA build names it CUDA0).
+    one = pairs(plan("llamacpp", runtime={"gpus": 1}).args)
+    assert (one["--gpu-layers"], one["--device"]) == ("all", "CUDA0")
     assert plan("vllm").start_period_s == 600
 
 
