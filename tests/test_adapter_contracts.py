@@ -768,7 +768,7 @@ def test_llamacpp_slots_and_context() -> None:
     # README: -np in 1..256; the per-request context is -c / -np.
     p = extra("llamacpp", "--parallel", "257")
     assert ("error", "runtime.extra_args.0") in found(p)
-    assert any("1 to 256" in d.message for d in errors(p))
+    assert [d.path for d in errors(p) if "1 to 256" in d.message] == ["runtime.extra_args.0"]
     assert ("error", "runtime.extra_args.0") in found(extra("llamacpp", "--parallel", "0"))
     assert not [d for d in errors(extra("llamacpp", "--parallel", "256")) if "slots" in d.message]
     assert not [d for d in errors(extra("llamacpp", "--parallel", "1")) if "slots" in d.message]
@@ -797,6 +797,10 @@ def test_llamacpp_layers_revision_devices() -> None:
     )
     assert ("error", "runtime.extra_args.0") in found(extra("llamacpp", "--tensor-split", "1"))
     assert errors(extra("llamacpp", "--tensor-split", "1/1", gpus=2)) == []
+    # common/arg.cpp splits --tensor-split on ',' or '/'.
+    for three in ("1/1/1", "1,1,1"):
+        split = errors(extra("llamacpp", "--tensor-split", three, gpus=2))
+        assert [d.path for d in split] == ["runtime.extra_args.0"], three
     assert errors(extra("llamacpp", "--tensor-split", "1,,", gpus=1)) == []
     main = extra("llamacpp", "--main-gpu", "1", gpus=1)
     assert [d.message for d in errors(main)] == [
@@ -824,7 +828,8 @@ def test_llamacpp_value_rules() -> None:
         assert ("error", "runtime.extra_args.0") in found(
             extra("llamacpp", "--repeat-penalty", bad)
         ), bad
-    assert errors(extra("llamacpp", "--repeat-penalty", "1.1")) == []
+    for good in ("1.1", "0.5"):
+        assert errors(extra("llamacpp", "--repeat-penalty", good)) == [], good
     # A value that is no number is the type check's to report, once.
     assert len(errors(extra("llamacpp", "--repeat-penalty", "x"))) == 1
     kv = extra("llamacpp", "--override-kv", "a=int:1,=int:2,b=int,c=list:1")
