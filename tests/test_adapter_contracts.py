@@ -778,6 +778,10 @@ def test_llamacpp_slots_and_context() -> None:
     kvu = extra("llamacpp", "--kv-unified")
     assert ("warning", "runtime.extra_args.0") in found(kvu)
     assert found(extra("llamacpp", "--no-kv-unified")) == set()
+    # README: the per-request context is -c / -np, so repeating either one gets that hint.
+    for flag in ("--ctx-size", "--parallel"):
+        hints = [d.hint for d in extra("llamacpp", flag, "10").diagnostics]
+        assert any("runtime.context_length x runtime.parallel" in h for h in hints), flag
     dup = extra("llamacpp", "--ctx-size", "10")
     assert any(
         "--ctx-size = runtime.context_length x runtime.parallel" in d.hint for d in dup.diagnostics
