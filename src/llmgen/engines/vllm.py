@@ -57,7 +57,6 @@ class VllmEngine(Engine):
     underscore_spellings = True  # FlexibleArgumentParser turns `_` into `-` in flag names
     positional_field = "model"
     spec_fields: ClassVar[dict[str, str]] = {
-        "--model": "model",
         "--served-model-name": "model.served_name",
         "--revision": "model.revision",
         "--host": "server.host",
