@@ -426,6 +426,7 @@ def test_vllm_defaults_render_nothing_extra() -> None:
 def test_vllm_served_name_defaults_to_the_model_string() -> None:
     # README: default name is the model string exactly (the directory for a local model).
     assert plan("vllm", {"path": "/models/smol/"}).served_name == "smol"
+    assert plan("vllm", {"path": "/models/smolX/"}).served_name == "smolX"
     assert plan("vllm", {"path": "/models/smol"}).args[:3] == (
         "/models/smol",
         "--served-model-name",
