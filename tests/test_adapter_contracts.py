@@ -480,6 +480,12 @@ def test_vllm_token_budget() -> None:
     assert cpu.get_value("--max-num-batched-tokens") == "2048"
 
 
+def test_vllm_budget_that_is_no_number() -> None:
+    # Flag table: human_readable_int. A value that is none is the type check's to report.
+    p = extra("vllm", "--max-num-batched-tokens", "abc", gpus=1)
+    assert [d.path for d in errors(p)] == ["runtime.extra_args.1"]
+
+
 def test_vllm_chunked_prefill_off_needs_the_whole_context() -> None:
     p = extra("vllm", "--no-enable-chunked-prefill", batch_size=1024, context_length=2048)
     assert ("error", "runtime.batch_size") in found(p)
