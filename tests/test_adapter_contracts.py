@@ -986,6 +986,10 @@ def test_vllm_parallel_sizes_must_match_the_gpus(flag: str) -> None:
 def test_tgi_shards_must_match_the_gpus() -> None:
     p = extra("tgi", "--sharded", "true", "--num-shard", "2", gpus=1)
     assert ("error", "runtime.extra_args.2") in found(p)
+    # Without GPUs llmgen renders no --num-shard, so two shards ask for devices it lacks.
+    cpu = errors(extra("tgi", "--num-shard", "2"))
+    assert [d.path for d in cpu] == ["runtime.extra_args.0"]
+    assert "--num-shard from runtime.gpus" in cpu[0].hint
 
 
 def test_spellings_each_parser_reads() -> None:
