@@ -340,6 +340,11 @@ def test_heads_must_divide_across_shards() -> None:
     )
 
 
+def test_unknown_metadata_checks_nothing() -> None:
+    for engine in ("vllm", "tgi"):
+        assert ENGINES[engine].model_checks(make(engine, runtime={"gpus": 2}), info()) == []
+
+
 def test_vllm_cpu_head_sizes() -> None:
     # vLLM 0.33.0 CPU attention: head sizes 32..512 in its supported list; 48 is not one.
     engine = ENGINES["vllm"]
