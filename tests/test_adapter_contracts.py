@@ -617,6 +617,16 @@ def test_tgi_cpu_defaults() -> None:
     assert plan("tgi", {"path": "/models/smol"}).served_name == "/models/smol"
 
 
+def test_tgi_one_gpu() -> None:
+    # The spec: gpu_memory_fraction is TGI's --cuda-memory-fraction, enforce_eager turns CUDA
+    # graphs off (--cuda-graphs 0); TGI's own docker example gives the container --shm-size 1g.
+    p = plan("tgi", runtime={"gpus": 1, "gpu_memory_fraction": 0.5, "enforce_eager": True})
+    flags = pairs(p.args)
+    assert (flags["--num-shard"], flags["--cuda-memory-fraction"]) == ("1", "0.5")
+    assert flags["--cuda-graphs"] == "0"
+    assert p.shm_size == "1g"
+
+
 def test_tgi_cannot_rename() -> None:
     p = plan("tgi", {"id": HUB, "served_name": "smol"})
     assert ("error", "model.served_name") in found(p)
