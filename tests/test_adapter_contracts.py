@@ -618,8 +618,8 @@ def test_tgi_cpu_defaults() -> None:
 
 
 def test_tgi_one_gpu() -> None:
-    # The spec: gpu_memory_fraction is TGI's --cuda-memory-fraction, enforce_eager turns CUDA
-    # graphs off (--cuda-graphs 0); TGI's own docker example gives the container --shm-size 1g.
+    # The spec: gpu_memory_fraction is TGI's --cuda-memory-fraction; TGI's flag table: CUDA
+    # graphs are off with --cuda-graphs 0; TGI's own docker example gives --shm-size 1g.
     p = plan("tgi", runtime={"gpus": 1, "gpu_memory_fraction": 0.5, "enforce_eager": True})
     flags = pairs(p.args)
     assert (flags["--num-shard"], flags["--cuda-memory-fraction"]) == ("1", "0.5")
@@ -654,6 +654,13 @@ def test_tgi_token_rules() -> None:
         )
         == []
     )
+
+
+def test_tgi_token_values_that_are_no_numbers() -> None:
+    # The type check reports them (once each, after the repeat); the token rules skip them.
+    for flag in ("--max-input-tokens", "--max-total-tokens"):
+        p = extra("tgi", flag, "abc")
+        assert [d.path for d in errors(p)] == ["runtime.extra_args.0", "runtime.extra_args.1"]
 
 
 def test_tgi_quantize_and_dtype() -> None:
