@@ -1172,3 +1172,31 @@ def test_plans_are_immutable() -> None:
     for value, attribute in ((p, "port"), (p.secrets[0], "source_var"), (p.volumes[0], "target")):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(value, attribute, "x")
+
+
+def test_exec_form_entrypoints_keep_values_whole() -> None:
+    # README: the vLLM image's entrypoint is `vllm serve`, llama.cpp's `/app/llama-server`,
+    # both exec form: a value with spaces reaches the engine as one argument, not moved.
+    value = '{"temperature": 0.5}'
+    for engine, flag in (
+        ("vllm", "--override-generation-config"),
+        ("llamacpp", "--chat-template-kwargs"),
+    ):
+        p = extra(engine, flag, value, gpus=1)
+        assert p.container_args[-2:] == (flag, value)
+        assert p.container_env == ()
+
+
+def test_an_adapter_must_implement_the_hooks() -> None:
+    # Python's abc: a subclass missing an abstract method cannot be instantiated.
+    from llmgen.engines.base import Engine
+
+    for missing in ("serve_args", "served_name", "image"):
+        hooks = {
+            name: (lambda self, spec, *rest: None)
+            for name in ("serve_args", "served_name", "image")
+            if name != missing
+        }
+        incomplete = type("Incomplete", (Engine,), hooks)
+        with pytest.raises(TypeError):
+            incomplete()
