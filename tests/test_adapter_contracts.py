@@ -320,6 +320,10 @@ def test_heads_must_divide_across_shards() -> None:
             make(engine, runtime={"gpus": 3}), info(attention_heads=16)
         )
         assert (d.severity, d.path) == ("error", "runtime.gpus")
+        two = make(engine, runtime={"gpus": 2})
+        assert [x.path for x in ENGINES[engine].model_checks(two, info(attention_heads=15))] == [
+            "runtime.gpus"
+        ]
         assert (
             ENGINES[engine].model_checks(
                 make(engine, runtime={"gpus": 2}), info(attention_heads=16)
