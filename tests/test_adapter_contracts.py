@@ -1204,3 +1204,12 @@ def test_an_adapter_must_implement_the_hooks() -> None:
         incomplete = type("Incomplete", (Engine,), hooks)
         with pytest.raises(TypeError):
             incomplete()
+
+
+def test_tgi_gpu_entrypoint_moves_every_split_value() -> None:
+    # Flag table: --model-id has the variable MODEL_ID; a value may itself hold '='.
+    p = plan("tgi", {"path": "/models/a b"}, runtime={"gpus": 1})
+    assert ("MODEL_ID", "/models/a b") in p.container_env
+    assert "/models/a b" not in p.container_args
+    inline = extra("tgi", "--otlp-service-name=a=b c", gpus=1)
+    assert ("OTLP_SERVICE_NAME", "a=b c") in inline.container_env
