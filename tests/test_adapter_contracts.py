@@ -1213,3 +1213,13 @@ def test_tgi_gpu_entrypoint_moves_every_split_value() -> None:
     assert "/models/a b" not in p.container_args
     inline = extra("tgi", "--otlp-service-name=a=b c", gpus=1)
     assert ("OTLP_SERVICE_NAME", "a=b c") in inline.container_env
+
+
+def test_tgi_gpu_entrypoint_moves_values_in_a_row() -> None:
+    # Flag table: OTLP_SERVICE_NAME and LORA_ADAPTERS; the other arguments stay in order.
+    p = extra("tgi", "--otlp-service-name=a b", "--lora-adapters", "x y", "--seed", "1", gpus=1)
+    assert ("OTLP_SERVICE_NAME", "a b") in p.container_env
+    assert ("LORA_ADAPTERS", "x y") in p.container_env
+    assert p.container_args[-2:] == ("--seed", "1")
+    refused = extra("tgi", "--env=a b", gpus=1)
+    assert refused.container_args[:2] == ("--model-id", HUB)
