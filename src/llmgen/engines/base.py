@@ -273,9 +273,9 @@ class Engine(ABC):
         found = []
         for name, why in self.route_flags.items():
             setting = config.given(name)
+            # Every route flag takes a value or is a plain switch (vLLM's --headless has no
+            # --no- form), so a given one always moves the routes.
             if setting is not None and setting.origin.kind == "extra_args":
-                if setting.flag is not None and setting.flag.is_switch and setting.value == "false":
-                    continue
                 found.append(
                     error(
                         setting.origin.path,

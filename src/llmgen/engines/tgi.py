@@ -289,7 +289,7 @@ class TgiEngine(Engine):
         return found
 
     def forbidden_extra_arg(self, arg: str, path: str) -> list[Diagnostic]:
-        if arg.split("=", 1)[0] == "-p":
+        if arg == "-p":  # the parser passes the spelling, `-p=9001` already split
             return [
                 error(
                     path,

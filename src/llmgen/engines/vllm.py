@@ -57,7 +57,6 @@ class VllmEngine(Engine):
     underscore_spellings = True  # FlexibleArgumentParser turns `_` into `-` in flag names
     positional_field = "model"
     spec_fields: ClassVar[dict[str, str]] = {
-        "--model": "model",
         "--served-model-name": "model.served_name",
         "--revision": "model.revision",
         "--host": "server.host",
@@ -136,20 +135,17 @@ class VllmEngine(Engine):
 
     def device_defaults(self, spec: Spec) -> dict[str, tuple[str, str]]:
         # vLLM 0.33.0 vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI server):
-        # CPU 2048 tokens x world size, 128 seqs x world size; GPUs under 70 GiB or A100s 2048
-        # and 256; larger GPUs 8192 and 1024. A spec must hold on every device it allows, so
-        # rules assume the smallest budget.
+        # CPU 2048 tokens x world size; GPUs under 70 GiB or A100s 2048, larger GPUs 8192. A
+        # spec must hold on every device it allows, so rules assume the smallest budget. (The
+        # max_num_seqs defaults, 128 on CPU and 256 / 1024 on GPUs, never apply: llmgen always
+        # renders --max-num-seqs from runtime.parallel.)
         if spec.runtime.gpus == 0:
-            return {
-                "--max-num-batched-tokens": ("2048", "vLLM 0.33.0 on CPU"),
-                "--max-num-seqs": ("128", "vLLM 0.33.0 on CPU"),
-            }
+            return {"--max-num-batched-tokens": ("2048", "vLLM 0.33.0 on CPU")}
         return {
             "--max-num-batched-tokens": (
                 "2048",
                 "vLLM 0.33.0 on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
             ),
-            "--max-num-seqs": ("256", "vLLM 0.33.0 on GPUs under 70 GiB; 1024 on larger GPUs"),
         }
 
     def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
