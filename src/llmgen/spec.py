@@ -282,8 +282,9 @@ class RuntimeSpec(StrictModel):
         Field(
             default=False,
             strict=True,
-            description="vLLM only: run eagerly (no graph capture); cuts a CPU cold start from "
-            "minutes to seconds.",
+            description="Run eagerly, without CUDA graph capture: vLLM's --enforce-eager (cuts a "
+            "CPU cold start from minutes to seconds), TGI's --cuda-graphs 0 on GPUs; llama.cpp "
+            "has no graph capture to turn off.",
         ),
     ]
     max_input_tokens: Annotated[

@@ -133,6 +133,20 @@ class VllmEngine(Engine):
         probe = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)"
         return ("python3", "-c", probe, f"http://127.0.0.1:{port}{self.health_path}")
 
+    def forbidden_extra_arg(self, arg: str, path: str) -> list[Diagnostic]:
+        # `vllm serve MODEL --model X` serves MODEL: the positional model_tag replaces
+        # args.model (vllm/entrypoints/cli/serve.py, ServeSubcommand.cmd), so X is ignored.
+        if arg == "--model":
+            return [
+                error(
+                    path,
+                    "'--model' is ignored: vLLM serves the positional model llmgen renders "
+                    "from model.id or model.path",
+                    "set model.id or model.path instead",
+                )
+            ]
+        return []
+
     def device_defaults(self, spec: Spec) -> dict[str, tuple[str, str]]:
         # vLLM 0.33.0 vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI server):
         # CPU 2048 tokens x world size; GPUs under 70 GiB or A100s 2048, larger GPUs 8192. A
