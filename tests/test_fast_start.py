@@ -91,6 +91,19 @@ def test_importing_llmgen_as_a_library_leaves_pydantic_plugins_alone() -> None:
     assert done.stdout.split() == ["True", "True"]  # pydantic's own loader, which scanned
 
 
+def test_a_pydantic_that_wants_more_of_its_loader_gets_the_real_one() -> None:
+    probe = (
+        "import sys; from llmgen.entry import skip_pydantic_plugins; skip_pydantic_plugins(); "
+        "from pydantic.plugin._loader import get_plugins; print(list(get_plugins())); "
+        "from pydantic.plugin._loader import PYDANTIC_ENTRY_POINT_GROUP as group; print(group); "
+        "import pydantic.plugin._loader as now; print('llmgen' in (now.__doc__ or ''))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout.split("\n")[:3] == ["[]", "pydantic", "False"]
+
+
 CLICK_ONLY = (
     "import sys; from llmgen.cli import main; sys.argv[0] = 'llmgen'; main(prog_name='llmgen')"
 )

@@ -78,5 +78,17 @@ def skip_pydantic_plugins() -> None:
     if "pydantic" in sys.modules or name in sys.modules:
         return
     loader = types.ModuleType(name, "llmgen: no pydantic plugins in the llmgen command")
+
+    def real_loader(attribute: str) -> object:
+        # A pydantic that asks its loader for more than get_plugins gets its own module back
+        # (and its plugin scan) instead of an ImportError.
+        import importlib
+
+        if attribute.startswith("__"):  # the import system asks for __path__ and the like
+            raise AttributeError(attribute)
+        del sys.modules[name]
+        return getattr(importlib.import_module(name), attribute)
+
     loader.get_plugins = lambda: ()  # type: ignore[attr-defined]
+    loader.__getattr__ = real_loader  # type: ignore[method-assign]
     sys.modules[name] = loader
