@@ -289,7 +289,10 @@ def _small_texts() -> dict[str, str]:
     return texts
 
 
-@pytest.mark.parametrize("name", sorted(_small_texts()))
+SMALL_TEXTS = _small_texts()
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_TEXTS))
 def test_small_files_read_the_same_through_both_composers(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,7 +304,7 @@ def test_small_files_read_the_same_through_both_composers(
     from llmgen import yaml_loader
     from llmgen.errors import SpecError
 
-    text = _small_texts()[name]
+    text = SMALL_TEXTS[name]
     assert len(text) <= yaml_loader.FAST_COMPOSE_CHARS
 
     def outcome() -> object:
