@@ -27,7 +27,7 @@ from tests.support.llama_memory import measure_llama_server  # noqa: E402
 
 from llmgen.engines import ENGINES  # noqa: E402
 from llmgen.fit.run import fit_spec  # noqa: E402
-from llmgen.spec import Spec  # noqa: E402
+from llmgen.spec import Spec, parse_spec  # noqa: E402
 
 MIB = 1 << 20
 SHAPES = (
@@ -94,7 +94,7 @@ class Row:
 
 def spec_for(model: Path, context: int, parallel: int) -> Spec:
     """The spec a user would write for this case."""
-    return Spec.model_validate(
+    return parse_spec(
         {
             "name": "bench",
             "engine": "llamacpp",

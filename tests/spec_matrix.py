@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgen.spec import Spec
+from llmgen.spec import Spec, parse_spec
 
 MODELS: dict[str, list[dict[str, Any]]] = {
     "vllm": [
@@ -58,7 +58,7 @@ def matrix() -> list[tuple[str, Spec]]:
         for m, model in enumerate(models):
             for r, runtime in enumerate(RUNTIMES[engine]):
                 for s, server in enumerate(SERVERS):
-                    spec = Spec.model_validate(
+                    spec = parse_spec(
                         {
                             "name": f"{engine}-m{m}-r{r}-s{s}",
                             "engine": engine,

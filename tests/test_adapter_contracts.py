@@ -20,7 +20,7 @@ from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan, client_host_for, is_loopback
 from llmgen.errors import Diagnostic
 from llmgen.model_info import ModelInfo
-from llmgen.spec import Spec
+from llmgen.spec import Spec, parse_spec
 
 HUB = "HuggingFaceTB/SmolLM2-360M-Instruct"
 GGUF_HUB = "bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M"
@@ -31,7 +31,7 @@ def make(engine: str, model: dict[str, Any] | None = None, **sections: Any) -> S
     default = {"id": GGUF_HUB} if engine == "llamacpp" else {"id": HUB}
     data: dict[str, Any] = {"name": "t", "engine": engine, "model": model or default}
     data.update(sections)
-    return Spec.model_validate(data)
+    return parse_spec(data)
 
 
 def plan(engine: str, model: dict[str, Any] | None = None, **sections: Any) -> LaunchPlan:

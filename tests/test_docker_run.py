@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from llmgen.render import render
-from llmgen.spec import Spec
+from llmgen.spec import Spec, parse_spec
 from tests.support.engines import only_bash
 
 STAND_IN_DOCKER = """#!/usr/bin/env python3
@@ -39,7 +39,7 @@ sys.exit(3)
 
 
 def bundle_dir(tmp_path: Path, **runtime: object) -> tuple[Path, Spec]:
-    spec = Spec.model_validate(
+    spec = parse_spec(
         {
             "name": "demo",
             "engine": "llamacpp",

@@ -13,7 +13,7 @@ import pytest
 from llmgen.facts.catalog import CATALOG, catalog_facts
 from llmgen.facts.hf_files import FactsReadError, facts_from_directory
 from llmgen.facts.resolve import lookup_facts
-from llmgen.spec import Spec
+from llmgen.spec import Spec, parse_spec
 
 
 def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
@@ -101,7 +101,7 @@ def test_broken_safetensors_is_a_read_error(tmp_path: Path) -> None:
 
 
 def spec(model_id: str, engine: str = "vllm") -> Spec:
-    return Spec.model_validate({"name": "x", "engine": engine, "model": {"id": model_id}})
+    return parse_spec({"name": "x", "engine": engine, "model": {"id": model_id}})
 
 
 def test_hub_cache_is_read_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

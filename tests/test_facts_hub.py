@@ -11,7 +11,7 @@ import pytest
 
 from llmgen.facts.gguf_facts import facts_from_gguf_file
 from llmgen.facts.resolve import lookup_facts
-from llmgen.spec import Spec
+from llmgen.spec import Spec, parse_spec
 from llmgen.validate import validate_text
 from tests.support.gguf_shapes import Shape, write_shaped_gguf
 from tests.support.stand_in_hub import Hub, stand_in_hub
@@ -58,7 +58,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
 
 
 def spec(engine: str, model_id: str) -> Spec:
-    return Spec.model_validate({"name": "x", "engine": engine, "model": {"id": model_id}})
+    return parse_spec({"name": "x", "engine": engine, "model": {"id": model_id}})
 
 
 def test_gguf_repo_fetches_only_the_header(hub: Hub) -> None:

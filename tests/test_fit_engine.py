@@ -10,7 +10,7 @@ import pytest
 
 from llmgen.engines import ENGINES
 from llmgen.fit.run import fit_spec
-from llmgen.spec import Spec
+from llmgen.spec import parse_spec
 from tests.support.gguf_shapes import Shape, write_shaped_gguf
 from tests.support.llama_memory import measure_llama_server
 
@@ -31,7 +31,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_host_estimate_matches_llama_server(
     llama_server_bin: Path, model: Path, context: int, parallel: int
 ) -> None:
-    spec = Spec.model_validate(
+    spec = parse_spec(
         {
             "name": "fit",
             "engine": "llamacpp",

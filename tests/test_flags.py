@@ -13,7 +13,7 @@ from llmgen.engines import ENGINES
 from llmgen.errors import Severity
 from llmgen.flags import Flag
 from llmgen.render import render
-from llmgen.spec import Spec
+from llmgen.spec import Spec, parse_spec
 from tests.conftest import EXAMPLES, render_file
 from tests.spec_matrix import matrix
 
@@ -211,7 +211,7 @@ def test_flag_tables_ship_with_the_package() -> None:
 
 def effective(engine: str, extra: list[str], **runtime: object) -> tuple[Any, list[str]]:
     model = {"llamacpp": {"id": "org/model-GGUF"}}.get(engine, {"id": "org/model"})
-    spec = Spec.model_validate(
+    spec = parse_spec(
         {
             "name": "demo",
             "engine": engine,
@@ -296,7 +296,7 @@ def test_spec_fields_and_defaults_carry_their_origin() -> None:
     assert (budget.value, budget.origin.kind) == ("2048", "default")
     assert "CPU" in budget.origin.note
     port = ENGINES["tgi"].effective(
-        Spec.model_validate({"name": "d", "engine": "tgi", "model": {"id": "o/m"}})
+        parse_spec({"name": "d", "engine": "tgi", "model": {"id": "o/m"}})
     )
     assert port.get("--prometheus-port").value == "9000"  # the TGI table's default column
 
@@ -334,7 +334,7 @@ def test_rendered_argv_parses_cleanly_with_an_origin_per_flag(name: str, spec: S
 def test_tgi_gpu_image_gets_split_prone_values_through_the_flag_variable() -> None:
     # tgi-entrypoint.sh runs `exec text-generation-launcher $@` unquoted (TGI v3.3.7): a path
     # with a space must not be an argument there; MODEL_ID is the table's env column.
-    spec = Spec.model_validate(
+    spec = parse_spec(
         {
             "name": "demo",
             "engine": "tgi",
@@ -349,7 +349,7 @@ def test_tgi_gpu_image_gets_split_prone_values_through_the_flag_variable() -> No
     assert env[table.get("--model-id").env_name] == "/models/my model"
     assert env[table.get("--lora-adapters").env_name] == "a=/models/my adapter"
     # The CPU image starts the launcher directly: arguments stay arguments.
-    cpu = spec.model_copy(update={"runtime": spec.runtime.model_copy(update={"gpus": 0})})
+    cpu = spec.replace(runtime=spec.runtime.replace(gpus=0))
     assert "/models/my model" in render(cpu).plan.container_args
 
 
@@ -372,7 +372,7 @@ def test_tgi_names_its_shard_count_for_every_gpu_count(gpus: int) -> None:
 def test_kubernetes_mounts_a_gguf_file_as_a_file_whatever_the_case(path: str) -> None:
     import yaml
 
-    spec = Spec.model_validate({"name": "demo", "engine": "llamacpp", "model": {"path": path}})
+    spec = parse_spec({"name": "demo", "engine": "llamacpp", "model": {"path": path}})
     documents = list(yaml.safe_load_all(render(spec).files["kubernetes.yaml"]))
     volumes = documents[0]["spec"]["template"]["spec"]["volumes"]
     host = [v["hostPath"] for v in volumes if "hostPath" in v]

@@ -17,7 +17,7 @@ import yaml
 
 from llmgen.engines import ENGINES
 from llmgen.render import render
-from llmgen.spec import Spec
+from llmgen.spec import Spec, parse_spec
 from tests.support.bundles import compose_binary, write_files
 from tests.test_docker_run import stand_in_path
 
@@ -28,7 +28,7 @@ def spec(engine: str, cache: str | None = None) -> Spec:
     data: dict[str, object] = {"name": "demo", "engine": engine, "model": {"id": MODEL[engine]}}
     if cache is not None:
         data["container"] = {"model_cache": cache}
-    return Spec.model_validate(data)
+    return parse_spec(data)
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))

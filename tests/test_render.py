@@ -10,7 +10,7 @@ import yaml
 
 from llmgen.engines import ENGINES
 from llmgen.render import Bundle, render
-from llmgen.spec import Spec
+from llmgen.spec import parse_spec
 
 MODELS = {
     "vllm": {"id": "org/model"},
@@ -21,7 +21,7 @@ MODELS = {
 
 def bundle(engine: str, **sections: Any) -> Bundle:
     data = {"name": "demo", "engine": engine, "model": MODELS[engine], **sections}
-    return render(Spec.model_validate(data))
+    return render(parse_spec(data))
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))

@@ -16,7 +16,7 @@ from llmgen.cli import main
 from llmgen.engines import ENGINES
 from llmgen.errors import Severity, SpecError
 from llmgen.render import Bundle, render
-from llmgen.spec import Spec
+from llmgen.spec import parse_spec
 from llmgen.validate import validate_file, validate_text
 from tests.conftest import EXAMPLES
 from tests.support.bundles import EXTRA_SPECS, extra_spec
@@ -274,5 +274,5 @@ def test_latest_cannot_be_chosen() -> None:
     with pytest.raises(SpecError) as caught:
         validate_text(spec_text("vllm") + "container:\n  image_tag: latest\n")
     assert caught.value.diagnostics[0].path == "container.image_tag"
-    spec = Spec.model_validate({"name": "x", "engine": "vllm", "model": {"id": "org/m"}})
+    spec = parse_spec({"name": "x", "engine": "vllm", "model": {"id": "org/m"}})
     assert not render(spec).plan.image.endswith("latest")

@@ -15,7 +15,7 @@ import shlex
 import pytest
 
 from llmgen.render import render
-from llmgen.spec import Spec
+from llmgen.spec import Spec, parse_spec
 from tests.spec_matrix import matrix
 
 MATRIX = matrix()
@@ -63,7 +63,7 @@ def test_clients_send_the_name_the_server_reports(name: str, spec: Spec) -> None
 
 def test_default_names_follow_each_engine() -> None:
     def served(engine: str, model: dict[str, str]) -> str:
-        spec = Spec.model_validate({"name": "n", "engine": engine, "model": model})
+        spec = parse_spec({"name": "n", "engine": engine, "model": model})
         return render(spec).plan.served_name
 
     assert served("vllm", {"id": "org/m"}) == "org/m"

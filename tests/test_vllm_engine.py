@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from llmgen.engines import ENGINES
-from llmgen.spec import Spec
+from llmgen.spec import parse_spec
 from tests.support.engines import free_port
 from tests.support.vllm_cpu import (
     group_memory,
@@ -174,6 +174,6 @@ def test_generated_client_prints_a_completion(vllm_server: RunningServer) -> Non
 def test_kv_cache_memory_reaches_vllm_in_a_form_it_parses(size: str, flag_value: str) -> None:
     """vLLM's sizes are binary without an `i` (64M = 64 MiB) and it refuses `64Mi` (no engine)."""
     data = {"name": "demo", "engine": "vllm", "model": {"id": "org/model"}}
-    spec = Spec.model_validate({**data, "runtime": {"kv_cache_memory": size}})
+    spec = parse_spec({**data, "runtime": {"kv_cache_memory": size}})
     args = ENGINES["vllm"].plan(spec).args
     assert args[args.index("--kv-cache-memory-bytes") + 1] == flag_value

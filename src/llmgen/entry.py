@@ -10,7 +10,6 @@ cli.py, which stays the reference: tests/test_fast_start.py checks both give the
 """
 
 import sys
-import types
 
 VALIDATE_FORMATS = ("text", "json", "github")
 
@@ -23,7 +22,6 @@ def main() -> None:
 
         sys.stdout.write(f"llmgen, version {__version__}\n")
         return
-    skip_pydantic_plugins()
     if argv[:1] == ["validate"]:
         parsed = plain_validate_arguments(argv[1:])
         if parsed is not None:
@@ -61,34 +59,3 @@ def plain_validate_arguments(args: list[str]) -> tuple[list[str], str, bool] | N
     if not specs or output_format not in VALIDATE_FORMATS:
         return None
     return specs, output_format, quiet
-
-
-def skip_pydantic_plugins() -> None:
-    """Build the spec models without looking for pydantic plugins, in the llmgen command only.
-
-    pydantic looks for plugins (observability hooks other programs install) when it builds
-    the first model: it imports importlib.metadata and reads the entry points of every
-    installed distribution, which cost about a fifth of `llmgen validate` (docs/benchmarks.md)
-    and grows with the environment. The command has no use for them. This stands in for
-    pydantic's plugin loader module with one that finds none; it is done here, in the
-    command's own process, never when llmgen is imported as a library, where another
-    program's plugins must keep working. Once pydantic is imported it is left alone.
-    """
-    name = "pydantic.plugin._loader"
-    if "pydantic" in sys.modules or name in sys.modules:
-        return
-    loader = types.ModuleType(name, "llmgen: no pydantic plugins in the llmgen command")
-
-    def real_loader(attribute: str) -> object:
-        # A pydantic that asks its loader for more than get_plugins gets its own module back
-        # (and its plugin scan) instead of an ImportError.
-        import importlib
-
-        if attribute.startswith("__"):  # the import system asks for __path__ and the like
-            raise AttributeError(attribute)
-        del sys.modules[name]
-        return getattr(importlib.import_module(name), attribute)
-
-    loader.get_plugins = lambda: ()  # type: ignore[attr-defined]
-    loader.__getattr__ = real_loader  # type: ignore[method-assign]
-    sys.modules[name] = loader

@@ -1,6 +1,6 @@
 """Hints for a key written in the wrong section (`runtime.port` -> "port belongs under server").
 
-The sections and their fields are read from the Spec model itself, so a section added to the
+The sections and their fields are read from the Spec itself, so a section added to the
 spec gets the same hints without a change here.
 """
 
@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
+from llmgen.sections import Section, section_fields
 from llmgen.spec import Spec
 
 
-def _sections() -> dict[str, type[BaseModel]]:
-    sections = {}
-    for name, field in Spec.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            sections[name] = annotation
-    return sections
+def _sections() -> dict[str, type[Section]]:
+    # Only the sections every spec has: the optional `hardware` repeats runtime's `gpus`, and a
+    # stray `gpus` is meant for runtime far more often than for the hardware description.
+    return {
+        name: kind
+        for name, kind in section_fields(Spec).items()
+        if kind is not None and Spec.settings[name].default is not None
+    }
 
 
 def misplaced_key_hint(loc: tuple[Any, ...]) -> str:
@@ -30,11 +30,11 @@ def misplaced_key_hint(loc: tuple[Any, ...]) -> str:
     sections = _sections()
     if len(parent) > 1:
         return ""
-    if parent and key in Spec.model_fields:
+    if parent and key in Spec.settings:
         if key in sections:
             return f"{key} is a section of its own: move it to the top level"
         return f"{key} belongs at the top level"
-    owners = [name for name, model in sections.items() if key in model.model_fields]
+    owners = [name for name, model in sections.items() if key in model.settings]
     owners = [name for name in owners if (name,) != parent]
     if not owners:
         return ""

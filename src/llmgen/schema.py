@@ -1,10 +1,11 @@
-"""The JSON Schema of the spec, generated from the pydantic models."""
+"""The JSON Schema of the spec, generated from its sections (llmgen.sections)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from llmgen.sections import json_schema
 from llmgen.spec import Spec
 
 DEFAULT_SCHEMA_PATH = Path("schemas/llmgen.schema.json")
@@ -14,7 +15,7 @@ def schema_text() -> str:
     """The schema as stable, pretty JSON text with a trailing newline."""
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        **Spec.model_json_schema(),
+        **json_schema(Spec),
     }
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass, replace
 from typing import Any
-
-from pydantic import BaseModel, ValidationError
 
 from llmgen.client_params import client_checks
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan
 from llmgen.errors import Diagnostic, Severity, SpecError, error
 from llmgen.hints import misplaced_key_hint
-from llmgen.spec import Spec
+from llmgen.sections import Invalid, Section, SectionError, section_fields
+from llmgen.spec import Spec, parse_spec
 from llmgen.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
 
 
@@ -44,9 +42,11 @@ def validate_text(text: str, name: str = "<spec>") -> Validated:
 
 def _validate_loaded(loaded: LoadedYaml, *, online: bool = False) -> Validated:
     try:
-        spec = Spec.model_validate(loaded.data)
-    except ValidationError as exc:
-        raise SpecError(_position_all(loaded, _pydantic_diagnostics(exc, loaded.data))) from None
+        spec = parse_spec(loaded.data)
+    except SectionError as exc:
+        raise SpecError(
+            _position_all(loaded, _section_diagnostics(exc.errors, loaded.data))
+        ) from None
     # One pass: the plan carries the engine's diagnostics, computed with its effective
     # configuration; render reuses this plan instead of checking again.
     plan = ENGINES[spec.engine].plan(spec)
@@ -74,12 +74,12 @@ def _deploy_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
     return multinode_checks(spec, engine, plan.config or engine.effective(spec))
 
 
-def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
-    found: dict[str, Diagnostic] = {}
-    for item in exc.errors(include_url=False):
-        loc = _field_loc(tuple(item["loc"]))
-        kind = item["type"]
-        message, hint = _type_message(kind, item.get("input"), item["msg"])
+def _section_diagnostics(errors: list[Invalid], data: Any) -> list[Diagnostic]:
+    """One diagnostic per problem, saying what to write instead where that is clear."""
+    found = []
+    for item in errors:
+        loc, kind = item.loc, item.kind
+        message, hint = _type_message(kind, item.value, item.message)
         if kind == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
             hint = misplaced_key_hint(loc) or _did_you_mean(loc, data)
@@ -87,27 +87,16 @@ def _pydantic_diagnostics(exc: ValidationError, data: Any) -> list[Diagnostic]:
             message = "required key is missing"
             hint = f"add `{loc[-1]}:`"
         elif kind == "string_pattern_mismatch":
-            message = _pattern_message(loc, item.get("input"))
+            message = _pattern_message(loc, item.value)
             hint = "the character rules per field are in docs/spec-rules.md"
         elif kind == "literal_error":
-            message = f"{message}, not {item.get('input')!r}"
+            message = f"{message}, not {item.value!r}"
         elif kind == "value_error":
             message = message.removeprefix("Value error, ")
-        path = _dotted(loc)
-        if path in found and found[path].message != message:
-            # Union members (int | 'all') each report; one line says what fits.
-            message = f"{item.get('input')!r} has the wrong type for this field"
+        elif kind == "union_type":
             hint = "see the field's description in schemas/llmgen.schema.json"
-        found[path] = error(path, message, hint)
-    return list(found.values())
-
-
-_UNION_TAG = re.compile(r"^(int|str|float|bool|list|dict|none|literal\[.*\]|function-.*)$")
-
-
-def _field_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop pydantic's union member tags (`int`, `literal['all']`) from an error location."""
-    return tuple(p for p in loc if isinstance(p, int) or not _UNION_TAG.match(str(p)))
+        found.append(error(_dotted(loc), message, hint))
+    return found
 
 
 def _type_message(kind: str, value: Any, default: str) -> tuple[str, str]:
@@ -131,14 +120,27 @@ def _type_message(kind: str, value: Any, default: str) -> tuple[str, str]:
             f"must be a mapping of keys (key: value lines), not {value!r}",
             "see the keys in schemas/llmgen.schema.json",
         )
-    if kind in ("int_type", "int_parsing") and isinstance(value, str):
+    if kind == "int_type" and isinstance(value, str):
         return (
             f"must be a whole number, not the text {value!r}",
             "write the number without quotes" if value.strip().isdigit() else "",
         )
+    if kind == "float_type" and isinstance(value, str):
+        return (
+            f"must be a number, not the text {value!r}",
+            "write the number without quotes" if _is_number(value) else "",
+        )
     if kind == "bool_type":
         return (f"must be true or false, not {value!r}", "write true or false without quotes")
     return default, ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 _PATTERN_RULES = {
@@ -171,17 +173,16 @@ def _pattern_message(loc: tuple[Any, ...], value: Any) -> str:
 
 
 def _did_you_mean(loc: tuple[Any, ...], data: Any) -> str:
-    model: type[BaseModel] = Spec
+    section: type[Section] | None = Spec
     for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return ""
-        model = annotation
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+        section = section_fields(section).get(str(part)) if section else None
+    if section is None:
+        return ""
+    known = list(section.settings)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'?"
-    return "known keys: " + ", ".join(model.model_fields)
+    return "known keys: " + ", ".join(known)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

@@ -59,12 +59,12 @@ def through_entrypoint(args: list[str], cwd: Path) -> list[str]:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_container_args_reach_the_launcher_intact_or_are_refused(name: str, tmp_path: Path) -> None:
     from llmgen.render import render
-    from llmgen.spec import Spec
+    from llmgen.spec import parse_spec
 
     data = spec(CASES[name])
     if llmgen_verdict(data).verdict == "refuse":
         return  # refused for TGI: nothing reaches the image
-    bundle = render(Spec.model_validate(data))
+    bundle = render(parse_spec(data))
     compose = yaml.safe_load(bundle.files["compose.yaml"])
     (service,) = compose["services"].values()
     command = [str(word) for word in service["command"]]

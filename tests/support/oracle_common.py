@@ -77,9 +77,9 @@ def rendered_plan(data: dict[str, Any]) -> Any:
     whether there is an argv at all).
     """
     from llmgen.render import render
-    from llmgen.spec import Spec
+    from llmgen.spec import parse_spec
 
-    return render(Spec.model_validate(data)).plan
+    return render(parse_spec(data)).plan
 
 
 # Every comparison the oracle tests make in this session, for the figures printed at the end

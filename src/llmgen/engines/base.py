@@ -393,13 +393,13 @@ class Engine(ABC):
         return tuple(volumes)
 
     def _unsupported_knob_checks(self, spec: Spec) -> list[Diagnostic]:
-        fields = type(spec.runtime).model_fields
+        settings = type(spec.runtime).settings
         return [
             error(
                 f"runtime.{name}", f"{self.title} has no such knob: {why}", f"remove runtime.{name}"
             )
             for name, why in self.unsupported.items()
-            if getattr(spec.runtime, name) != fields[name].get_default(call_default_factory=True)
+            if getattr(spec.runtime, name) != settings[name].make_default()
         ]
 
     def _model_kind_checks(self, spec: Spec) -> list[Diagnostic]:

@@ -40,10 +40,10 @@ def run_fit(
         if not _only_fit_errors(exc):
             raise
         # A spec refused only because it cannot fit its hardware: fit explains why.
-        from llmgen.spec import Spec
+        from llmgen.spec import parse_spec
         from llmgen.yaml_loader import load_yaml_file
 
-        spec, config = Spec.model_validate(load_yaml_file(spec_path).data), None
+        spec, config = parse_spec(load_yaml_file(spec_path).data), None
     report: FitReport = fit_spec(
         spec, gpu_memory=gpu_memory, memory=memory, online=online, config=config
     )

@@ -1,0 +1,266 @@
+"""The spec's checker (llmgen.sections) against an independent judge, and its classes' contract.
+
+The judge is the JSON Schema the same declarations publish (schemas/llmgen.schema.json, which
+tests/test_cli.py keeps equal to the generated one), run by the `jsonschema` library: every
+field of every section is set, one at a time, to values of every YAML kind, and the two must
+agree. llmgen may only be stricter than the schema in the ways listed in `_STRICTER`: rules the
+schema cannot state (a path without `..`, a toleration's key with operator Equal, ...), a
+whole-number float where an integer belongs, and a text ending in a newline (Python's `$`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+
+from llmgen.sections import Invalid, SectionError, parse
+from llmgen.spec import ModelSpec, RuntimeSpec, Spec, parse_spec
+from tests.conftest import REPO
+
+SCHEMA = json.loads((REPO / "schemas" / "llmgen.schema.json").read_text("utf-8"))
+JUDGE = jsonschema.Draft202012Validator(SCHEMA)
+
+# A spec that sets every section, so each field below has a place to go.
+BASE: dict[str, Any] = {
+    "name": "demo",
+    "engine": "vllm",
+    "model": {"id": "org/model"},
+    "server": {},
+    "runtime": {},
+    "container": {},
+    "deploy": {"storage": {}, "tolerations": [{"operator": "Exists"}]},
+    "client": {},
+    "hardware": {},
+}
+
+VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    7,
+    2**40,
+    1.0,
+    0.5,
+    1.5,
+    -2.5,
+    math.inf,
+    math.nan,
+    "",
+    "x",
+    "all",
+    "12",
+    "demo",
+    "demo\n",
+    "/models/m.gguf",
+    "NoExecute",
+    "x" * 300,
+    [],
+    ["a"],
+    ["a", 1],
+    {},
+    {"a": "b"},
+    {"a": 1},
+    {1: "b"},
+]
+
+
+def _fields() -> Iterator[tuple[str, ...]]:
+    """The path of every field of every section, from the published schema."""
+    for name, prop in SCHEMA["properties"].items():
+        yield (name,)
+        ref = prop.get("$ref") or next(
+            (item["$ref"] for item in prop.get("anyOf", []) if "$ref" in item), None
+        )
+        if ref is None:
+            continue
+        section = SCHEMA["$defs"][ref.rsplit("/", 1)[-1]]
+        for field, inner in section["properties"].items():
+            yield (name, field)
+            if "$ref" in inner:
+                for leaf in SCHEMA["$defs"][inner["$ref"].rsplit("/", 1)[-1]]["properties"]:
+                    yield (name, field, leaf)
+    for field in SCHEMA["$defs"]["TolerationSpec"]["properties"]:
+        yield ("deploy", "tolerations", 0, field)
+
+
+def _with(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    where: Any = data
+    for part in path[:-1]:
+        where = where[part]
+    where[path[-1]] = value
+    return data
+
+
+def _at(found: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        found = found[part] if isinstance(part, int) else getattr(found, part)
+    return found
+
+
+def _stricter(error: Invalid, value: Any) -> bool:
+    """A refusal the schema cannot express, so the schema accepting the value is expected."""
+    return (
+        error.kind == "value_error"
+        or (
+            error.kind in ("int_type", "union_type")
+            and isinstance(value, float)
+            and value.is_integer()
+        )
+        # JSON's keys are text; YAML's may be numbers, which the jsonschema library ignores.
+        or error.loc[-1] == "[key]"
+        or (error.kind == "string_pattern_mismatch" and str(value).endswith("\n"))
+        # JSON has no NaN; the jsonschema library lets it pass every bound, llmgen refuses it.
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+CASES = [(path, value) for path in _fields() for value in VALUES]
+
+
+def test_the_corpus_reaches_every_field() -> None:
+    paths = {path for path, _ in CASES}
+    assert ("runtime", "gpu_layers") in paths and ("deploy", "storage", "claim") in paths
+    assert ("deploy", "tolerations", 0, "toleration_seconds") in paths
+    assert len(paths) > 50
+
+
+@pytest.mark.parametrize("path", sorted({path for path, _ in CASES}, key=str), ids=str)
+def test_llmgen_and_the_schema_agree_on_every_field(path: tuple[str | int, ...]) -> None:
+    for value in VALUES:
+        data = _with(path, value)
+        schema_ok = JUDGE.is_valid(data)
+        try:
+            spec = parse_spec(data)
+        except SectionError as refused:
+            assert all(error.kind != "missing" for error in refused.errors), refused.errors
+            assert not schema_ok or all(_stricter(e, value) for e in refused.errors), (
+                f"{path}={value!r}: llmgen refuses what the schema allows: {refused.errors}"
+            )
+            continue
+        assert schema_ok, f"{path}={value!r}: llmgen accepts what the schema refuses"
+        got = _at(spec, path)
+        if isinstance(value, dict) and hasattr(got, "to_data"):
+            assert got.to_data().items() >= value.items(), (path, value)  # defaults added
+            continue
+        shown = got
+        # Taken as given: the one conversion is a whole number read as a decimal.
+        assert shown == value or (type(value) is int and shown == float(value)), (path, value)
+        assert type(shown) is type(value) or isinstance(shown, float), (path, value)
+
+
+@pytest.mark.parametrize("path", sorted({path for path, _ in CASES}, key=str), ids=str)
+def test_every_error_is_located_at_the_field_or_its_section(path: tuple[str | int, ...]) -> None:
+    for value in VALUES:
+        try:
+            parse_spec(_with(path, value))
+        except SectionError as refused:
+            for error in refused.errors:
+                assert error.loc[: len(path)] == path or error.loc == path[:-1], (value, error)
+
+
+def test_unknown_and_missing_keys_are_each_reported() -> None:
+    data = _with(("runtime", "port"), 1)
+    del data["model"]
+    data["zzz"] = 1
+    with pytest.raises(SectionError) as caught:
+        parse_spec(data)
+    found = [(error.kind, error.loc) for error in caught.value.errors]
+    assert found == [
+        ("missing", ("model",)),
+        ("extra_forbidden", ("runtime", "port")),
+        ("extra_forbidden", ("zzz",)),
+    ]
+
+
+def test_a_section_rule_runs_only_when_its_fields_are_valid() -> None:
+    with pytest.raises(SectionError) as caught:
+        parse(ModelSpec, {"id": "org/m", "path": "/m", "revision": 5})
+    assert [(e.kind, e.loc) for e in caught.value.errors] == [("string_type", ("revision",))]
+    with pytest.raises(SectionError) as caught:
+        parse(ModelSpec, {"id": "org/m", "path": "/m"})
+    assert [(e.kind, e.loc) for e in caught.value.errors] == [("value_error", ())]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [(True, "union_type"), ("12", "union_type"), (12.0, "union_type"), ("ALL", "union_type")],
+)
+def test_gpu_layers_takes_a_whole_number_or_all_and_nothing_converted(
+    value: Any, kind: str
+) -> None:
+    with pytest.raises(SectionError) as caught:
+        parse(RuntimeSpec, {"gpu_layers": value})
+    (error,) = caught.value.errors
+    assert (error.kind, error.loc) == (kind, ("gpu_layers",))
+    assert error.message == f"must be a whole number or 'all', not {value!r}"
+
+
+def test_a_trailing_newline_does_not_pass_an_anchored_pattern() -> None:
+    for path in [
+        ("name",),
+        ("model", "id"),
+        ("server", "api_key_env"),
+        ("runtime", "kv_cache_memory"),
+    ]:
+        with pytest.raises(SectionError) as caught:
+            parse_spec(
+                _with(path, {"name": "demo", "model": {"id": "o/m"}}.get(path[-1], "64M") + "\n")
+            )
+        assert [e.kind for e in caught.value.errors] == ["string_pattern_mismatch"], path
+
+
+def test_sections_are_immutable_values() -> None:
+    spec = parse_spec(BASE)
+    with pytest.raises(AttributeError, match="immutable"):
+        spec.name = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        del spec.runtime.port  # type: ignore[attr-defined]
+    again = parse_spec(copy.deepcopy(BASE))
+    assert again == spec and again is not spec and hash(again.server) == hash(spec.server)
+    changed = spec.replace(runtime=spec.runtime.replace(gpus=2))
+    assert changed.runtime.gpus == 2 and spec.runtime.gpus == 0 and changed != spec
+    assert changed.model is spec.model
+    assert (
+        repr(spec.model) == "ModelSpec(id='org/model', path=None, revision=None, served_name=None)"
+    )
+
+
+def test_to_data_is_the_whole_spec_as_plain_data_in_declaration_order() -> None:
+    data = parse_spec(BASE).to_data()
+    assert list(data) == list(Spec.settings)
+    assert data["deploy"]["tolerations"] == [
+        {
+            "key": None,
+            "operator": "Exists",
+            "value": None,
+            "effect": None,
+            "toleration_seconds": None,
+        }
+    ]
+    assert json.loads(json.dumps(data)) == data  # JSON as it is
+    assert JUDGE.is_valid({k: v for k, v in data.items() if v is not None})
+
+
+def test_sections_refuse_unknown_or_missing_fields_when_built_in_code() -> None:
+    with pytest.raises(TypeError, match="no field 'prot'"):
+        RuntimeSpec(prot=1)
+    with pytest.raises(TypeError, match="needs 'name'"):
+        Spec(engine="vllm", model=ModelSpec(id="o/m"))
+    assert ModelSpec(id="o/m").path is None
+
+
+def test_defaults_are_fresh_for_each_spec() -> None:
+    first, second = parse_spec(BASE), parse_spec(BASE)
+    assert (
+        first.runtime.extra_args == [] and first.runtime.extra_args is not second.runtime.extra_args
+    )
