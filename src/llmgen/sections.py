@@ -17,7 +17,7 @@ import re
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -55,11 +55,11 @@ class Setting:
     default: Any
     factory: Callable[[], Any] | None
     rule: Rule
+    required: bool = field(init=False)
+    """Whether the user must give the field."""
 
-    @property
-    def required(self) -> bool:
-        """Whether the user must give the field."""
-        return self.default is REQUIRED and self.factory is None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "required", self.default is REQUIRED and self.factory is None)
 
     def make_default(self) -> Any:
         """A fresh default value."""
@@ -256,13 +256,16 @@ class Number(Kind):
         if self.decimal:
             value = float(value)
         # NaN fails every comparison, so the first bound refuses it.
-        for kind, limit, holds, words in (
-            ("less_than_equal", rule.le, _at_most, "less than or equal to"),
-            ("greater_than_equal", rule.ge, _at_least, "greater than or equal to"),
-            ("greater_than", rule.gt, _above, "greater than"),
-        ):
-            if limit is not None and not holds(value, limit):
-                return _refuse(errors, kind, loc, f"Input should be {words} {limit}", value)
+        if rule.le is not None and not value <= rule.le:
+            message = f"Input should be less than or equal to {rule.le}"
+            return _refuse(errors, "less_than_equal", loc, message, value)
+        if rule.ge is not None and not value >= rule.ge:
+            message = f"Input should be greater than or equal to {rule.ge}"
+            return _refuse(errors, "greater_than_equal", loc, message, value)
+        if rule.gt is not None and not value > rule.gt:
+            return _refuse(
+                errors, "greater_than", loc, f"Input should be greater than {rule.gt}", value
+            )
         return value
 
     def schema(self, rule: Rule) -> dict[str, Any]:
@@ -275,18 +278,6 @@ class Number(Kind):
             if limit is not None:
                 found[key] = limit
         return found
-
-
-def _at_most(value: float, limit: float) -> bool:
-    return value <= limit
-
-
-def _at_least(value: float, limit: float) -> bool:
-    return value >= limit
-
-
-def _above(value: float, limit: float) -> bool:
-    return value > limit
 
 
 class Flag(Kind):
@@ -508,7 +499,9 @@ def _check_section(section: type[Section], data: Any, loc: Loc, errors: list[Inv
             )
     if len(errors) > before:
         return _FAIL
-    return _run_check(section.check, section(**values), loc, errors)
+    made = object.__new__(section)  # every field checked and present: no __init__ needed
+    made.__dict__.update(values)
+    return _run_check(section.check, made, loc, errors)
 
 
 def _run_check(check: Callable[[Any], Any], value: Any, loc: Loc, errors: list[Invalid]) -> Any:

@@ -254,6 +254,7 @@ _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq")
 )
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class _Builder:
@@ -287,8 +288,8 @@ class _Builder:
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
-        if node.tag == _TIMESTAMP_TAG:
-            return str(node.value)
+        if node.tag in (_STR_TAG, _TIMESTAMP_TAG):
+            return str(node.value)  # what PyYAML's str constructor returns, without its calls
         if node.tag not in _PLAIN_TAGS:
             raise self._tag_error(node)
         try:

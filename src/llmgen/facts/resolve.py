@@ -77,17 +77,28 @@ def _hub_offline() -> bool:
 
 def hf_hub_cache() -> Path:
     """The Hugging Face hub cache folder (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)."""
+    return Path(_hub_cache_text())
+
+
+def hf_hub_cache_path(repo: str) -> str:
+    """The cache folder of one hub repo, as text."""
+    return os.path.join(_hub_cache_text(), "models--" + repo.replace("/", "--"))
+
+
+def _hub_cache_text() -> str:
     if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
+        return os.environ["HF_HUB_CACHE"]
     home = os.environ.get("HF_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
     )
-    return Path(home) / "hub"
+    return os.path.join(home, "hub")
 
 
 def cached_snapshot(repo: str, revision: str | None) -> Path | None:
     """The snapshot folder of a repo fetched before, or None."""
-    folder = hf_hub_cache() / ("models--" + repo.replace("/", "--"))
+    if not os.path.isdir(hf_hub_cache_path(repo)):  # the usual case: one stat, no Path objects
+        return None
+    folder = Path(hf_hub_cache_path(repo))
     ref = folder / "refs" / (revision or "main")
     commit = ref.read_text("utf-8").strip() if ref.is_file() else (revision or "")
     snapshot = folder / "snapshots" / commit if commit else None
