@@ -120,7 +120,7 @@ def _stricter(error: Invalid, value: Any) -> bool:
         or error.loc[-1] == "[key]"
         or (error.kind == "string_pattern_mismatch" and str(value).endswith("\n"))
         # JSON has no NaN; the jsonschema library lets it pass every bound, llmgen refuses it.
-        or (isinstance(value, float) and math.isnan(value))
+        or (error.kind == "finite_number" and math.isnan(value))
     )
 
 
@@ -264,3 +264,12 @@ def test_defaults_are_fresh_for_each_spec() -> None:
     assert (
         first.runtime.extra_args == [] and first.runtime.extra_args is not second.runtime.extra_args
     )
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_decimal_must_be_finite(value: float) -> None:
+    with pytest.raises(SectionError) as caught:
+        parse_spec(_with(("client", "temperature"), value))
+    assert [(e.kind, e.message) for e in caught.value.errors] == [
+        ("finite_number", "Input should be a finite number")
+    ]

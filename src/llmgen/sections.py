@@ -13,6 +13,7 @@ decimal is expected: text is not a number, `true` is not 1, and 1.5 is not an in
 
 from __future__ import annotations
 
+import math
 import re
 import types
 import typing
@@ -255,7 +256,10 @@ class Number(Kind):
             return _refuse(errors, "int_type", loc, "Input should be a valid integer", value)
         if self.decimal:
             value = float(value)
-        # NaN fails every comparison, so the first bound refuses it.
+            if not math.isfinite(value):  # YAML's .nan and .inf; JSON has neither
+                return _refuse(
+                    errors, "finite_number", loc, "Input should be a finite number", value
+                )
         if rule.le is not None and not value <= rule.le:
             message = f"Input should be less than or equal to {rule.le}"
             return _refuse(errors, "less_than_equal", loc, message, value)

@@ -120,6 +120,8 @@ def _type_message(kind: str, value: Any, default: str) -> tuple[str, str]:
             f"must be a mapping of keys (key: value lines), not {value!r}",
             "see the keys in schemas/llmgen.schema.json",
         )
+    if kind == "int_type" and isinstance(value, float):
+        return f"must be a whole number, not {value!r}", ""
     if kind == "int_type" and isinstance(value, str):
         return (
             f"must be a whole number, not the text {value!r}",
