@@ -33,19 +33,41 @@ def check_files(
     arguments: tuple[str, ...] | list[str], *, online: bool = False
 ) -> list[FileResult]:
     """Expand the arguments and check every spec file they name (`online`: ask the hub)."""
-    from llmgen.validate import validate_file
-
     expanded = expand(arguments)
     results = [
         FileResult(argument, False, (Diagnostic(Severity.ERROR, "", why, file=argument),))
         for argument, why in expanded.empty
     ]
-    for path in expanded.files:
+    files = [str(path) for path in expanded.files]
+    workers = 1 if online else _workers(len(files))
+    if workers > 1:
+        from llmgen.parallel import map_in_forks
+
+        return results + map_in_forks(_check_paths, files, workers)
+    return results + _check_paths(files, online=online)
+
+
+# Below this many files a second process costs more than it saves (a spec takes about 1 ms).
+PARALLEL_FROM = 100
+FILES_PER_WORKER = 50
+
+
+def _workers(count: int) -> int:
+    if count < PARALLEL_FROM or not hasattr(os, "fork"):
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), count // FILES_PER_WORKER, 8))
+
+
+def _check_paths(paths: list[str], *, online: bool = False) -> list[FileResult]:
+    from llmgen.validate import validate_file
+
+    results = []
+    for path in paths:
         try:
             found = validate_file(path, online=online).diagnostics
-            results.append(FileResult(str(path), True, tuple(found)))
+            results.append(FileResult(path, True, tuple(found)))
         except SpecError as exc:
-            results.append(FileResult(str(path), False, tuple(exc.diagnostics)))
+            results.append(FileResult(path, False, tuple(exc.diagnostics)))
     return results
 
 
