@@ -270,3 +270,10 @@ def test_the_fast_render_path_does_not_import_click(tmp_path: Path) -> None:
     assert "llmgen.render" in loaded and "jinja2" in top_level(loaded)  # sanity: it rendered
     assert "click" not in top_level(loaded)
     assert (tmp_path / "out" / "launch.sh").is_file()
+
+
+def test_render_of_a_catalog_model_skips_fits_search_and_the_gguf_reader(tmp_path: Path) -> None:
+    """The pod's memory needs fit's llama.cpp estimate only; the model is no local file."""
+    loaded = imported("render", str(EXAMPLE), "-o", str(tmp_path / "out"))
+    assert "llmgen.fit.llamacpp" in loaded  # sanity: the estimate was made
+    assert not loaded & {"llmgen.fit.run", "llmgen.fit.hf_engines", "llmgen.facts.gguf_file"}
