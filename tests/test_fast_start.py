@@ -131,3 +131,121 @@ def test_the_fast_path_knows_the_formats_click_offers() -> None:
 @pytest.mark.parametrize("args", [("engines",), ("init", "-o", "-")])
 def test_light_commands_build_no_templates(args: tuple[str, ...]) -> None:
     assert not top_level(imported(*args)) & {"jinja2", "jsonschema", "openai", "gguf"}
+
+
+# --- render ------------------------------------------------------------------------------------
+
+RETUNED = EXAMPLE.read_text().replace("port: 8080", "port: 8099")
+
+
+def _render_before(folder: Path, spec: Path = EXAMPLE) -> None:
+    """What an earlier `llmgen render SPEC -o out` left in `folder`."""
+    import io
+
+    from llmgen.render_command import run_render
+
+    assert run_render(spec, folder / "out", False, io.StringIO(), io.StringIO()) == 0
+
+
+def _edited(folder: Path) -> None:
+    _render_before(folder)
+    (folder / "out" / "launch.sh").write_text("#!/bin/sh\necho my edit\n")
+
+
+def _foreign(folder: Path) -> None:
+    (folder / "out").mkdir()
+    (folder / "out" / "launch.sh").write_text("my own script\n")
+
+
+def _nothing(folder: Path) -> None:
+    pass
+
+
+RENDER_CASES = {
+    "new directory": (_nothing, ["render", str(EXAMPLE), "-o", "out"]),
+    "again, unchanged": (_render_before, ["render", str(EXAMPLE), "-o", "out"]),
+    "again, changed": (_render_before, ["render", "retuned.yaml", "--output", "out"]),
+    "refused: edited": (_edited, ["render", "retuned.yaml", "-o", "out"]),
+    "forced": (_edited, ["render", "--force", "retuned.yaml", "--output=out"]),
+    "refused: not ours": (_foreign, ["render", str(EXAMPLE), "-o", "out"]),
+    "invalid spec": (_nothing, ["render", str(BAD), "-o", "out"]),
+    "warnings": (_nothing, ["render", str(WARN), "-o", "out"]),
+    "missing spec": (_nothing, ["render", "no-such-file.yaml", "-o", "out"]),
+    "default directory": (_nothing, ["render", "--", str(EXAMPLE)]),
+    # Left to click by the fast path, so the same by definition; here to show nothing leaks.
+    "two specs": (_nothing, ["render", str(EXAMPLE), str(WARN), "-o", "out"]),
+    "no value": (_nothing, ["render", str(EXAMPLE), "-o"]),
+    "no spec": (_nothing, ["render", "-o", "out"]),
+    "check": (_render_before, ["render", "--check", str(EXAMPLE), "-o", "out"]),
+    "help": (_nothing, ["render", "-h"]),
+}
+
+
+def _files(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mode, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("case", RENDER_CASES)
+def test_the_fast_render_path_answers_and_writes_as_click_does(case: str, tmp_path: Path) -> None:
+    prepare, args = RENDER_CASES[case]
+    console_script = Path(sys.executable).parent / "llmgen"  # llmgen.entry:main
+    runs = {}
+    for way, argv in {
+        "fast": [str(console_script), *args],
+        "click": [sys.executable, "-c", CLICK_ONLY, *args],
+    }.items():
+        folder = tmp_path / way
+        folder.mkdir()
+        (folder / "retuned.yaml").write_text(RETUNED)
+        prepare(folder)
+        done = subprocess.run(argv, capture_output=True, cwd=folder, check=False)
+        runs[way] = (done.returncode, done.stdout, done.stderr, _files(folder))
+    assert runs["fast"] == runs["click"]
+
+
+def test_the_fast_render_path_takes_only_the_simple_forms() -> None:
+    from llmgen.entry import plain_render_arguments
+
+    assert plain_render_arguments(["a.yaml"]) == (Path("a.yaml"), None, False)
+    assert plain_render_arguments(["-o", "d", "--force", "a.yaml"]) == (
+        Path("a.yaml"),
+        Path("d"),
+        True,
+    )
+    assert plain_render_arguments(["--output=d", "--", "-a.yaml"]) == (
+        Path("-a.yaml"),
+        Path("d"),
+        False,
+    )
+    for args in (
+        [],
+        ["a.yaml", "b.yaml"],
+        ["--check", "a.yaml"],
+        ["a.yaml", "-o"],
+        ["a.yaml", "-o", "d", "-o", "e"],
+        ["a.yaml", "-od"],
+        ["a.yaml", "-o", "--force"],
+        ["a.yaml", "--output="],
+        [""],
+        ["a.yaml", "-h"],
+        ["a.yaml", "--forc"],
+    ):
+        assert plain_render_arguments(args) is None, args
+
+
+def test_the_fast_render_path_does_not_import_click(tmp_path: Path) -> None:
+    loaded = imported("render", str(EXAMPLE), "-o", str(tmp_path / "out"))
+    assert "llmgen.render" in loaded and "jinja2" in top_level(loaded)  # sanity: it rendered
+    assert "click" not in top_level(loaded)
+    assert (tmp_path / "out" / "launch.sh").is_file()
+
+
+def test_render_of_a_catalog_model_skips_fits_search_and_the_gguf_reader(tmp_path: Path) -> None:
+    """The pod's memory needs fit's llama.cpp estimate only; the model is no local file."""
+    loaded = imported("render", str(EXAMPLE), "-o", str(tmp_path / "out"))
+    assert "llmgen.fit.llamacpp" in loaded  # sanity: the estimate was made
+    assert not loaded & {"llmgen.fit.run", "llmgen.fit.hf_engines", "llmgen.facts.gguf_file"}

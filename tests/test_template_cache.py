@@ -38,6 +38,17 @@ def test_a_cached_render_writes_the_same_files(tmp_path: Path) -> None:
     assert tree(tmp_path / "first") == tree(tmp_path / "second")
 
 
+def test_the_fast_render_path_loads_every_template_from_the_cache(tmp_path: Path) -> None:
+    """`python -m llmgen render SPEC -o DIR` skips click (entry.py); the cache still serves it:
+    jinja2 writes a cache file only for a template it had to compile, so none is rewritten."""
+    cache = tmp_path / "cache"
+    render_in_new_process(EXAMPLES[0], tmp_path / "first", cache)
+    files = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
+    assert files
+    render_in_new_process(EXAMPLES[0], tmp_path / "second", cache)
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == files
+
+
 def test_an_edited_template_is_recompiled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMGEN_CACHE", str(tmp_path / "cache"))
     templates = tmp_path / "templates"

@@ -11,7 +11,10 @@ Through the real CLI (click's CliRunner, catch_exceptions=False):
   is unchanged;
 - nothing is written or read through a symlink (a symlinked file, directory or manifest);
 - a generated file the user edited is kept unless --force, and the message names it;
-- `render --check` exits 1 with a unified diff when the files differ, 0 when they match.
+- `render --check` exits 1 with a unified diff when the files differ, 0 when they match;
+- fsync where a crash could cost something: a file that replaces another is fsynced before
+  its rename, and its directory once after; a new file and its directory are not (os.fsync
+  and os.replace are recorded, not replaced: the writes really happen).
 """
 
 from __future__ import annotations
@@ -123,6 +126,88 @@ def test_a_failure_half_way_keeps_the_old_manifest_and_leaves_no_temp_file(
     assert "Traceback" not in result.output
     assert (out / "manifest.json").read_bytes() == manifest_before
     assert not list(out.rglob(".*.tmp"))
+
+
+class Syncs:
+    """os.fsync and os.replace calls in order, each with the inode it concerned."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[tuple[str, int, str]] = []
+        real_fsync, real_replace = os.fsync, os.replace
+
+        def fsync(fd: int) -> None:
+            info = os.fstat(fd)
+            kind = "fsync-dir" if stat.S_ISDIR(info.st_mode) else "fsync-file"
+            self.events.append((kind, info.st_ino, ""))
+            real_fsync(fd)
+
+        def replace(src: str, dst: str, *, src_dir_fd: int, dst_dir_fd: int) -> None:
+            inode = os.stat(src, dir_fd=src_dir_fd, follow_symlinks=False).st_ino
+            self.events.append(("replace", inode, dst))
+            real_replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+        monkeypatch.setattr(writer.os, "fsync", fsync)
+        monkeypatch.setattr(writer.os, "replace", replace)
+
+    def of(self, kind: str) -> list[int]:
+        return [inode for event, inode, _ in self.events if event == kind]
+
+
+def test_a_render_into_a_new_directory_calls_no_fsync(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = Syncs(monkeypatch)
+    assert render(EXAMPLE, out).exit_code == 0
+    assert len(syncs.of("replace")) == len(tree(out))  # sanity: every file went by rename
+    assert syncs.of("fsync-file") == []
+    assert syncs.of("fsync-dir") == []
+
+
+def test_a_replaced_file_is_fsynced_before_its_rename_and_a_new_one_is_not(
+    out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    render(EXAMPLE, out)
+    # Another name and port: renamed.service is new, most other files change.
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        EXAMPLE.read_text()
+        .replace("name: smollm2-gguf", "name: renamed")
+        .replace("port: 8080", "port: 8099")
+    )
+    before = tree(out)
+    syncs = Syncs(monkeypatch)
+    assert render(changed, out).exit_code == 0
+    after = tree(out)
+    replaced = {name for name in after if name in before and after[name] != before[name]}
+    assert {"launch.sh", "manifest.json", "clients/client.py"} <= replaced  # sanity
+    assert "renamed.service" not in before
+    synced = syncs.of("fsync-file")
+    for name in after:
+        inode = (out / name).stat().st_ino
+        if name in replaced:
+            position = syncs.events.index(("replace", inode, name.rsplit("/", 1)[-1]))
+            assert ("fsync-file", inode, "") in syncs.events[:position], name
+        elif name not in before:
+            assert inode not in synced, name  # new: nothing of the user's to lose
+    assert len(synced) == len(replaced)
+    # Each directory holding a replaced file once, after its last rename.
+    directories = {(out / name).parent.stat().st_ino for name in replaced}
+    assert sorted(syncs.of("fsync-dir")) == sorted(directories)
+    last_rename = max(i for i, event in enumerate(syncs.events) if event[0] == "replace")
+    assert all(i > last_rename for i, event in enumerate(syncs.events) if event[0] == "fsync-dir")
+
+
+def test_a_single_file_write_fsyncs_only_when_it_replaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "schema.json"
+    syncs = Syncs(monkeypatch)
+    writer._atomic_write(target, b"first\n", executable=False)
+    assert syncs.of("fsync-file") == [] and syncs.of("fsync-dir") == []
+    writer._atomic_write(target, b"second\n", executable=False)
+    assert syncs.of("fsync-file") == [target.stat().st_ino]
+    assert syncs.of("fsync-dir") == [tmp_path.stat().st_ino]
+    assert target.read_bytes() == b"second\n"
 
 
 # --- never clobber what llmgen did not generate ----------------------------------------------

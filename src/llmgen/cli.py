@@ -15,26 +15,20 @@ from typing import Any, NoReturn
 import click
 
 from llmgen import __version__
-from llmgen.errors import Diagnostic, LlmgenError, SpecError
+from llmgen.console import echo_diagnostics, report_error
+from llmgen.errors import Diagnostic, LlmgenError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # verify stopped by Ctrl-C or SIGTERM, as shells report SIGINT
 
 
 def _echo_diagnostics(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
-    from llmgen.style import color_enabled, diagnostic_line
-
-    color = color_enabled(sys.stderr)
-    for item in diagnostics:
-        click.echo(diagnostic_line(item.format(), item.severity.value, color), err=True)
+    echo_diagnostics(diagnostics, sys.stderr)
 
 
 def _fail(exc: LlmgenError) -> NoReturn:
-    if isinstance(exc, SpecError):
-        _echo_diagnostics(exc.diagnostics)
-    else:
-        click.echo(f"llmgen: {exc}", err=True)
-    sys.exit(exc.exit_code)
+    # The same words as entry.py's fast paths: both report through console.py.
+    sys.exit(report_error(exc, sys.stderr))
 
 
 def _user_errors(function: Callable[..., None]) -> Callable[..., None]:
@@ -141,23 +135,10 @@ def render(specs: tuple[Path, ...], out_dir: Path | None, force: bool, check: bo
         sys.exit(check_rendered(specs, out_dir))
     if len(specs) != 1:
         raise click.UsageError("give one SPEC to render (several are accepted with --check)")
-    from llmgen.render import render as render_bundle
-    from llmgen.validate import validate_file
-    from llmgen.writer import write_bundle
+    from llmgen.render_command import render_spec
 
-    validated = validate_file(specs[0])
-    _echo_diagnostics(validated.diagnostics)
-    bundle = render_bundle(validated.spec, validated.plan)
-    target = out_dir if out_dir is not None else Path("out") / validated.spec.name
-    result = write_bundle(bundle.files, target, force=force)
-    click.echo(
-        f"rendered {validated.spec.engine} deployment '{validated.spec.name}' into "
-        f"{target}: {len(result.written)} written, {len(result.unchanged)} unchanged"
-        + (f", {len(result.removed)} stale removed" if result.removed else "")
-    )
-    if result.kept_edited:
-        click.echo("kept (edited, no longer generated): " + ", ".join(result.kept_edited), err=True)
-    click.echo(f"clients send model '{bundle.plan.served_name}' to {bundle.plan.base_url}")
+    # One implementation with entry.py's fast path, which renders without importing click.
+    render_spec(specs[0], out_dir, force, sys.stdout, sys.stderr)
 
 
 @main.command()

@@ -1,15 +1,25 @@
 """The `llmgen` executable: the hot paths skip click, everything else goes to cli.py.
 
-Python itself starts in about 15 ms and click adds about 20 ms. Two invocations run often
+Python itself starts in about 15 ms and click adds about 20 ms. These invocations run often
 enough to matter (a pre-commit hook, a CI step, a shell prompt) and are simple enough to
 recognise here:
 - `llmgen --version`, answered from the package's version string with click's words;
-- `llmgen validate` with only spec arguments, `-q/--quiet` and `--format text|json|github`.
+- `llmgen validate` with only spec arguments, `-q/--quiet` and `--format text|json|github`;
+- `llmgen render SPEC` with at most `-o/--output DIR` and `--force` (render_command.py, the
+  code the click command runs too).
 Anything else, including every mistake and `--help`, is parsed by the click application in
 cli.py, which stays the reference: tests/test_fast_start.py checks both give the same output.
 """
 
+import os
 import sys
+
+# Not typing.TYPE_CHECKING: importing typing costs more than all of `llmgen --version`. mypy
+# reads this name as typing's constant (hence the quoted annotations); pathlib is imported
+# only once a fast render is chosen.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 VALIDATE_FORMATS = ("text", "json", "github")
 
@@ -29,6 +39,10 @@ def main() -> None:
 
             specs, output_format, quiet = parsed
             sys.exit(report(check_files(specs), output_format, quiet, sys.stdout, sys.stderr))
+    if argv[:1] == ["render"]:
+        simple = plain_render_arguments(argv[1:])
+        if simple is not None:
+            sys.exit(fast_render(*simple))
     from llmgen.cli import main as cli_main
 
     cli_main()
@@ -59,3 +73,67 @@ def plain_validate_arguments(args: list[str]) -> tuple[list[str], str, bool] | N
     if not specs or output_format not in VALIDATE_FORMATS:
         return None
     return specs, output_format, quiet
+
+
+def plain_render_arguments(args: list[str]) -> "tuple[Path, Path | None, bool] | None":
+    """(spec, output directory, force) for `render SPEC [-o DIR] [--force]`, else None.
+
+    None leaves the parse to click: --check, several specs, a repeated or combined option,
+    an empty or dash-like value, --help, and anything this does not know.
+    """
+    specs: list[str] = []
+    out: str | None = None
+    force = False
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        position += 1
+        if arg in ("-o", "--output") or arg.startswith("--output="):
+            if out is not None:
+                return None  # click keeps the last one; not worth copying here
+            if arg.startswith("--output="):
+                out = arg.removeprefix("--output=")
+            elif position < len(args):
+                out = args[position]
+                position += 1
+            else:
+                return None  # click: the option requires an argument
+            if not out or out.startswith("-"):
+                return None
+        elif arg == "--force":
+            force = True
+        elif arg == "--":
+            specs += args[position:]
+            break
+        elif arg.startswith("-") or not arg:
+            return None
+        else:
+            specs.append(arg)
+    if len(specs) != 1 or not specs[0]:
+        return None
+    if out is not None and not _readable_if_present(out):
+        return None  # click's Path type refuses an existing unreadable -o as a usage error
+    from pathlib import Path
+
+    return Path(specs[0]), (Path(out) if out is not None else None), force
+
+
+def _readable_if_present(path: str) -> bool:
+    try:
+        os.stat(path)
+    except OSError:
+        return True  # click.Path(exists=False) accepts what is not there
+    return os.access(path, os.R_OK)
+
+
+def fast_render(spec: "Path", out_dir: "Path | None", force: bool) -> int:
+    """The render command without click: the same code, the same words, the same exit code."""
+    from llmgen.render_command import run_render
+
+    try:
+        return run_render(spec, out_dir, force, sys.stdout, sys.stderr)
+    except KeyboardInterrupt:
+        # What click's main does with Ctrl-C: an empty line, "Aborted!", exit 1.
+        sys.stderr.write("\nAborted!\n")
+        sys.stderr.flush()
+        return 1

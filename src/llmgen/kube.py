@@ -141,14 +141,17 @@ def memory_need_bytes(spec: Spec) -> int | None:
     if spec.engine != "llamacpp" or spec.model.id is None:
         return None
     from llmgen.facts.catalog import catalog_facts
-    from llmgen.fit.run import fit_spec
+    from llmgen.fit.llamacpp import host_estimate_bytes
+    from llmgen.fit.model import missing_facts
 
     facts = catalog_facts(spec.model.id, gguf=True)
-    if facts is None:
+    if facts is None or missing_facts(facts):
         return None
-    report = fit_spec(spec, memory="1T", gpu_memory="1T", facts=facts)
-    host = next((device for device in report.devices if device.name == "host"), None)
-    return math.ceil(host.estimate_bytes * MEMORY_HEADROOM) if host is not None else None
+    # fit_spec's llama.cpp host estimate, asked directly: fit.run would import (and build)
+    # the other engines' estimator, the facts lookup and the fixes search, none of which a
+    # render uses. tests/test_kubernetes.py checks both give the same bytes.
+    host = host_estimate_bytes(facts, ENGINES[spec.engine].effective(spec), spec.runtime.gpus)
+    return math.ceil(host * MEMORY_HEADROOM)
 
 
 def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:

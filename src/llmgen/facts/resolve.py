@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmgen.facts.catalog import catalog_facts
-from llmgen.facts.gguf_facts import facts_from_gguf_file
 from llmgen.facts.hf_files import FactsReadError, facts_from_directory
 from llmgen.facts.model import ModelFacts
 from llmgen.spec import Spec
@@ -29,6 +28,10 @@ def local_facts(path: str) -> ModelFacts | None:
     if location.is_dir() and (location / "config.json").is_file():
         return facts_from_directory(location)
     if location.is_file() and location.suffix.lower() == ".gguf":
+        # Imported here: the GGUF reader's classes cost a validate or render of a hub or
+        # catalog model a few ms for nothing.
+        from llmgen.facts.gguf_facts import facts_from_gguf_file
+
         return facts_from_gguf_file(location)
     return None
 
@@ -115,6 +118,8 @@ def cached_hub_facts(hub_id: str, revision: str | None, gguf: bool) -> ModelFact
         chosen = choose_gguf([p.name for p in snapshot.rglob("*.gguf")], quant)
         if chosen is None:
             return None
+        from llmgen.facts.gguf_facts import facts_from_gguf_file
+
         facts = facts_from_gguf_file(snapshot / chosen)
     elif (snapshot / "config.json").is_file():
         facts = facts_from_directory(snapshot)

@@ -101,6 +101,12 @@ def setup_from_config(config: EffectiveConfig, gpus: int, layers: int | None) ->
     )
 
 
+def host_estimate_bytes(facts: ModelFacts, config: EffectiveConfig, gpus: int) -> int:
+    """The host estimate `llmgen fit` reports for llama-server (facts complete, see
+    fit.model.missing_facts); for callers that need no budget, verdict or fixes."""
+    return estimate(facts, setup_from_config(config, gpus, facts.layers))["host"].total
+
+
 def _value(config: EffectiveConfig, name: str, default: str) -> str:
     setting = config.get(name)
     return setting.value if setting and setting.value else default

@@ -91,3 +91,14 @@ class FitReport:
             if worst in verdicts:
                 return worst
         return "unknown" if "unknown" in verdicts else "fits"
+
+
+def missing_facts(facts: ModelFacts) -> list[str]:
+    """The facts an estimate cannot do without (never guessed)."""
+    needed = {
+        "the weights' size": facts.weight_bytes,
+        "the layer count": facts.layers,
+        "the attention heads": facts.attention_heads,
+        "the head size": facts.head_size,
+    }
+    return [name for name, value in needed.items() if not value]

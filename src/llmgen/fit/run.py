@@ -14,7 +14,7 @@ from llmgen.facts.ggml_types import preset_bits_per_weight
 from llmgen.facts.model import ModelFacts
 from llmgen.facts.resolve import FactsLookup, lookup_facts
 from llmgen.fit import hf_engines, llamacpp
-from llmgen.fit.model import Breakdown, DeviceEstimate, FitReport, Fix
+from llmgen.fit.model import Breakdown, DeviceEstimate, FitReport, Fix, missing_facts
 from llmgen.fit.sizes import format_size, parse_size
 from llmgen.spec import Spec
 
@@ -51,17 +51,6 @@ def machine_memory() -> int | None:
     except OSError:
         return None
     return None
-
-
-def missing_facts(facts: ModelFacts) -> list[str]:
-    """The facts an estimate cannot do without (never guessed)."""
-    needed = {
-        "the weights' size": facts.weight_bytes,
-        "the layer count": facts.layers,
-        "the attention heads": facts.attention_heads,
-        "the head size": facts.head_size,
-    }
-    return [name for name, value in needed.items() if not value]
 
 
 Evaluator = Callable[[object], tuple[DeviceEstimate, ...]]
