@@ -91,3 +91,31 @@ def test_an_unwritable_cache_root_means_no_cache(
     blocker.write_text("not a directory")
     monkeypatch.setenv("LLMGEN_CACHE", str(blocker))
     assert bytecode_cache() is None
+
+
+def test_installs_in_different_places_share_one_entry_per_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two venvs' copies of the same templates: the second adds no entries and reuses the
+    first's; a copy whose text differs is recompiled under the same entry, never reused."""
+    monkeypatch.setenv("LLMGEN_CACHE", str(tmp_path / "cache"))
+
+    def install(where: str, text: str) -> Path:
+        templates = tmp_path / where / "templates"
+        templates.mkdir(parents=True)
+        (templates / "t.j2").write_text(text)
+        return templates
+
+    def render(templates: Path) -> str:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)), bytecode_cache=bytecode_cache()
+        )
+        return env.get_template("t.j2").render(x=1)
+
+    assert render(install("venv-a", "one {{ x }}")) == "one 1"
+    entries = {p: p.stat().st_mtime_ns for p in cache_dir().iterdir()}
+    assert len(entries) == 1
+    assert render(install("venv-b", "one {{ x }}")) == "one 1"
+    assert {p: p.stat().st_mtime_ns for p in cache_dir().iterdir()} == entries  # reused as is
+    assert render(install("venv-c", "other {{ x }}")) == "other 1"
+    assert list(cache_dir().iterdir()) == list(entries)  # the same entry, recompiled

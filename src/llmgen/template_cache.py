@@ -31,7 +31,8 @@ def cache_dir() -> Path:
 
 
 def bytecode_cache() -> jinja2.BytecodeCache | None:
-    """A FileSystemBytecodeCache on cache_dir(), or None when it cannot be used safely."""
+    """A FileSystemBytecodeCache on cache_dir() (one entry per template, whichever install
+    compiled it), or None when it cannot be used safely."""
     import jinja2
 
     folder = cache_dir()
@@ -46,4 +47,13 @@ def bytecode_cache() -> jinja2.BytecodeCache | None:
         or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
     ):
         return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
+
+    class OneEntryPerTemplate(jinja2.FileSystemBytecodeCache):
+        # jinja2 keys an entry by name and absolute file path, so every install of llmgen (each
+        # venv, pre-commit's, CI's) added a full set of files that nothing ever removed. The
+        # name alone is enough: an entry is used only when the checksum of the template's
+        # source matches, so another install's different template is recompiled, never run.
+        def get_cache_key(self, name: str, filename: str | None = None) -> str:
+            return super().get_cache_key(name)
+
+    return OneEntryPerTemplate(str(folder))
