@@ -123,6 +123,10 @@ class FlagTable:
         """Like lookup, and says whether the spelling is a negation (`--no-x`)."""
         return _index_of(self).get(spelling.split("=", 1)[0])
 
+    def by_name(self) -> dict[str, Flag]:
+        """Canonical name -> flag, in table order; the first row of a name wins (cached)."""
+        return _flags_by_name(self)
+
     def get(self, name: str) -> Flag:
         """The flag with this canonical name; a KeyError names a bug in llmgen, not the spec."""
         found = self.resolve(name)
@@ -142,6 +146,14 @@ def _index_of(table: FlagTable) -> dict[str, Resolved]:
         for negation in flag.negations:
             index.setdefault(negation, Resolved(flag, True))
     return index
+
+
+@cache
+def _flags_by_name(table: FlagTable) -> dict[str, Flag]:
+    found: dict[str, Flag] = {}
+    for flag in table.flags:
+        found.setdefault(flag.name, flag)
+    return found
 
 
 def _split_aliases(name: str, kind: str, field: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -107,7 +107,7 @@ def multinode_checks(spec: Spec, engine: Engine, config: EffectiveConfig) -> lis
                     "set runtime.gpus to the GPUs of one node",
                 )
             )
-        for flag in ("--pipeline-parallel-size", "--distributed-executor-backend"):
+        for flag in engine.node_flags:
             if config.given(flag) is not None:
                 found.append(
                     error(

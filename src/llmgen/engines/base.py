@@ -147,6 +147,9 @@ class Engine(ABC):
     model_kind: ClassVar[Literal["gguf", "hf"]]
     # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.scaleout.
     multinode: ClassVar[Literal["ray", "rpc"] | None] = None
+    # Flags llmgen sets from deploy.nodes when a replica spans nodes: extra_args may not set
+    # them then, and the device count of one node leaves them out.
+    node_flags: ClassVar[tuple[str, ...]] = ()
     # Canonical flag -> the spec field that renders it: messages name the field to change.
     spec_fields: ClassVar[dict[str, str]] = {}
     # Flags llmgen renders with no spec field behind them -> why (shown by `llmgen explain`).

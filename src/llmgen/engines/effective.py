@@ -14,7 +14,6 @@ import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Literal
 
 from llmgen.errors import Diagnostic, error
@@ -166,7 +165,7 @@ class EngineDefaults(Mapping[str, Setting]):
         overrides: Mapping[str, tuple[str, str]],
         note: str,
     ) -> None:
-        self._flags = _flags_by_name(table)
+        self._flags = table.by_name()
         self._given = given
         self._overrides = overrides  # flag -> (the device's default, why)
         self._note = note
@@ -188,15 +187,6 @@ class EngineDefaults(Mapping[str, Setting]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
-
-
-@cache
-def _flags_by_name(table: FlagTable) -> dict[str, Flag]:
-    """Canonical name -> flag, in table order; the first row of a name wins."""
-    found: dict[str, Flag] = {}
-    for flag in table.flags:
-        found.setdefault(flag.name, flag)
-    return found
 
 
 @dataclass

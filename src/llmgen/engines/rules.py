@@ -21,13 +21,13 @@ def world_size_rule(engine: Engine, spec: Spec, config: EffectiveConfig) -> list
     """
     if not engine.parallel_flags:
         return []
-    # Across nodes the pipeline stages are the nodes, set from deploy.nodes: runtime.gpus
-    # counts the devices of one node, and a pipeline flag in extra_args is the deploy rules'
-    # to refuse (with the right fix), not a device count to correct here.
-    spans_nodes = spec.deploy.nodes > 1 and engine.multinode == "ray"
+    # Across nodes the engine's node flags (vLLM's pipeline stages) come from deploy.nodes:
+    # runtime.gpus counts the devices of one node, and such a flag in extra_args is the deploy
+    # rules' to refuse (with the right fix), not a device count to correct here.
+    from_nodes = engine.node_flags if spec.deploy.nodes > 1 else ()
     sizes = []
     for name in engine.parallel_flags:
-        if spans_nodes and name == "--pipeline-parallel-size":
+        if name in from_nodes:
             continue
         value = config.int_value(name)
         sizes.append((name, value if value is not None else 1))
