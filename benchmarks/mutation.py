@@ -55,6 +55,16 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         )
         for engine in ENGINE_KEYS
     },
+    # The spec's checker and schema writer: the judge-against-jsonschema tests, every case
+    # file's message, and the committed schema (byte for byte what the sections generate).
+    "sections": (
+        ("src/llmgen/sections.py",),
+        (
+            "tests/test_sections.py",
+            "tests/test_validation_cases.py",
+            "tests/test_cli.py::test_schema_is_current_and_valid",
+        ),
+    ),
 }
 # Names that stand for several targets, run one after the other.
 ALIASES: dict[str, tuple[str, ...]] = {
