@@ -273,3 +273,129 @@ def test_a_decimal_must_be_finite(value: float) -> None:
     assert [(e.kind, e.message) for e in caught.value.errors] == [
         ("finite_number", "Input should be a finite number")
     ]
+
+
+# Each kind of refusal with its exact words: validate.py rewords some kinds (keyed on the
+# kind), and passes the others to the user as written here.
+REFUSALS = [
+    (("model", "revision"), 5, "string_type", "Input should be a valid string"),
+    (
+        ("client", "system_prompt"),
+        "",
+        "string_too_short",
+        "String should have at least 1 character",
+    ),
+    (("client", "stop"), [""], "string_too_short", "String should have at least 1 character"),
+    (
+        ("client", "stop"),
+        ["x" * 257],
+        "string_too_long",
+        "String should have at most 256 characters",
+    ),
+    (
+        ("client", "system_prompt"),
+        "x" * 8193,
+        "string_too_long",
+        "String should have at most 8192 characters",
+    ),
+    (
+        ("deploy", "storage", "claim"),
+        "a" * 254,
+        "string_too_long",
+        "String should have at most 253 characters",
+    ),
+    (
+        ("container", "image_tag"),
+        "a b",
+        "string_pattern_mismatch",
+        "String should match pattern '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'",
+    ),
+    (("server", "port"), "80", "int_type", "Input should be a valid integer"),
+    (("client", "temperature"), "1", "float_type", "Input should be a valid number"),
+    (("client", "temperature"), True, "float_type", "Input should be a valid number"),
+    (("server", "port"), 65536, "less_than_equal", "Input should be less than or equal to 65535"),
+    (("server", "port"), 0, "greater_than_equal", "Input should be greater than or equal to 1"),
+    (("client", "top_p"), 0, "greater_than", "Input should be greater than 0"),
+    (("server", "allow_unauthenticated"), "yes", "bool_type", "Input should be a valid boolean"),
+    (("engine",), "ollama", "literal_error", "Input should be 'vllm', 'tgi' or 'llamacpp'"),
+    (("container", "model_cache"), "x", "literal_error", "Input should be 'volume' or 'host'"),
+    (("runtime", "extra_args"), "--x", "list_type", "Input should be a valid list"),
+    (
+        ("runtime", "extra_args"),
+        ["a"] * 65,
+        "too_long",
+        "List should have at most 64 items after validation, not 65",
+    ),
+    (("deploy", "node_selector"), [], "dict_type", "Input should be a valid dictionary"),
+    (
+        ("deploy", "node_selector"),
+        {f"k{i}": "v" for i in range(33)},
+        "too_long",
+        "Dictionary should have at most 32 items after validation, not more",
+    ),
+    (
+        ("server",),
+        "x",
+        "model_type",
+        "Input should be a valid dictionary or instance of ServerSpec",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "kind", "message"), REFUSALS, ids=lambda v: str(v)[:40])
+def test_each_refusal_has_its_kind_and_words(
+    path: tuple[str, ...], value: Any, kind: str, message: str
+) -> None:
+    with pytest.raises(SectionError) as caught:
+        parse_spec(_with(path, value))
+    assert [(e.kind, e.loc[: len(path)], e.message) for e in caught.value.errors] == [
+        (kind, path, message)
+    ]
+    refused = caught.value.errors[0].value  # the value itself, or the list item refused
+    assert refused == value or (isinstance(value, list) and refused in value)
+
+
+def test_a_mapping_refuses_each_key_and_value_that_is_not_text() -> None:
+    with pytest.raises(SectionError) as caught:
+        parse_spec(_with(("deploy", "node_selector"), {1: "a", "b": 2}))
+    assert [(e.kind, e.loc, e.message, e.value) for e in caught.value.errors] == [
+        (
+            "string_type",
+            ("deploy", "node_selector", 1, "[key]"),
+            "Input should be a valid string",
+            1,
+        ),
+        ("string_type", ("deploy", "node_selector", "b"), "Input should be a valid string", 2),
+    ]
+
+
+# (field, the largest value or length accepted, the next one refused)
+EDGES = [
+    (("server", "port"), 65535, 65536),
+    (("server", "port"), 1, 0),
+    (("client", "temperature"), 2, 2.000001),
+    (("client", "temperature"), 0, -0.000001),
+    (("client", "top_p"), 1, 1.000001),
+    (("client", "top_p"), 0.000001, 0),
+    (("client", "system_prompt"), "x" * 8192, "x" * 8193),
+    (("client", "system_prompt"), "x", ""),
+    (("client", "stop"), ["x" * 256] * 4, ["x" * 256] * 5),
+    (("client", "stop"), ["x" * 256], ["x" * 257]),
+    (("runtime", "extra_args"), ["--verbose"] * 64, ["--verbose"] * 65),
+    (
+        ("deploy", "node_selector"),
+        {f"k{i}": "v" for i in range(32)},
+        {f"k{i}": "v" for i in range(33)},
+    ),
+    (("deploy", "storage", "claim"), "a" * 253, "a" * 254),
+]
+
+
+@pytest.mark.parametrize(("path", "accepted", "refused"), EDGES, ids=lambda v: str(v)[:30])
+def test_bounds_and_lengths_are_taken_up_to_the_edge(
+    path: tuple[str, ...], accepted: Any, refused: Any
+) -> None:
+    section, field = path[:-1], path[-1]
+    assert parse(type(_at(parse_spec(BASE), section)), {field: accepted}) is not None
+    with pytest.raises(SectionError):
+        parse(type(_at(parse_spec(BASE), section)), {field: refused})
