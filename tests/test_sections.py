@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from llmgen.sections import Invalid, SectionError, parse
+from llmgen.sections import Invalid, Rule, SectionError, Text, parse
 from llmgen.spec import ModelSpec, RuntimeSpec, Spec, parse_spec
 from tests.conftest import REPO
 
@@ -251,11 +251,25 @@ def test_to_data_is_the_whole_spec_as_plain_data_in_declaration_order() -> None:
     assert JUDGE.is_valid({k: v for k, v in data.items() if v is not None})
 
 
+def test_sections_compare_by_their_fields() -> None:
+    # Flat sections, so a wrong __eq__ is not hidden by comparing nested ones twice.
+    assert ModelSpec(id="o/m") == ModelSpec(id="o/m")
+    assert ModelSpec(id="o/m") != ModelSpec(id="o/n")
+    assert ModelSpec(id="o/m") != RuntimeSpec()
+    assert hash(ModelSpec(id="o/m")) == hash(ModelSpec(id="o/m"))
+
+
 def test_sections_refuse_unknown_or_missing_fields_when_built_in_code() -> None:
-    with pytest.raises(TypeError, match="no field 'prot'"):
+    with pytest.raises(TypeError, match=r"^RuntimeSpec has no field 'prot'$"):
         RuntimeSpec(prot=1)
-    with pytest.raises(TypeError, match="needs 'name'"):
+    with pytest.raises(TypeError, match=r"^Spec needs 'name'$"):
         Spec(engine="vllm", model=ModelSpec(id="o/m"))
+    with pytest.raises(
+        AttributeError, match=r"^ModelSpec is immutable; use \.replace\(id=\.\.\.\)$"
+    ):
+        ModelSpec(id="o/m").id = "o/n"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match=r"^ModelSpec is immutable$"):
+        del ModelSpec(id="o/m").id  # type: ignore[attr-defined]
     assert ModelSpec(id="o/m").path is None
 
 
@@ -399,3 +413,19 @@ def test_bounds_and_lengths_are_taken_up_to_the_edge(
     assert parse(type(_at(parse_spec(BASE), section)), {field: accepted}) is not None
     with pytest.raises(SectionError):
         parse(type(_at(parse_spec(BASE), section)), {field: refused})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "accepted", "refused"),
+    [
+        ("^a[0-9]$", "a1", "a1\n"),  # `$` is the end of the text, as in JSON Schema
+        ("^a", "ab", "ba"),  # an unanchored end is searched, as JSON Schema does
+        ("^a\\$", "a$", "a"),  # a literal dollar at the end stays a dollar
+    ],
+)
+def test_patterns_read_as_json_schema_reads_them(pattern: str, accepted: str, refused: str) -> None:
+    rule = Rule(pattern=pattern)
+    found: list[Invalid] = []
+    assert Text().check(accepted, rule, (), found) == accepted and not found
+    Text().check(refused, rule, (), found)
+    assert [e.kind for e in found] == ["string_pattern_mismatch"]
