@@ -20,6 +20,7 @@ from typing import Literal
 
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan, is_loopback
+from llmgen.engines.effective import EffectiveConfig
 from llmgen.scaleout import MultiNode, multinode_plan
 from llmgen.spec import Spec, TolerationSpec
 
@@ -130,13 +131,14 @@ def model_weight_bytes(spec: Spec) -> int | None:
 MEMORY_HEADROOM = 1.25
 
 
-def memory_need_bytes(spec: Spec) -> int | None:
+def memory_need_bytes(spec: Spec, config: EffectiveConfig | None = None) -> int | None:
     """Host memory a llama.cpp server needs (fit's estimate with headroom) for a catalog model.
 
     Only llama.cpp, whose host estimate was measured against the real server and does not
     depend on the machine; vLLM and TGI pods keep the documented default (their host use while
     loading weights through the page cache is not estimated). Catalog facts only, so rendering
-    stays the same on every machine.
+    stays the same on every machine. `config`: the spec's effective configuration, when the
+    caller has it already (a render's plan does).
     """
     if spec.engine != "llamacpp" or spec.model.id is None:
         return None
@@ -150,7 +152,8 @@ def memory_need_bytes(spec: Spec) -> int | None:
     # fit_spec's llama.cpp host estimate, asked directly: fit.run would import (and build)
     # the other engines' estimator, the facts lookup and the fixes search, none of which a
     # render uses. tests/test_kubernetes.py checks both give the same bytes.
-    host = host_estimate_bytes(facts, ENGINES[spec.engine].effective(spec), spec.runtime.gpus)
+    config = config or ENGINES[spec.engine].effective(spec)
+    host = host_estimate_bytes(facts, config, spec.runtime.gpus)
     return math.ceil(host * MEMORY_HEADROOM)
 
 
@@ -177,7 +180,7 @@ def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:
         startup_failures=math.ceil(_startup_budget_s(spec, plan, spans_nodes) / PROBE_PERIOD_S),
         probe_period_s=PROBE_PERIOD_S,
         cpu=str(spec.runtime.threads or DEFAULT_CPU),
-        memory=_memory(spec, shm),
+        memory=_memory(spec, shm, plan.config),
         gpu_resource=deploy.gpu_resource,
         node_selector=tuple(sorted(deploy.node_selector.items())),
         tolerations=tuple(deploy.tolerations),
@@ -230,8 +233,8 @@ def _startup_budget_s(spec: Spec, plan: LaunchPlan, spans_nodes: bool) -> int:
     return budget
 
 
-def _memory(spec: Spec, shm: str | None) -> str:
-    need = memory_need_bytes(spec)
+def _memory(spec: Spec, shm: str | None, config: EffectiveConfig | None) -> str:
+    need = memory_need_bytes(spec, config)
     gib = math.ceil(need / GIB) if need is not None else DEFAULT_MEMORY_GIB
     if shm:
         gib += int(shm.rstrip("gG"))  # a memory-backed /dev/shm counts against the limit

@@ -5,7 +5,7 @@ every problem at once, each with its location; `json_schema` writes the JSON Sch
 editors and check-jsonschema use; the rest of llmgen reads plain attributes. The error kinds
 (`missing`, `extra_forbidden`, `string_pattern_mismatch`, ...) and their wording follow
 pydantic's, on which the spec was first built. Pydantic itself is not used: importing it and
-building the models was about a third of `llmgen validate`'s start-up (docs/benchmarks.md).
+building the models was more than half of `llmgen validate`'s start-up (docs/benchmarks.md).
 
 Values are taken as YAML gives them and never converted, except a whole number where a
 decimal is expected: text is not a number, `true` is not 1, and 1.5 is not an integer.
@@ -47,6 +47,10 @@ class Rule:
     items: Rule | None = None
     check: Callable[[Any], Any] | None = None
     """Runs on a value of the right type; raises ValueError with the reason to refuse it."""
+
+
+_NO_RULE = Rule()
+"""The rule of a list's items when the field gives none."""
 
 
 @dataclass(frozen=True)
@@ -327,7 +331,7 @@ class Items(Kind):
                 f"not {len(value)}"
             )
             return _refuse(errors, "too_long", loc, message, value)
-        item_rule = rule.items or Rule()
+        item_rule = rule.items or _NO_RULE
         before = len(errors)
         checked = [
             self.item.check(item, item_rule, (*loc, index), errors)
@@ -336,7 +340,7 @@ class Items(Kind):
         return _FAIL if len(errors) > before else checked
 
     def schema(self, rule: Rule) -> dict[str, Any]:
-        found: dict[str, Any] = {"items": self.item.schema(rule.items or Rule()), "type": "array"}
+        found: dict[str, Any] = {"items": self.item.schema(rule.items or _NO_RULE), "type": "array"}
         if rule.max_length is not None:
             found["maxItems"] = rule.max_length
         return found

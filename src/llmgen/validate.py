@@ -44,9 +44,7 @@ def _validate_loaded(loaded: LoadedYaml, *, online: bool = False) -> Validated:
     try:
         spec = parse_spec(loaded.data)
     except SectionError as exc:
-        raise SpecError(
-            _position_all(loaded, _section_diagnostics(exc.errors, loaded.data))
-        ) from None
+        raise SpecError(_position_all(loaded, _section_diagnostics(exc.errors))) from None
     # One pass: the plan carries the engine's diagnostics, computed with its effective
     # configuration; render reuses this plan instead of checking again.
     plan = ENGINES[spec.engine].plan(spec)
@@ -74,7 +72,7 @@ def _deploy_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
     return multinode_checks(spec, engine, plan.config or engine.effective(spec))
 
 
-def _section_diagnostics(errors: list[Invalid], data: Any) -> list[Diagnostic]:
+def _section_diagnostics(errors: list[Invalid]) -> list[Diagnostic]:
     """One diagnostic per problem, saying what to write instead where that is clear."""
     found = []
     for item in errors:
@@ -82,7 +80,7 @@ def _section_diagnostics(errors: list[Invalid], data: Any) -> list[Diagnostic]:
         message, hint = _type_message(kind, item.value, item.message)
         if kind == "extra_forbidden":
             message = f"unknown key '{loc[-1]}'"
-            hint = misplaced_key_hint(loc) or _did_you_mean(loc, data)
+            hint = misplaced_key_hint(loc) or _did_you_mean(loc)
         elif kind == "missing":
             message = "required key is missing"
             hint = f"add `{loc[-1]}:`"
@@ -174,7 +172,7 @@ def _pattern_message(loc: tuple[Any, ...], value: Any) -> str:
     return f"{shown} is not valid: must be {rule}"
 
 
-def _did_you_mean(loc: tuple[Any, ...], data: Any) -> str:
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
     section: type[Section] | None = Spec
     for part in loc[:-1]:
         section = section_fields(section).get(str(part)) if section else None

@@ -53,7 +53,9 @@ FILES_PER_WORKER = 50
 
 
 def _workers(count: int) -> int:
-    if count < PARALLEL_FROM or not hasattr(os, "fork"):
+    # Forked workers only where the CPUs this process may use can be asked (Linux): there fork
+    # is safe for a process without threads, and the count respects taskset and cgroups.
+    if count < PARALLEL_FROM or not hasattr(os, "sched_getaffinity"):
         return 1
     return max(1, min(len(os.sched_getaffinity(0)), count // FILES_PER_WORKER, 8))
 

@@ -83,11 +83,6 @@ def hf_hub_cache() -> Path:
     return Path(_hub_cache_text())
 
 
-def hf_hub_cache_path(repo: str) -> str:
-    """The cache folder of one hub repo, as text."""
-    return os.path.join(_hub_cache_text(), "models--" + repo.replace("/", "--"))
-
-
 def _hub_cache_text() -> str:
     if os.environ.get("HF_HUB_CACHE"):
         return os.environ["HF_HUB_CACHE"]
@@ -99,9 +94,10 @@ def _hub_cache_text() -> str:
 
 def cached_snapshot(repo: str, revision: str | None) -> Path | None:
     """The snapshot folder of a repo fetched before, or None."""
-    if not os.path.isdir(hf_hub_cache_path(repo)):  # the usual case: one stat, no Path objects
+    repo_folder = os.path.join(_hub_cache_text(), "models--" + repo.replace("/", "--"))
+    if not os.path.isdir(repo_folder):  # the usual case: one stat, no Path objects
         return None
-    folder = Path(hf_hub_cache_path(repo))
+    folder = Path(repo_folder)
     ref = folder / "refs" / (revision or "main")
     commit = ref.read_text("utf-8").strip() if ref.is_file() else (revision or "")
     snapshot = folder / "snapshots" / commit if commit else None
