@@ -249,3 +249,42 @@ def test_render_of_a_catalog_model_skips_fits_search_and_the_gguf_reader(tmp_pat
     loaded = imported("render", str(EXAMPLE), "-o", str(tmp_path / "out"))
     assert "llmgen.fit.llamacpp" in loaded  # sanity: the estimate was made
     assert not loaded & {"llmgen.fit.run", "llmgen.fit.hf_engines", "llmgen.facts.gguf_file"}
+
+
+@pytest.mark.parametrize(
+    ("args", "interrupted"),
+    [
+        (("validate", str(EXAMPLE)), "llmgen.validate_many.check_files"),
+        (("render", str(EXAMPLE), "-o", "OUT"), "llmgen.render_command.render_spec"),
+    ],
+)
+def test_ctrl_c_on_a_fast_path_aborts_as_click_does(
+    args: tuple[str, ...], interrupted: str, tmp_path: Path
+) -> None:
+    """A real SIGINT, raised where the command does its work: the fast path and click both
+    print an empty line and "Aborted!", exit 1, and show no traceback."""
+    module, function = interrupted.rsplit(".", 1)
+    argv = [arg.replace("OUT", str(tmp_path / "out")) for arg in args]
+
+    def run(via_click: bool) -> subprocess.CompletedProcess[str]:
+        probe = (
+            "import os, signal, sys, importlib\n"
+            f"target = importlib.import_module({module!r})\n"
+            "def interrupted(*args, **kwargs):\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    signal.pause()\n"
+            f"setattr(target, {function!r}, interrupted)\n"
+            f"sys.argv = ['llmgen', *{argv!r}]\n"
+            + (
+                "from llmgen.cli import main; main()\n"
+                if via_click
+                else "from llmgen.entry import main; main()\n"
+            )
+        )
+        return subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=False
+        )
+
+    fast, click = run(via_click=False), run(via_click=True)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (1, "", "\nAborted!\n")
+    assert (click.returncode, click.stdout, click.stderr) == (1, "", "\nAborted!\n")

@@ -32,20 +32,38 @@ def main() -> None:
 
         sys.stdout.write(f"llmgen, version {__version__}\n")
         return
+    try:
+        code = fast_path(argv)
+    except KeyboardInterrupt:
+        # What click's main does with Ctrl-C: an empty line, "Aborted!", exit 1 (never a
+        # traceback, wherever the interrupt lands, imports included).
+        sys.stderr.write("\nAborted!\n")
+        sys.stderr.flush()
+        sys.exit(1)
+    if code is not None:
+        sys.exit(code)
+    from llmgen.cli import main as cli_main
+
+    cli_main()
+
+
+def fast_path(argv: list[str]) -> int | None:
+    """Run a simple validate or render without click and return its exit code; None when
+    `argv` is anything else, for click to parse."""
     if argv[:1] == ["validate"]:
         parsed = plain_validate_arguments(argv[1:])
         if parsed is not None:
             from llmgen.validate_many import check_files, report
 
             specs, output_format, quiet = parsed
-            sys.exit(report(check_files(specs), output_format, quiet, sys.stdout, sys.stderr))
+            return report(check_files(specs), output_format, quiet, sys.stdout, sys.stderr)
     if argv[:1] == ["render"]:
         simple = plain_render_arguments(argv[1:])
         if simple is not None:
-            sys.exit(fast_render(*simple))
-    from llmgen.cli import main as cli_main
+            from llmgen.render_command import run_render
 
-    cli_main()
+            return run_render(*simple, sys.stdout, sys.stderr)
+    return None
 
 
 def plain_validate_arguments(args: list[str]) -> tuple[list[str], str, bool] | None:
@@ -124,16 +142,3 @@ def _readable_if_present(path: str) -> bool:
     except OSError:
         return True  # click.Path(exists=False) accepts what is not there
     return os.access(path, os.R_OK)
-
-
-def fast_render(spec: "Path", out_dir: "Path | None", force: bool) -> int:
-    """The render command without click: the same code, the same words, the same exit code."""
-    from llmgen.render_command import run_render
-
-    try:
-        return run_render(spec, out_dir, force, sys.stdout, sys.stderr)
-    except KeyboardInterrupt:
-        # What click's main does with Ctrl-C: an empty line, "Aborted!", exit 1.
-        sys.stderr.write("\nAborted!\n")
-        sys.stderr.flush()
-        return 1
