@@ -23,10 +23,10 @@ from tests.support.gguf_model import write_tiny_gguf  # noqa: E402
 from tests.support.hf_model import make_tiny_llama  # noqa: E402
 from tests.support.vllm_cpu import vllm_cpu_python, vllm_environment, write_vllm_spec  # noqa: E402
 
-from llmgen.render import render  # noqa: E402
-from llmgen.validate import validate_file  # noqa: E402
+from llmgen.render.bundle import render  # noqa: E402
+from llmgen.render.writer import write_bundle  # noqa: E402
+from llmgen.rules.analysis import validate_file  # noqa: E402
 from llmgen.verify.runner import VerifyOptions, run_verify  # noqa: E402
-from llmgen.writer import write_bundle  # noqa: E402
 
 
 def llamacpp_setup(work: Path) -> tuple[Path, dict[str, str]]:

@@ -27,7 +27,7 @@ from tests.support.llama_memory import measure_llama_server  # noqa: E402
 
 from llmgen.engines import ENGINES  # noqa: E402
 from llmgen.fit.run import fit_spec  # noqa: E402
-from llmgen.spec import Spec, parse_spec  # noqa: E402
+from llmgen.spec.models import Spec, parse_spec  # noqa: E402
 
 MIB = 1 << 20
 SHAPES = (

@@ -34,7 +34,7 @@ from llmgen.engines import ENGINES  # noqa: E402
 from llmgen.facts.resolve import local_facts  # noqa: E402
 from llmgen.fit.hf_engines import kv_bytes_per_token  # noqa: E402
 from llmgen.fit.run import _hf_setup, fit_spec  # noqa: E402
-from llmgen.spec import parse_spec  # noqa: E402
+from llmgen.spec.models import parse_spec  # noqa: E402
 
 MIB = 1 << 20
 # A wider copy of the tiny model (same tokenizer): 4 layers, width 512, 8 heads of 64, 2 KV heads.

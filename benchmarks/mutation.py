@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 ENGINE_KEYS = ("vllm", "tgi", "llamacpp")
 # target -> (modules to mutate, the tests that cover them)
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "quoting": (("src/llmgen/quoting.py",), ("tests/test_quoting.py",)),
+    "quoting": (("src/llmgen/render/quoting.py",), ("tests/test_quoting.py",)),
     # One module per target: mutmut 2 lost track of its cache when given both at once.
     "teardown": (("src/llmgen/verify/process.py",), ("tests/test_teardown.py",)),
     "signals": (("src/llmgen/verify/interrupt.py",), ("tests/test_teardown.py",)),
@@ -58,7 +58,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # The spec's checker and schema writer: the judge-against-jsonschema tests, every case
     # file's message, and the committed schema (byte for byte what the sections generate).
     "sections": (
-        ("src/llmgen/sections.py",),
+        ("src/llmgen/spec/sections.py",),
         (
             "tests/test_sections.py",
             "tests/test_validation_cases.py",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from llmgen.render import Bundle, render
-from llmgen.validate import validate_file
+from llmgen.render.bundle import Bundle, render
+from llmgen.rules.analysis import validate_file
 from tests.support import sigterm_guard
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgen.spec import Spec, parse_spec
+from llmgen.spec.models import Spec, parse_spec
 
 MODELS: dict[str, list[dict[str, Any]]] = {
     "vllm": [

@@ -19,8 +19,8 @@ import pytest
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan, client_host_for, is_loopback
 from llmgen.errors import Diagnostic
-from llmgen.model_info import ModelInfo
-from llmgen.spec import Spec, parse_spec
+from llmgen.facts.model_info import ModelInfo
+from llmgen.spec.models import Spec, parse_spec
 
 HUB = "HuggingFaceTB/SmolLM2-360M-Instruct"
 GGUF_HUB = "bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M"

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llmgen.cli import main
-from llmgen.schema import schema_text
+from llmgen.cli.app import main
+from llmgen.spec.schema import schema_text
 from tests.conftest import EXAMPLES, REPO
 
 GOOD = REPO / "examples" / "llamacpp-smollm2.yaml"

@@ -34,8 +34,8 @@ import pytest
 import yaml
 
 from llmgen.errors import Severity, SpecError
-from llmgen.render import render
-from llmgen.validate import validate_text
+from llmgen.render.bundle import render
+from llmgen.rules.analysis import validate_text
 from tests.support.bundles import write_files
 
 CLIENT = {

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from llmgen.verify.clients import node_client
 from tests.support.engines import free_port, group_gone, wait_for_http
 

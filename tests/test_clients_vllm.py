@@ -21,7 +21,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from llmgen.verify.clients import node_client
 from tests.support.engines import group_gone
 from tests.support.vllm_cpu import VllmSpecFactory

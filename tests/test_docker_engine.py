@@ -112,7 +112,7 @@ def deployment(tmp_path: Path, tiny_gguf: Path) -> Callable[..., tuple[Path, str
     def make(**runtime: object) -> tuple[Path, str, int]:
         from click.testing import CliRunner
 
-        from llmgen.cli import main
+        from llmgen.cli.app import main
 
         name = f"llmgen-test-{secrets.token_hex(4)}"
         port = free_port()

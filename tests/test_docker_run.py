@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from llmgen.render import render
-from llmgen.spec import Spec, parse_spec
+from llmgen.render.bundle import render
+from llmgen.spec.models import Spec, parse_spec
 from tests.support.engines import only_bash
 
 STAND_IN_DOCKER = """#!/usr/bin/env python3

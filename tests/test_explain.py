@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from llmgen.engines import ENGINES
-from llmgen.render import render
-from llmgen.validate import validate_file
+from llmgen.render.bundle import render
+from llmgen.rules.analysis import validate_file
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "vllm-cpu-smollm2.yaml"
 

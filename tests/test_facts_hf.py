@@ -13,7 +13,7 @@ import pytest
 from llmgen.facts.catalog import CATALOG, catalog_facts
 from llmgen.facts.hf_files import FactsReadError, facts_from_directory
 from llmgen.facts.resolve import lookup_facts
-from llmgen.spec import Spec, parse_spec
+from llmgen.spec.models import Spec, parse_spec
 
 
 def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:

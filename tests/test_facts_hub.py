@@ -11,8 +11,8 @@ import pytest
 
 from llmgen.facts.gguf_facts import facts_from_gguf_file
 from llmgen.facts.resolve import lookup_facts
-from llmgen.spec import Spec, parse_spec
-from llmgen.validate import validate_text
+from llmgen.rules.analysis import validate_text
+from llmgen.spec.models import Spec, parse_spec
 from tests.support.gguf_shapes import Shape, write_shaped_gguf
 from tests.support.stand_in_hub import Hub, stand_in_hub
 
@@ -107,7 +107,7 @@ def test_validate_online_asks_the_hub_and_applies_its_facts(hub: Hub, tmp_path: 
     context an error; the same file without --online sends nothing and passes."""
     from click.testing import CliRunner
 
-    from llmgen.cli import main
+    from llmgen.cli.app import main
 
     path = tmp_path / "long.yaml"
     path.write_text(

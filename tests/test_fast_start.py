@@ -44,7 +44,7 @@ def test_version_is_answered_before_click_is_imported() -> None:
     )
     from click.testing import CliRunner
 
-    from llmgen.cli import main
+    from llmgen.cli.app import main
 
     assert done.stdout == CliRunner().invoke(main, ["--version"]).stdout  # the same words
     assert not top_level(imported("--version")) & {"click", "pydantic", "yaml", "json", "jinja2"}
@@ -67,15 +67,15 @@ def test_validate_loads_no_click_templates_schema_validator_or_clients() -> None
 def test_no_command_imports_pydantic_or_reads_package_metadata(
     args: tuple[str, ...], exit_code: int
 ) -> None:
-    """The spec is checked by llmgen.sections; importlib.metadata (and email) cost start-up."""
+    """The spec is checked by llmgen.spec.sections; importlib.metadata (and email) cost start-up."""
     loaded = imported(*args, exit_code=exit_code)
-    assert "llmgen.sections" in loaded  # sanity: the spec was checked
+    assert "llmgen.spec.sections" in loaded  # sanity: the spec was checked
     assert not top_level(loaded) & {"pydantic", "pydantic_core", "annotated_types", "email"}
     assert "importlib.metadata" not in loaded
 
 
 CLICK_ONLY = (
-    "import sys; from llmgen.cli import main; sys.argv[0] = 'llmgen'; main(prog_name='llmgen')"
+    "import sys; from llmgen.cli.app import main; sys.argv[0] = 'llmgen'; main(prog_name='llmgen')"
 )
 BAD = REPO / "tests" / "cases" / "invalid" / "unknown-key.yaml"
 WARN = REPO / "tests" / "cases" / "warning" / "vllm-cpu-kv-cache.yaml"
@@ -100,7 +100,7 @@ WARN = REPO / "tests" / "cases" / "warning" / "vllm-cpu-kv-cache.yaml"
     ],
 )
 def test_the_fast_validate_path_answers_as_click_does(args: list[str]) -> None:
-    console_script = Path(sys.executable).parent / "llmgen"  # llmgen.entry:main
+    console_script = Path(sys.executable).parent / "llmgen"  # llmgen.cli.entry:main
     fast = subprocess.run(
         [str(console_script), "validate", *args], capture_output=True, text=True, check=False
     )
@@ -120,8 +120,8 @@ def test_the_fast_validate_path_answers_as_click_does(args: list[str]) -> None:
 def test_the_fast_path_knows_the_formats_click_offers() -> None:
     import click
 
-    from llmgen.cli import main
-    from llmgen.entry import VALIDATE_FORMATS
+    from llmgen.cli.app import main
+    from llmgen.cli.entry import VALIDATE_FORMATS
 
     option = next(p for p in main.commands["validate"].params if p.name == "output_format")  # type: ignore[attr-defined]
     assert isinstance(option.type, click.Choice)
@@ -142,7 +142,7 @@ def _render_before(folder: Path, spec: Path = EXAMPLE) -> None:
     """What an earlier `llmgen render SPEC -o out` left in `folder`."""
     import io
 
-    from llmgen.render_command import run_render
+    from llmgen.cli.render import run_render
 
     assert run_render(spec, folder / "out", False, io.StringIO(), io.StringIO()) == 0
 
@@ -192,7 +192,7 @@ def _files(folder: Path) -> dict[str, tuple[int, bytes]]:
 @pytest.mark.parametrize("case", RENDER_CASES)
 def test_the_fast_render_path_answers_and_writes_as_click_does(case: str, tmp_path: Path) -> None:
     prepare, args = RENDER_CASES[case]
-    console_script = Path(sys.executable).parent / "llmgen"  # llmgen.entry:main
+    console_script = Path(sys.executable).parent / "llmgen"  # llmgen.cli.entry:main
     runs = {}
     for way, argv in {
         "fast": [str(console_script), *args],
@@ -208,7 +208,7 @@ def test_the_fast_render_path_answers_and_writes_as_click_does(case: str, tmp_pa
 
 
 def test_the_fast_render_path_takes_only_the_simple_forms() -> None:
-    from llmgen.entry import plain_render_arguments
+    from llmgen.cli.entry import plain_render_arguments
 
     assert plain_render_arguments(["a.yaml"]) == (Path("a.yaml"), None, False)
     assert plain_render_arguments(["-o", "d", "--force", "a.yaml"]) == (
@@ -239,7 +239,7 @@ def test_the_fast_render_path_takes_only_the_simple_forms() -> None:
 
 def test_the_fast_render_path_does_not_import_click(tmp_path: Path) -> None:
     loaded = imported("render", str(EXAMPLE), "-o", str(tmp_path / "out"))
-    assert "llmgen.render" in loaded and "jinja2" in top_level(loaded)  # sanity: it rendered
+    assert "llmgen.render.bundle" in loaded and "jinja2" in top_level(loaded)  # sanity: it rendered
     assert "click" not in top_level(loaded)
     assert (tmp_path / "out" / "launch.sh").is_file()
 
@@ -254,8 +254,8 @@ def test_render_of_a_catalog_model_skips_fits_search_and_the_gguf_reader(tmp_pat
 @pytest.mark.parametrize(
     ("args", "interrupted"),
     [
-        (("validate", str(EXAMPLE)), "llmgen.validate_many.check_files"),
-        (("render", str(EXAMPLE), "-o", "OUT"), "llmgen.render_command.render_spec"),
+        (("validate", str(EXAMPLE)), "llmgen.cli.validate.check_files"),
+        (("render", str(EXAMPLE), "-o", "OUT"), "llmgen.cli.render.render_spec"),
     ],
 )
 def test_ctrl_c_on_a_fast_path_aborts_as_click_does(
@@ -276,9 +276,9 @@ def test_ctrl_c_on_a_fast_path_aborts_as_click_does(
             f"setattr(target, {function!r}, interrupted)\n"
             f"sys.argv = ['llmgen', *{argv!r}]\n"
             + (
-                "from llmgen.cli import main; main()\n"
+                "from llmgen.cli.app import main; main()\n"
                 if via_click
-                else "from llmgen.entry import main; main()\n"
+                else "from llmgen.cli.entry import main; main()\n"
             )
         )
         return subprocess.run(

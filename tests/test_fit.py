@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from llmgen.errors import SpecError
-from llmgen.validate import validate_text
+from llmgen.rules.analysis import validate_text
 from tests.support.gguf_shapes import Shape, write_shaped_gguf
 
 SHAPE = Shape("gqa", vocab=2000, n_embd=128, n_layer=4, n_head=8, n_head_kv=2, n_ff=256)

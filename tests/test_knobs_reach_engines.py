@@ -2,7 +2,7 @@
 
 The expected names are NOT taken from llmgen: they are copied from the "Cross-engine knobs"
 table of ../shared/engines/README.md (read from each engine's parser or source) and checked
-against the engines' flag tables shipped in src/llmgen/data/flags. The rendered launch.sh and
+against the engines' flag tables shipped in src/llmgen/engines/data/flags. The rendered launch.sh and
 docker-run.sh are executed with stand-in `vllm`/`text-generation-launcher`/`llama-server`/
 `docker` programs that record their argv and environment; the values are the spec's own.
 The vLLM case is also parsed by vLLM's own `vllm serve` argument parser (marker `vllm`: the
@@ -22,7 +22,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.support.engines import only_bash
 
 pytest_plugins = ("tests.support.vllm_fixtures",)
@@ -86,7 +86,7 @@ env -0 > "$RECORD.env"
 
 def table_spellings(engine: str) -> dict[str, str]:
     """Every spelling in the shipped flag table -> the table's type column (engine data)."""
-    path = REPO / "src" / "llmgen" / "data" / "flags" / FLAG_TABLES[engine]
+    path = REPO / "src" / "llmgen" / "engines" / "data" / "flags" / FLAG_TABLES[engine]
     rows = csv.DictReader(path.read_text("utf-8").splitlines(), delimiter="\t")
     found: dict[str, str] = {}
     for row in rows:

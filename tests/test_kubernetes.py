@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from llmgen.errors import Severity, SpecError
-from llmgen.render import Bundle, render
-from llmgen.validate import validate_text
+from llmgen.render.bundle import Bundle, render
+from llmgen.rules.analysis import validate_text
 from tests.conftest import EXAMPLES
 from tests.support.bundles import EXTRA_SPECS, extra_spec, write_files
 from tests.support.kube import (
@@ -103,7 +103,7 @@ def all_cases() -> dict[str, Bundle]:
 
 
 def _example(path: Path) -> Bundle:
-    from llmgen.validate import validate_file
+    from llmgen.rules.analysis import validate_file
 
     return render(validate_file(path).spec)
 
@@ -272,7 +272,7 @@ def test_the_startup_probe_budget_covers_the_engines_start_period() -> None:
 def test_the_probe_budget_and_claim_grow_with_a_known_model_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from llmgen import kube
+    from llmgen.render import kube
 
     small = held_out("vllm-replicas-ns")
     monkeypatch.setattr(kube, "model_weight_bytes", lambda spec: 140 * 2**30)
@@ -685,7 +685,7 @@ def test_the_llamacpp_memory_is_fits_host_estimate_for_every_catalog_model() -> 
 
     from llmgen.facts.catalog import CATALOG, catalog_facts
     from llmgen.fit.run import fit_spec
-    from llmgen.kube import MEMORY_HEADROOM, memory_need_bytes
+    from llmgen.render.kube import MEMORY_HEADROOM, memory_need_bytes
 
     compared = 0
     for entry in CATALOG.values():

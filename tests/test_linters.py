@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from llmgen.engines.base import is_loopback
-from llmgen.render import Bundle
+from llmgen.render.bundle import Bundle
 from tests.conftest import EXAMPLES
 from tests.support.bundles import EXTRA_SPECS, compose_binary, extra_spec, render_to, require_tool
 from tests.support.kube import split_for_validation
@@ -65,7 +65,7 @@ def _clean_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Bundle]]:
     """Every case rendered once, into its own directory."""
-    from llmgen.validate import validate_file
+    from llmgen.rules.analysis import validate_file
 
     rendered: dict[str, tuple[Path, Bundle]] = {}
     root = tmp_path_factory.mktemp("bundles")

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from llmgen.errors import SpecError
-from llmgen.validate import validate_text
+from llmgen.rules.analysis import validate_text
 from tests.conftest import REPO
 
 SCHEMA = json.loads((REPO / "schemas" / "llmgen.schema.json").read_text("utf-8"))

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from llmgen.engines import ENGINES
-from llmgen.render import render
-from llmgen.spec import Spec, parse_spec
+from llmgen.render.bundle import render
+from llmgen.spec.models import Spec, parse_spec
 from tests.support.bundles import compose_binary, write_files
 from tests.test_docker_run import stand_in_path
 
@@ -90,7 +90,7 @@ def test_the_host_cache_is_mounted_at_the_images_cache(engine: str, tmp_path: Pa
 
 def test_an_unknown_cache_kind_is_refused() -> None:
     from llmgen.errors import SpecError
-    from llmgen.validate import validate_text
+    from llmgen.rules.analysis import validate_text
 
     with pytest.raises(SpecError) as caught:
         validate_text("name: x\nengine: vllm\nmodel: {id: org/m}\ncontainer: {model_cache: nfs}\n")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from llmgen.errors import SpecError
-from llmgen.model_info import ModelReadError, inspect_local_model
-from llmgen.validate import validate_text
+from llmgen.facts.model_info import ModelReadError, inspect_local_model
+from llmgen.rules.analysis import validate_text
 
 
 def hf_dir(tmp_path: Path, *, context: int, heads: int, hidden: int, **more: object) -> Path:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from llmgen import validate_many
-from llmgen.parallel import map_in_forks
+from llmgen.cli import validate as validate_many
+from llmgen.cli.parallel import map_in_forks
 from tests.conftest import REPO
 
 PARENT = os.getpid()
@@ -98,7 +98,7 @@ def test_many_files_are_checked_in_workers_with_the_same_report(
         used.append(workers)
         return real(work, items, workers)
 
-    monkeypatch.setattr("llmgen.parallel.map_in_forks", counting)
+    monkeypatch.setattr("llmgen.cli.parallel.map_in_forks", counting)
     monkeypatch.setattr(validate_many, "_workers", lambda count: 2)
     parallel = validate_many.check_files([str(specs)])
     monkeypatch.setattr(validate_many, "_workers", lambda count: 1)

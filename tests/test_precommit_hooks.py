@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.conftest import REPO
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"

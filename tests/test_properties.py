@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmgen.errors import SpecError
-from llmgen.render import render
-from llmgen.spec import (
+from llmgen.render.bundle import render
+from llmgen.rules.analysis import Validated, validate_text
+from llmgen.spec.models import (
     IMAGE_TAG_PATTERN,
     NAME_PATTERN,
     PATH_PATTERN,
@@ -32,8 +33,7 @@ from llmgen.spec import (
     SERVED_NAME_PATTERN,
     SIZE_PATTERN,
 )
-from llmgen.validate import Validated, validate_text
-from llmgen.yaml_loader import decode_spec_bytes, parse_yaml
+from llmgen.spec.yaml_loader import decode_spec_bytes, parse_yaml
 from tests.support.systemd_syntax import exec_start_argv
 
 SETTINGS = settings(

@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from llmgen import quoting
+from llmgen.render import quoting
 from tests.support.systemd_syntax import (
     resolve_specifiers,
     resolve_variables,

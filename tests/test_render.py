@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from llmgen.engines import ENGINES
-from llmgen.render import Bundle, render
-from llmgen.spec import parse_spec
+from llmgen.render.bundle import Bundle, render
+from llmgen.spec.models import parse_spec
 
 MODELS = {
     "vllm": {"id": "org/model"},

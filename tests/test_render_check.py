@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.conftest import REPO
 
 LLAMACPP = REPO / "examples" / "llamacpp-smollm2.yaml"  # name: smollm2-gguf

@@ -1,4 +1,4 @@
-"""The spec's checker (llmgen.sections) against an independent judge, and its classes' contract.
+"""The spec's checker (llmgen.spec.sections) against an independent judge, and its classes' contract.
 
 The judge is the JSON Schema the same declarations publish (schemas/llmgen.schema.json, which
 tests/test_cli.py keeps equal to the generated one), run by the `jsonschema` library: every
@@ -19,8 +19,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from llmgen.sections import Invalid, Rule, SectionError, Text, parse
-from llmgen.spec import ModelSpec, RuntimeSpec, Spec, parse_spec
+from llmgen.spec.models import ModelSpec, RuntimeSpec, Spec, parse_spec
+from llmgen.spec.sections import Invalid, Rule, SectionError, Text, parse
 from tests.conftest import REPO
 
 SCHEMA = json.loads((REPO / "schemas" / "llmgen.schema.json").read_text("utf-8"))

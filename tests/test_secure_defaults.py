@@ -12,12 +12,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from llmgen.engines import ENGINES
 from llmgen.errors import Severity, SpecError
-from llmgen.render import Bundle, render
-from llmgen.spec import parse_spec
-from llmgen.validate import validate_file, validate_text
+from llmgen.render.bundle import Bundle, render
+from llmgen.rules.analysis import validate_file, validate_text
+from llmgen.spec.models import parse_spec
 from tests.conftest import EXAMPLES
 from tests.support.bundles import EXTRA_SPECS, extra_spec
 

@@ -14,8 +14,8 @@ import shlex
 
 import pytest
 
-from llmgen.render import render
-from llmgen.spec import Spec, parse_spec
+from llmgen.render.bundle import render
+from llmgen.spec.models import Spec, parse_spec
 from tests.spec_matrix import matrix
 
 MATRIX = matrix()

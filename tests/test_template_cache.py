@@ -10,7 +10,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from llmgen.template_cache import bytecode_cache, cache_dir
+from llmgen.render.template_cache import bytecode_cache, cache_dir
 from tests.conftest import EXAMPLES
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.conftest import EXAMPLES, REPO
 
 CASES = REPO / "tests" / "cases"

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from llmgen.verify import checks, readiness
 from llmgen.verify.failures import VerifyError
 from llmgen.verify.http import Endpoint

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.support.engines import SpecFactory, group_gone, only_bash
 
 pytest_plugins = ("tests.support.fixtures",)

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.support.engines import SpecFactory, free_port
 
 pytest_plugins = ("tests.support.fixtures",)

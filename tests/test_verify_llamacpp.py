@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.support.engines import SpecFactory, free_port, group_gone, only_bash, wait_for_http
 
 pytest_plugins = ("tests.support.fixtures",)

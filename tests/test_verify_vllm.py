@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llmgen.cli import main
+from llmgen.cli.app import main
 from tests.support.engines import group_gone
 from tests.support.vllm_cpu import VllmSpecFactory
 

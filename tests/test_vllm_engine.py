@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from llmgen.engines import ENGINES
-from llmgen.spec import parse_spec
+from llmgen.spec.models import parse_spec
 from tests.support.engines import free_port
 from tests.support.vllm_cpu import (
     group_memory,

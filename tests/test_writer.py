@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from llmgen import writer
-from llmgen.cli import main
+from llmgen.cli.app import main
 from llmgen.errors import OutputError
+from llmgen.render import writer
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "llamacpp-smollm2.yaml"

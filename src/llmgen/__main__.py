@@ -1,3 +1,3 @@
-from llmgen.entry import main
+from llmgen.cli.entry import main
 
 main()

@@ -58,8 +58,8 @@ def through_entrypoint(args: list[str], cwd: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_container_args_reach_the_launcher_intact_or_are_refused(name: str, tmp_path: Path) -> None:
-    from llmgen.render import render
-    from llmgen.spec import parse_spec
+    from llmgen.render.bundle import render
+    from llmgen.spec.models import parse_spec
 
     data = spec(CASES[name])
     if llmgen_verdict(data).verdict == "refuse":

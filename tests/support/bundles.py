@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from llmgen.render import Bundle, render
-from llmgen.spec import Spec
+from llmgen.render.bundle import Bundle, render
+from llmgen.spec.models import Spec
 
 EXTRA_SPECS: dict[str, dict[str, Any]] = {
     "vllm-gpu1-public-key": {
@@ -94,7 +94,7 @@ def extra_spec(key: str) -> Spec:
     """The extra spec `key`, named after its key, through the full validation (engine rules)."""
     import yaml
 
-    from llmgen.validate import validate_text
+    from llmgen.rules.analysis import validate_text
 
     text = yaml.safe_dump({"name": key, **EXTRA_SPECS[key]}, sort_keys=False)
     return validate_text(text, f"{key}.yaml").spec

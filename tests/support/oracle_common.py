@@ -1,8 +1,8 @@
 """What the oracle suites share: llmgen's verdict on a spec, the argv it renders, and the
 record of one comparison with an engine.
 
-llmgen is asked only through its public API (`llmgen.validate.validate_text`,
-`llmgen.render.render`); the engine's verdict comes from the engine itself, never from llmgen.
+llmgen is asked only through its public API (`llmgen.rules.analysis.validate_text`,
+`llmgen.render.bundle.render`); the engine's verdict comes from the engine itself, never from llmgen.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def spec_yaml(data: dict[str, Any]) -> str:
 def llmgen_verdict(data: dict[str, Any]) -> LlmgenVerdict:
     """Validate `data` through llmgen's public entry point."""
     from llmgen.errors import Severity, SpecError
-    from llmgen.validate import validate_text
+    from llmgen.rules.analysis import validate_text
 
     try:
         validated = validate_text(spec_yaml(data), "oracle.yaml")
@@ -76,8 +76,8 @@ def rendered_plan(data: dict[str, Any]) -> Any:
     is still rendered from its schema-valid model (the schema, not the engine rules, decides
     whether there is an argv at all).
     """
-    from llmgen.render import render
-    from llmgen.spec import parse_spec
+    from llmgen.render.bundle import render
+    from llmgen.spec.models import parse_spec
 
     return render(parse_spec(data)).plan
 

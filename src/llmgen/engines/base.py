@@ -20,12 +20,12 @@ from llmgen.engines.effective import (
     Word,
     parse_argv,
 )
+from llmgen.engines.flags import FlagTable, load_flag_table
 from llmgen.engines.policy import policy_checks
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.flags import FlagTable, load_flag_table
-from llmgen.model_info import ModelInfo
-from llmgen.spec import Spec
+from llmgen.facts.model_info import ModelInfo
+from llmgen.spec.models import Spec
 
 Readiness = Literal["refused-while-loading", "503-while-loading"]
 
@@ -145,7 +145,7 @@ class Engine(ABC):
     shards_split_heads: ClassVar[bool] = False  # tensor parallel divides attention heads
     cpu_head_sizes: ClassVar[frozenset[int] | None] = None  # CPU attention kernels' limits
     model_kind: ClassVar[Literal["gguf", "hf"]]
-    # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.scaleout.
+    # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.rules.deploy.
     multinode: ClassVar[Literal["ray", "rpc"] | None] = None
     # Flags llmgen sets from deploy.nodes when a replica spans nodes: extra_args may not set
     # them then, and the device count of one node leaves them out.

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmgen.engines.flags import Flag, FlagTable
 from llmgen.errors import Diagnostic, error
-from llmgen.flags import Flag, FlagTable
 
 OriginKind = Literal["spec", "extra_args", "llmgen", "default"]
 

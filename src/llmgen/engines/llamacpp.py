@@ -8,7 +8,7 @@ from typing import ClassVar
 from llmgen.engines.base import Engine
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 MAX_SLOTS = 256
 _KV_TYPES = ("int", "float", "bool", "str")

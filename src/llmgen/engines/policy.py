@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 
 def policy_checks(title: str, open_routes: tuple[str, ...], spec: Spec) -> list[Diagnostic]:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.errors import Diagnostic, error
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine

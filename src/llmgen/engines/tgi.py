@@ -8,7 +8,7 @@ from llmgen.engines.base import Engine
 from llmgen.engines.effective import EffectiveConfig, Setting
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 
 class TgiEngine(Engine):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 # systemd's own PATH for services (systemd.exec(5), "Environment variables in spawned processes").
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"

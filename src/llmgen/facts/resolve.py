@@ -10,7 +10,7 @@ from pathlib import Path
 from llmgen.facts.catalog import catalog_facts
 from llmgen.facts.hf_files import FactsReadError, facts_from_directory
 from llmgen.facts.model import ModelFacts
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 
 @dataclass(frozen=True)

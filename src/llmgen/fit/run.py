@@ -16,7 +16,7 @@ from llmgen.facts.resolve import FactsLookup, lookup_facts
 from llmgen.fit import hf_engines, llamacpp
 from llmgen.fit.model import Breakdown, DeviceEstimate, FitReport, Fix, missing_facts
 from llmgen.fit.sizes import format_size, parse_size
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 
 @dataclass(frozen=True)

@@ -150,9 +150,9 @@ def load_manifest(directory: Path) -> Manifest:
 
 
 def _render_to_temporary(spec_path: Path) -> Path:
-    from llmgen.render import render
-    from llmgen.validate import validate_file
-    from llmgen.writer import write_bundle
+    from llmgen.render.bundle import render
+    from llmgen.render.writer import write_bundle
+    from llmgen.rules.analysis import validate_file
 
     validated = validate_file(spec_path)
     bundle = render(validated.spec, validated.plan)

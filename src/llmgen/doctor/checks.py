@@ -13,11 +13,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from llmgen import doctor_probes as probes
+from llmgen.doctor import probes
 
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine
-    from llmgen.spec import Spec
+    from llmgen.spec.models import Spec
 
 Status = Literal["ok", "problem", "info"]
 Way = Literal["native", "docker"]
@@ -362,7 +362,7 @@ _STATUS_COLORS = {"ok": "green", "problem": "red", "info": "dim"}
 
 def format_text(report: Report, color: bool) -> str:
     """One line per check, then the verdict."""
-    from llmgen.style import paint
+    from llmgen.cli.style import paint
 
     lines = []
     for check in report.checks:

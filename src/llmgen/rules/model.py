@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from llmgen.engines.base import Engine
     from llmgen.engines.effective import EffectiveConfig
     from llmgen.facts.model import ModelFacts
-    from llmgen.spec import Spec
+    from llmgen.spec.models import Spec
 
 # vLLM does not multiply the trained context for these rope types: they already describe the
 # long context in max_position_embeddings (vllm/config/model.py, _get_and_verify_max_len, read

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from llmgen.engines.base import LaunchPlan
 from llmgen.engines.effective import POSITIONAL, Origin
-from llmgen.flags import FlagTable
+from llmgen.engines.flags import FlagTable
 
 # Variables llmgen sets that are not a flag's own variable: what they mean, and which spec
 # field sets them.

@@ -22,7 +22,7 @@ def echo(text: str, stream: TextIO) -> None:
 
 def echo_diagnostics(diagnostics: Iterable[Diagnostic], stream: TextIO) -> None:
     """One line per diagnostic, its severity coloured on a terminal."""
-    from llmgen.style import color_enabled, diagnostic_line
+    from llmgen.cli.style import color_enabled, diagnostic_line
 
     color = color_enabled(stream)
     for item in diagnostics:

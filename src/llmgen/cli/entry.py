@@ -42,7 +42,7 @@ def main() -> None:
         sys.exit(1)
     if code is not None:
         sys.exit(code)
-    from llmgen.cli import main as cli_main
+    from llmgen.cli.app import main as cli_main
 
     cli_main()
 
@@ -53,14 +53,14 @@ def fast_path(argv: list[str]) -> int | None:
     if argv[:1] == ["validate"]:
         parsed = plain_validate_arguments(argv[1:])
         if parsed is not None:
-            from llmgen.validate_many import check_files, report
+            from llmgen.cli.validate import check_files, report
 
             specs, output_format, quiet = parsed
             return report(check_files(specs), output_format, quiet, sys.stdout, sys.stderr)
     if argv[:1] == ["render"]:
         simple = plain_render_arguments(argv[1:])
         if simple is not None:
-            from llmgen.render_command import run_render
+            from llmgen.cli.render import run_render
 
             return run_render(*simple, sys.stdout, sys.stderr)
     return None

@@ -11,9 +11,9 @@ from llmgen.errors import SpecError
 
 def check_rendered(specs: tuple[Path, ...], out_dir: Path | None) -> int:
     """Compare each spec's rendering with its directory; print diffs; 1 when any differs."""
-    from llmgen.render import render
-    from llmgen.validate import validate_file
-    from llmgen.writer import diff_bundle
+    from llmgen.render.bundle import render
+    from llmgen.render.writer import diff_bundle
+    from llmgen.rules.analysis import validate_file
 
     if out_dir is not None and len(specs) > 1:
         raise click.UsageError("-o names one directory: give one SPEC with it")

@@ -25,7 +25,7 @@ def run_fit(
     from llmgen.fit.report import as_json, as_text
     from llmgen.fit.run import fit_spec
     from llmgen.fit.sizes import parse_size
-    from llmgen.validate import validate_file
+    from llmgen.rules.analysis import validate_file
 
     for option, value in (("--gpu-memory", gpu_memory), ("--memory", memory)):
         if value is not None:
@@ -40,8 +40,8 @@ def run_fit(
         if not _only_fit_errors(exc):
             raise
         # A spec refused only because it cannot fit its hardware: fit explains why.
-        from llmgen.spec import parse_spec
-        from llmgen.yaml_loader import load_yaml_file
+        from llmgen.spec.models import parse_spec
+        from llmgen.spec.yaml_loader import load_yaml_file
 
         spec, config = parse_spec(load_yaml_file(spec_path).data), None
     report: FitReport = fit_spec(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from llmgen.console import echo, echo_diagnostics, report_error
+from llmgen.cli.console import echo, echo_diagnostics, report_error
 from llmgen.errors import LlmgenError
 
 
@@ -17,9 +17,9 @@ def render_spec(
     spec: Path, out_dir: Path | None, force: bool, stdout: TextIO, stderr: TextIO
 ) -> None:
     """Render `spec` into `out_dir` (default out/<name>); a LlmgenError says why not."""
-    from llmgen.render import render as render_bundle
-    from llmgen.validate import validate_file
-    from llmgen.writer import write_bundle
+    from llmgen.render.bundle import render as render_bundle
+    from llmgen.render.writer import write_bundle
+    from llmgen.rules.analysis import validate_file
 
     validated = validate_file(spec)
     echo_diagnostics(validated.diagnostics, stderr)

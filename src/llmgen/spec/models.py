@@ -1,4 +1,4 @@
-"""The deployment spec: what the user wants, as immutable sections (llmgen.sections).
+"""The deployment spec: what the user wants, as immutable sections (llmgen.spec.sections).
 
 Every field carries a description; `schemas/llmgen.schema.json` is generated from these
 sections, and `parse_spec` checks YAML data against the same declarations.
@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import Literal
 
-from llmgen.sections import Rule, Section, parse, setting
+from llmgen.spec.sections import Rule, Section, parse, setting
 
 EngineName = Literal["vllm", "tgi", "llamacpp"]
 

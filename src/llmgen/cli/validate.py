@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass
 from typing import TextIO
 
+from llmgen.cli.style import color_enabled, diagnostic_line, paint
 from llmgen.errors import Diagnostic, Severity, SpecError
-from llmgen.spec_files import expand
-from llmgen.style import color_enabled, diagnostic_line, paint
+from llmgen.spec.files import expand
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def check_files(
     files = [str(path) for path in expanded.files]
     workers = 1 if online else _workers(len(files))
     if workers > 1:
-        from llmgen.parallel import map_in_forks
+        from llmgen.cli.parallel import map_in_forks
 
         return results + map_in_forks(_check_paths, files, workers)
     return results + _check_paths(files, online=online)
@@ -61,7 +61,7 @@ def _workers(count: int) -> int:
 
 
 def _check_paths(paths: list[str], *, online: bool = False) -> list[FileResult]:
-    from llmgen.validate import validate_file
+    from llmgen.rules.analysis import validate_file
 
     results = []
     for path in paths:

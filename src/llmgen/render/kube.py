@@ -21,8 +21,8 @@ from typing import Literal
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan, is_loopback
 from llmgen.engines.effective import EffectiveConfig
-from llmgen.scaleout import MultiNode, multinode_plan
-from llmgen.spec import Spec, TolerationSpec
+from llmgen.rules.deploy import MultiNode, multinode_plan
+from llmgen.spec.models import Spec, TolerationSpec
 
 # Without a size from the memory estimate, a new cache claim gets this (documented in the
 # schema and docs/scale-out.md): room for a 70B model in 16-bit weights.

@@ -1,5 +1,5 @@
 """What llmgen can learn about a local model without loading it (kept for its callers; the
-facts themselves live in llmgen.facts, the rules in llmgen.model_rules)."""
+facts themselves live in llmgen.facts, the rules in llmgen.rules.model)."""
 
 from __future__ import annotations
 

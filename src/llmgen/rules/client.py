@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from llmgen.errors import Diagnostic, error
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 DEFAULT_MAX_TOKENS = 256
 PYTHON_LINE_LENGTH = 88  # ruff format's default, which the generated client.py passes
@@ -113,7 +113,7 @@ def client_context(spec: Spec) -> ClientContext:
 
 def python_literal(value: object) -> str:
     """A Python literal for a client value (None, bool, number, string, list of strings)."""
-    from llmgen.quoting import python_string
+    from llmgen.render.quoting import python_string
 
     if isinstance(value, str):
         # Newline, tab and CR as the escapes people read (\n, not \x0a); the rest as the
@@ -136,7 +136,7 @@ def javascript_literal(value: object) -> str:
 
 def shell_literal(value: object) -> str:
     """A client.sh assignment value: JSON text (what goes into the request), shell-quoted."""
-    from llmgen.quoting import shell_word
+    from llmgen.render.quoting import shell_word
 
     if value is None:
         return "''"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from llmgen.engines.base import Engine, LaunchPlan
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
 
 if TYPE_CHECKING:
     import jinja2

@@ -118,7 +118,7 @@ def spec_text(starter: Starter) -> str:
 
 def check_model(engine: str, model: str) -> str:
     """'' when `model` is acceptable for `engine`, else what is wrong (one line)."""
-    from llmgen.validate import validate_text
+    from llmgen.rules.analysis import validate_text
 
     try:
         validate_text(spec_text(Starter(engine, model, "x")), "<init>")
@@ -141,7 +141,7 @@ def write_spec(text: str, output: Path, force: bool) -> None:
     if output.is_dir():
         raise UsageError(f"{output} is a directory; give a file name with -o")
     if force:
-        from llmgen.writer import _atomic_write
+        from llmgen.render.writer import _atomic_write
 
         _atomic_write(output, text.encode("utf-8"), executable=False)
         return

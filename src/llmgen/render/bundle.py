@@ -8,17 +8,18 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llmgen import __version__, quoting
-from llmgen.client_params import (
+from llmgen import __version__
+from llmgen.engines import ENGINES
+from llmgen.engines.base import LaunchPlan
+from llmgen.render import quoting
+from llmgen.render.targets import MANIFEST, TARGETS
+from llmgen.rules.client import (
     client_context,
     javascript_literal,
     python_literal,
     shell_literal,
 )
-from llmgen.engines import ENGINES
-from llmgen.engines.base import LaunchPlan
-from llmgen.spec import Spec
-from llmgen.targets import MANIFEST, TARGETS
+from llmgen.spec.models import Spec
 
 if TYPE_CHECKING:
     import jinja2
@@ -36,7 +37,7 @@ def make_environment() -> jinja2.Environment:
     """The one jinja environment: strict undefined, no autoescape, every filter registered."""
     import jinja2
 
-    from llmgen.templates_dir import templates_dir
+    from llmgen.render.templates_dir import templates_dir
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
@@ -69,7 +70,7 @@ def _shared_environment() -> jinja2.Environment:
     # Compiling the templates costs ~40 ms; one process renders many specs (validate of many
     # files, verify, the test suite), and the environment is never changed after creation.
     # Across processes, compiled templates come from a per-user cache (template_cache.py).
-    from llmgen.template_cache import bytecode_cache
+    from llmgen.render.template_cache import bytecode_cache
 
     env = make_environment()
     env.bytecode_cache = bytecode_cache()
@@ -87,8 +88,8 @@ def render(spec: Spec, plan: LaunchPlan | None = None) -> Bundle:
     if plan is None:
         plan = ENGINES[spec.engine].plan(spec)
     env = _shared_environment()
-    from llmgen.kube import kube_plan
-    from llmgen.scaleout import multinode_files, multinode_plan
+    from llmgen.render.kube import kube_plan
+    from llmgen.rules.deploy import multinode_files, multinode_plan
 
     context = {
         "spec": spec,

@@ -206,7 +206,7 @@ def _is_vllm_negation(name: str, alias: str) -> bool:
 
 @cache
 def load_flag_table(file: str) -> FlagTable:
-    """Read `llmgen/data/flags/<file>`; cached, tables never change at run time."""
+    """Read `llmgen/engines/data/flags/<file>`; cached, tables never change at run time."""
     # A plain path, not importlib.resources: the package is always files on disk (a wheel or a
     # checkout), and importlib.resources costs validate several milliseconds of imports.
     text = (Path(__file__).parent / "data" / "flags" / file).read_text("utf-8")

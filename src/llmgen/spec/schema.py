@@ -1,12 +1,12 @@
-"""The JSON Schema of the spec, generated from its sections (llmgen.sections)."""
+"""The JSON Schema of the spec, generated from its sections (llmgen.spec.sections)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from llmgen.sections import json_schema
-from llmgen.spec import Spec
+from llmgen.spec.models import Spec
+from llmgen.spec.sections import json_schema
 
 DEFAULT_SCHEMA_PATH = Path("schemas/llmgen.schema.json")
 

@@ -7,14 +7,14 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llmgen.client_params import client_checks
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan
 from llmgen.errors import Diagnostic, Severity, SpecError, error
-from llmgen.hints import misplaced_key_hint
-from llmgen.sections import Invalid, Section, SectionError, section_fields
-from llmgen.spec import Spec, parse_spec
-from llmgen.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
+from llmgen.rules.client import client_checks
+from llmgen.spec.hints import misplaced_key_hint
+from llmgen.spec.models import Spec, parse_spec
+from llmgen.spec.sections import Invalid, Section, SectionError, section_fields
+from llmgen.spec.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,14 @@ def _validate_loaded(loaded: LoadedYaml, *, online: bool = False) -> Validated:
 
 def _model_checks(spec: Spec, plan: LaunchPlan, online: bool) -> list[Diagnostic]:
     """Compare the spec with its model's facts and, with `hardware:`, the machine."""
-    from llmgen.model_rules import model_diagnostics
+    from llmgen.rules.model import model_diagnostics
 
     return model_diagnostics(spec, plan.config, online=online)
 
 
 def _deploy_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
-    """Rules of the deploy section (replicas, nodes): llmgen.scaleout."""
-    from llmgen.scaleout import multinode_checks
+    """Rules of the deploy section (replicas, nodes): llmgen.rules.deploy."""
+    from llmgen.rules.deploy import multinode_checks
 
     engine = ENGINES[spec.engine]
     return multinode_checks(spec, engine, plan.config or engine.effective(spec))

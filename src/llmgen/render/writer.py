@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 from llmgen.errors import OutputError
-from llmgen.targets import MANIFEST
+from llmgen.render.targets import MANIFEST
 
 MAX_MANIFEST_BYTES = 1024 * 1024
 

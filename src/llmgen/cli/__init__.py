@@ -1,0 +1,1 @@
+"""The command line: the only package that knows click (and the fast start that skips it)."""

@@ -1,0 +1,1 @@
+"""`llmgen doctor`: can this host run the deployment a spec describes?"""

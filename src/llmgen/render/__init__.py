@@ -1,0 +1,1 @@
+"""Rendering: targets, templates, quoting, Kubernetes, multi-node, manifest, the safe writer."""
