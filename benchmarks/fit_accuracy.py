@@ -6,7 +6,7 @@ Q4_0, which x86 CPUs with AVX2 repack), it renders each spec's llama-server argv
 on CPU (scripts/build-llama-server.sh) at several context lengths and slot counts, sends one
 prompt long enough to fill a ubatch, reads the peak RSS (VmHWM), and prints it beside fit's
 host estimate. Target: within max(10 %, 32 MiB) on every case. Nothing is asserted here;
-tests/test_fit_engine.py checks the target on a small subset.
+tests/fit/test_fit_engine.py checks the target on a small subset.
 """
 
 from __future__ import annotations

@@ -34,21 +34,24 @@ REPO = Path(__file__).resolve().parents[1]
 ENGINE_KEYS = ("vllm", "tgi", "llamacpp")
 # target -> (modules to mutate, the tests that cover them)
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "quoting": (("src/llmgen/render/quoting.py",), ("tests/test_quoting.py",)),
+    "quoting": (("src/llmgen/render/quoting.py",), ("tests/render/test_quoting.py",)),
     # One module per target: mutmut 2 lost track of its cache when given both at once.
-    "teardown": (("src/llmgen/verify/process.py",), ("tests/test_teardown.py",)),
-    "signals": (("src/llmgen/verify/interrupt.py",), ("tests/test_teardown.py",)),
+    "teardown": (("src/llmgen/verify/process.py",), ("tests/verify/test_teardown.py",)),
+    "signals": (("src/llmgen/verify/interrupt.py",), ("tests/verify/test_teardown.py",)),
     # The engine adapters, one module per target (mutmut 2.5.1 fails `assert line` in
     # cached_mutation_status when given several modules at once). Every mutant runs the
     # in-process contract tests, which pin the adapters against the engines' flag tables and
     # source (2-3 s a mutant); the rendering and engine tests are far too slow for this. An
     # engine's module runs the tests that do not name another engine (base.py runs them all).
-    "adapters-base": (("src/llmgen/engines/base.py",), ("tests/test_adapter_contracts.py",)),
+    "adapters-base": (
+        ("src/llmgen/engines/base.py",),
+        ("tests/engines/test_adapter_contracts.py",),
+    ),
     **{
         f"adapters-{engine}": (
             (f"src/llmgen/engines/{engine}.py",),
             (
-                "tests/test_adapter_contracts.py",
+                "tests/engines/test_adapter_contracts.py",
                 "-k",
                 f"{engine} or not ({' or '.join(e for e in ENGINE_KEYS if e != engine)})",
             ),
@@ -60,9 +63,9 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sections": (
         ("src/llmgen/spec/sections.py",),
         (
-            "tests/test_sections.py",
-            "tests/test_validation_cases.py",
-            "tests/test_cli.py::test_schema_is_current_and_valid",
+            "tests/spec/test_sections.py",
+            "tests/spec/test_validation_cases.py",
+            "tests/cli/test_cli.py::test_schema_is_current_and_valid",
         ),
     ),
 }

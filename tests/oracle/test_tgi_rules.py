@@ -48,4 +48,4 @@ def test_tgi_case_cites_the_source_and_llmgen_says_the_same(path: Path) -> None:
             f"expected {expect!r}; llmgen {said.verdict}s: {said.text}",
         )
     )
-    # The verdict itself is asserted by tests/test_validation_cases.py (the same file).
+    # The verdict itself is asserted by tests/spec/test_validation_cases.py (the same file).

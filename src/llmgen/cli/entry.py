@@ -8,7 +8,7 @@ recognise here:
 - `llmgen render SPEC` with at most `-o/--output DIR` and `--force` (render_command.py, the
   code the click command runs too).
 Anything else, including every mistake and `--help`, is parsed by the click application in
-cli.py, which stays the reference: tests/test_fast_start.py checks both give the same output.
+cli.py, which stays the reference: tests/cli/test_fast_start.py checks both give the same output.
 """
 
 import os

@@ -2,7 +2,7 @@
 
 A streaming reader, so that a prefix of the file (the header bytes fetched from the hub with an
 HTTP range request) is enough; `gguf.GGUFReader` maps the whole file and cannot read a prefix.
-tests/test_facts_gguf.py proves this reader equal to `gguf.GGUFReader` on generated files.
+tests/facts/test_facts_gguf.py proves this reader equal to `gguf.GGUFReader` on generated files.
 Layout: ggml/docs/gguf.md (magic, version, tensor count, key/value count, key/values, tensor
 infos, padding to `general.alignment`, tensor data).
 """

@@ -151,7 +151,7 @@ def memory_need_bytes(spec: Spec, config: EffectiveConfig | None = None) -> int 
         return None
     # fit_spec's llama.cpp host estimate, asked directly: fit.run would import (and build)
     # the other engines' estimator, the facts lookup and the fixes search, none of which a
-    # render uses. tests/test_kubernetes.py checks both give the same bytes.
+    # render uses. tests/render/test_kubernetes.py checks both give the same bytes.
     config = config or ENGINES[spec.engine].effective(spec)
     host = host_estimate_bytes(facts, config, spec.runtime.gpus)
     return math.ceil(host * MEMORY_HEADROOM)

@@ -2,7 +2,7 @@
 
 The spec's own bounds are the OpenAI API's documented ranges; this module adds each engine's
 narrower limits. llama.cpp and vLLM accept the whole OpenAI range (proven by verify against the
-real engines, tests/test_client_section.py); TGI 3.3.7's router is narrower (its source is cited
+real engines, tests/rules/test_client_section.py); TGI 3.3.7's router is narrower (its source is cited
 there, router/src/validation.rs and router/src/lib.rs).
 """
 

@@ -27,7 +27,7 @@ from tests.support.engines import only_bash
 
 pytest_plugins = ("tests.support.vllm_fixtures",)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FLAG_TABLES = {
     "vllm": "vllm-0.33.0-flags.tsv",
     "tgi": "tgi-3.3.7-flags.tsv",

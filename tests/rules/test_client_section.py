@@ -12,8 +12,8 @@ v3.3.7 (github.com/huggingface/text-generation-inference, tag v3.3.7):
 - router/src/validation.rs:251-254: frequency_penalty within [-2, 2];
 - launcher/src/main.rs:662-663: `--max-stop-sequences` defaults to 4.
 
-llama.cpp and vLLM accept the whole OpenAI range: tests/test_clients_llamacpp.py and
-tests/test_verify_vllm.py run verify (every client) with the extreme values against the real
+llama.cpp and vLLM accept the whole OpenAI range: tests/verify/test_clients_llamacpp.py and
+tests/verify/test_verify_vllm.py run verify (every client) with the extreme values against the real
 engines.
 """
 

@@ -18,7 +18,7 @@ from tests.conftest import EXAMPLES, render_file
 from tests.spec_matrix import matrix
 
 MATRIX = matrix()
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TABLES = {
     "vllm": "vllm-0.33.0-flags.tsv",
     "tgi": "tgi-3.3.7-flags.tsv",
@@ -110,7 +110,9 @@ def accepts(flag: Flag, value: str | None) -> bool:
 
 def table_rows(engine_key: str) -> list[dict[str, str]]:
     """The rows of the engine's flag table, read straight from the TSV (engine data)."""
-    text = (REPO / "src" / "llmgen" / "engines" / "data" / "flags" / TABLES[engine_key]).read_text("utf-8")
+    text = (REPO / "src" / "llmgen" / "engines" / "data" / "flags" / TABLES[engine_key]).read_text(
+        "utf-8"
+    )
     return list(csv.DictReader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
@@ -382,7 +384,9 @@ def test_kubernetes_mounts_a_gguf_file_as_a_file_whatever_the_case(path: str) ->
 @pytest.mark.parametrize("engine", sorted(TABLES))
 def test_defaults_cover_every_flag_the_command_line_leaves_unset(engine: str) -> None:
     """The defaults are made when read; they must still be every row of the table, once."""
-    text = (REPO / "src" / "llmgen" / "engines" / "data" / "flags" / TABLES[engine]).read_text("utf-8")
+    text = (REPO / "src" / "llmgen" / "engines" / "data" / "flags" / TABLES[engine]).read_text(
+        "utf-8"
+    )
     rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
     extra = {"vllm": ["--seed", "7"], "tgi": ["--disable-custom-kernels"]}
     config, errors = effective(engine, extra.get(engine, ["--seed", "7"]))

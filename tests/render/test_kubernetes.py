@@ -553,8 +553,8 @@ def test_bare_metal_multi_node_files_pass_shellcheck_and_systemd_analyze(
 ) -> None:
     import subprocess
 
+    from tests.render.test_linters import _systemd_verify
     from tests.support.bundles import require_tool
-    from tests.test_linters import _systemd_verify
 
     files = held_out(key).files
     out = write_files(files, tmp_path / "out")

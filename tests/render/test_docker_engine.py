@@ -31,7 +31,7 @@ pytest_plugins = ("tests.support.fixtures",)
 
 pytestmark = [pytest.mark.docker, pytest.mark.engine]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GPU_ERROR = 'could not select device driver "" with capabilities: [[gpu]]'
 LLMGEN = str(Path(sys.executable).parent / "llmgen")
 HF_CACHE_VOLUME = "llmgen-hf-cache"

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from llmgen.cli.app import main
 
-CASES = Path(__file__).parent / "cases"
+CASES = Path(__file__).parents[1] / "cases"
 INVALID = sorted((CASES / "invalid").glob("*.yaml"))
 WARNING = sorted((CASES / "warning").glob("*.yaml"))
 

@@ -12,7 +12,7 @@ from llmgen.engines import ENGINES
 from llmgen.render.bundle import render
 from llmgen.rules.analysis import validate_file
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "vllm-cpu-smollm2.yaml"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "vllm-cpu-smollm2.yaml"
 
 
 def run(*args: str) -> str:

@@ -33,7 +33,7 @@ from click.testing import CliRunner
 
 from llmgen.cli.app import main
 
-HOSTILE = Path(__file__).parent / "hostile"
+HOSTILE = Path(__file__).parents[1] / "hostile"
 MAX_SECONDS = 1.0
 MAX_RSS_BYTES = 100 * 1024 * 1024
 

@@ -3,7 +3,7 @@
 The expected sizes come from outside fit: the file on disk, llama.cpp's KV sizing as its source
 states it (src/llama-context.cpp rounds --ctx-size to 256 per slot; src/llama-kv-cache.cpp keeps
 K and V of kv_heads x head_size in f16 per layer and cell), the spec's own kv_cache_memory.
-The estimates measured against the real llama-server are in tests/test_fit_engine.py.
+The estimates measured against the real llama-server are in tests/fit/test_fit_engine.py.
 """
 
 from __future__ import annotations

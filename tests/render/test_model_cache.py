@@ -18,8 +18,8 @@ import yaml
 from llmgen.engines import ENGINES
 from llmgen.render.bundle import render
 from llmgen.spec.models import Spec, parse_spec
+from tests.render.test_docker_run import stand_in_path
 from tests.support.bundles import compose_binary, write_files
-from tests.test_docker_run import stand_in_path
 
 MODEL = {"vllm": "org/model", "tgi": "org/model", "llamacpp": "org/model-GGUF"}
 

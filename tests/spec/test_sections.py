@@ -1,7 +1,7 @@
 """The spec's checker (llmgen.spec.sections) against an independent judge, and its classes' contract.
 
 The judge is the JSON Schema the same declarations publish (schemas/llmgen.schema.json, which
-tests/test_cli.py keeps equal to the generated one), run by the `jsonschema` library: every
+tests/cli/test_cli.py keeps equal to the generated one), run by the `jsonschema` library: every
 field of every section is set, one at a time, to values of every YAML kind, and the two must
 agree. llmgen may only be stricter than the schema in the ways listed in `_STRICTER`: rules the
 schema cannot state (a path without `..`, a toleration's key with operator Equal, ...), a

@@ -19,7 +19,7 @@ pytest_plugins = ("tests.support.fixtures",)
 
 pytestmark = pytest.mark.engine
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -257,7 +257,7 @@ def test_via_docker_reports_a_missing_daemon(
     llamacpp_spec: SpecFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--via docker runs docker-run.sh; with no daemon at DOCKER_HOST its own check refuses to
-    run, and verify shows that message and its fix (the real engine: tests/test_docker_engine.py)."""
+    run, and verify shows that message and its fix (the real engine: tests/render/test_docker_engine.py)."""
     if shutil.which("docker") is None:
         pytest.fail("the docker CLI is not installed (scripts/setup-docker.sh installs it)")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")

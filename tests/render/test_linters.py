@@ -37,7 +37,7 @@ from tests.support.kube import split_for_validation
 pytestmark = pytest.mark.linters
 
 CASES = [f"example-{p.stem}" for p in EXAMPLES] + list(EXTRA_SPECS)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MAX_EXPOSURE = 2.0
 SYSTEMD_UNIT_DIR = Path("/usr/lib/systemd/system")
 # The project's own rule set (pyproject.toml), plus bandit; like the project, line length is

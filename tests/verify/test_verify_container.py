@@ -1,6 +1,6 @@
 """verify's container memory figure: the cgroup files it reads and `docker stats` sizes.
 
-The real figure is checked on the real engine (tests/test_docker_engine.py); these cover the
+The real figure is checked on the real engine (tests/render/test_docker_engine.py); these cover the
 parsing on both cgroup versions, with the formats from the kernel's and docker's documentation.
 """
 

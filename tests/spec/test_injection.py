@@ -493,7 +493,7 @@ def test_hostile_looking_but_legitimate_values_are_accepted(
 def test_real_compose_and_systemd_read_hostile_args_back(engine: str, tmp_path: Path) -> None:
     compose = compose_binary()
     systemd_analyze = require_tool("systemd-analyze", "apt-get install systemd")
-    from tests.test_linters import _scratch_root
+    from tests.render.test_linters import _scratch_root
 
     failures = []
     for index, raw in enumerate(HOSTILE):

@@ -31,7 +31,7 @@ from tests.support.engines import SpecFactory, free_port
 
 pytest_plugins = ("tests.support.fixtures",)
 
-STAND_IN = Path(__file__).parent / "support" / "stand_in_llama_server.py"
+STAND_IN = Path(__file__).parents[1] / "support" / "stand_in_llama_server.py"
 HOLD_LIMIT_S = 120.0  # only a guard against a hang: verify reaches each phase in seconds
 
 

@@ -1,6 +1,6 @@
 """Every file of every example, compared with a committed snapshot that reads like the file.
 
-Update after an intended change with `pytest tests/test_snapshots.py --snapshot-update`;
+Update after an intended change with `pytest tests/render/test_snapshots.py --snapshot-update`;
 a snapshot no longer produced fails the run (syrupy reports it as unused).
 """
 
