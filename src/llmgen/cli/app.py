@@ -86,7 +86,17 @@ def main() -> None:
     help="Ask the hub for a hub model's facts when neither a local file, the Hugging Face "
     "cache nor the built-in catalog knows it (never without this option).",
 )
-def validate(specs: tuple[str, ...], output_format: str, quiet: bool, online: bool) -> None:
+@click.option(
+    "--as-engine",
+    "as_engine",
+    metavar="ENGINE",
+    default=None,
+    help="Judge each spec as if it named this engine, and say what moving to it changes "
+    "(flags, fields it lacks, unknown extra_args, image, its verdict).",
+)
+def validate(
+    specs: tuple[str, ...], output_format: str, quiet: bool, online: bool, as_engine: str | None
+) -> None:
     """Check spec files; exit 1 if any has an error (warnings are allowed).
 
     SPECS are files, directories (their *.yaml and *.yml files) or globs ('deploy/**/*.yaml',
@@ -97,7 +107,19 @@ def validate(specs: tuple[str, ...], output_format: str, quiet: bool, online: bo
       llmgen validate deploy/chat.yaml
       llmgen validate deploy/ 'services/**/*.llmgen.yaml' --format github
       llmgen validate chat.llmgen.yaml --online
+      llmgen validate tgi.llmgen.yaml --as-engine vllm
     """
+    if as_engine is not None:
+        from llmgen.cli.switch import move, report_moves
+        from llmgen.engines import ENGINES
+
+        if as_engine not in ENGINES:
+            raise click.BadParameter(
+                f"{as_engine!r} is not an engine; choose from {', '.join(ENGINES)}",
+                param_hint="--as-engine",
+            )
+        moves = [move(Path(spec), as_engine) for spec in specs]
+        sys.exit(report_moves(moves, sys.stdout))
     from llmgen.cli.validate import check_files, report
 
     results = check_files(specs, online=online)

@@ -146,8 +146,10 @@ def _engine_checks(engine: Engine, executable: str | None, required: bool) -> li
                 ("native",) if required else (),
             )
         ]
-    probe = probes.run([found, "--version"], timeout=probes.VERSION_TIMEOUT_S)
-    version = probes.parse_version(engine.key, probe.text) if probe else None
+    probe = probes.run([found, *engine.version_args], timeout=probes.VERSION_TIMEOUT_S)
+    version = (
+        probes.parse_version(engine.key, probe.text, engine.version_pattern) if probe else None
+    )
     if probe is None or version is None:
         shown = probe.first_line() if probe else "it could not be run"
         return [
@@ -234,7 +236,7 @@ def _gpu_checks(engine: Engine, wanted: int) -> list[Check]:
         return [driver]
     checks = [driver]
     cuda = probes.cuda_version(smi.out)
-    needed = IMAGE_CUDA.get(engine.key)
+    needed = IMAGE_CUDA.get(engine.key, engine.image_cuda)
     if cuda is not None and needed is not None and cuda < needed:
         checks.append(
             Check(

@@ -81,9 +81,14 @@ _VERSION_PATTERNS = {
 }
 
 
-def parse_version(engine: str, text: str) -> str | None:
-    """The engine version in `text` (its --version output) spelled like llmgen's pins."""
-    pattern, spelling = _VERSION_PATTERNS[engine]
+def parse_version(engine: str, text: str, own_pattern: str | None = None) -> str | None:
+    """The engine version in `text` (its --version output) spelled like llmgen's pins.
+
+    `own_pattern` is the adapter's regex (Engine.version_pattern) for engines not listed here.
+    """
+    pattern, spelling = (
+        (re.compile(own_pattern), "{}") if own_pattern else _VERSION_PATTERNS[engine]
+    )
     found = pattern.search(text)
     if not found:
         return None

@@ -24,6 +24,7 @@ from llmgen.engines.flags import FlagTable, load_flag_table
 from llmgen.engines.policy import policy_checks
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
+from llmgen.facts.model import ModelFacts
 from llmgen.facts.model_info import ModelInfo
 from llmgen.spec.models import Spec
 
@@ -96,6 +97,9 @@ class LaunchPlan:
     diagnostics: tuple[Diagnostic, ...] = field(default=())
     config: EffectiveConfig | None = None  # the effective configuration the rules read
     unit: UnitSettings | None = None  # the systemd unit's sandbox choices
+    # (flag, variable): a secret the engine reads only from its command line, passed from the
+    # named variable at launch (launch.sh, the systemd unit); never written into a file.
+    secret_flags: tuple[tuple[str, str], ...] = ()
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -161,6 +165,15 @@ class Engine(ABC):
     underscore_spellings: ClassVar[bool] = False  # vLLM reads `--max_model_len` too
     equals_values: ClassVar[bool] = True  # whether `--flag=value` is one argument's spelling
     positional_field: ClassVar[str | None] = None  # spec field behind a leading positional
+    # Hooks read outside engines/ so that a new engine touches only its adapter (issue 21;
+    # the other engines still answer from the tables of doctor and fit).
+    version_args: ClassVar[tuple[str, ...]] = ("--version",)  # how the executable says its version
+    version_pattern: ClassVar[str | None] = None  # regex whose first group is the version
+    image_cuda: ClassVar[tuple[int, int] | None] = None  # CUDA the GPU image is built on
+    # Why `llmgen fit` cannot estimate this engine's memory (None: it can).
+    fit_unknown: ClassVar[str | None] = None
+    # What a context_length beyond the model's trained maximum does with this engine.
+    long_context_consequence: ClassVar[str] = ""
 
     @property
     def flag_table(self) -> FlagTable:
@@ -288,6 +301,10 @@ class Engine(ABC):
                     )
                 )
         return found
+
+    def context_limit(self, facts: ModelFacts) -> int | None:
+        """The longest context this engine accepts for the model (default: its positions)."""
+        return facts.max_position_embeddings
 
     def model_checks(self, spec: Spec, info: ModelInfo) -> list[Diagnostic]:
         """Rules that compare the spec with the model's own metadata."""

@@ -82,6 +82,8 @@ def fit_spec(
     if missing:
         note = f"{found.note} does not give {', '.join(missing)}; no estimate"
         return FitReport(spec.engine, facts, found.note, (), notes=(note,))
+    if engine.fit_unknown is not None:
+        return FitReport(spec.engine, facts, found.note, (), notes=(engine.fit_unknown,))
     notes = [budgets.host_note] if budgets.host_note else []
     if budgets.gpu is None and spec.runtime.gpus > 0:
         notes.append("GPU budget unknown: give --gpu-memory or hardware.gpu_memory")

@@ -95,6 +95,10 @@ def _context_rule(
         limit = facts.max_position_embeddings
         asked = config.int_value("--max-total-tokens") or spec.runtime.context_length
         name = "--max-total-tokens"
+    elif engine.key != "llamacpp":  # an engine whose context flag is its own
+        limit = engine.context_limit(facts)
+        name = next(f for f, v in engine.spec_fields.items() if v == "runtime.context_length")
+        asked = config.int_value(name) or spec.runtime.context_length
     else:
         limit = facts.max_position_embeddings
         ctx, slots = config.int_value("--ctx-size"), config.int_value("--parallel") or 1
@@ -111,7 +115,7 @@ def _context_rule(
         "vllm": "vLLM refuses to start",
         "tgi": "TGI's answers degrade past it",
         "llamacpp": "llama.cpp warns and quality degrades",
-    }[engine.key]
+    }.get(engine.key, engine.long_context_consequence)
     return [
         make(
             config.path_of(name),
@@ -127,7 +131,7 @@ def _tensor_parallel_rule(
 ) -> list[Diagnostic]:
     if not engine.shards_split_heads:
         return []
-    name = "--tensor-parallel-size" if engine.key == "vllm" else "--num-shard"
+    name = engine.parallel_flags[0]  # the tensor parallel flag
     shards = config.int_value(name) or spec.runtime.gpus
     if shards <= 1:
         return []

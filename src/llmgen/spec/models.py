@@ -12,7 +12,9 @@ from typing import Literal
 
 from llmgen.spec.sections import Rule, Section, parse, setting
 
-EngineName = Literal["vllm", "tgi", "llamacpp"]
+# The registry's keys (llmgen.engines.ENGINES; a test keeps them equal): a Literal, so the
+# schema lists them.
+EngineName = Literal["vllm", "tgi", "llamacpp", "sglang"]
 
 # A Kubernetes Service name (RFC 1035 label) is the strictest place the name goes: it must
 # start with a letter. Systemd units, container and compose project names accept it too.
@@ -584,7 +586,7 @@ class Spec(Section):
         "letter, at most 63 characters. Used for the systemd unit, container, Kubernetes and "
         "file names.",
     )
-    engine: EngineName = setting(description="Serving engine: vllm, tgi or llamacpp.")
+    engine: EngineName = setting(description="Serving engine: vllm, tgi, llamacpp or sglang.")
     model: ModelSpec = setting(description="The model to serve.")
     server: ServerSpec = setting(factory=ServerSpec, description="Network and access.")
     runtime: RuntimeSpec = setting(factory=RuntimeSpec, description="Capacity and hardware.")
