@@ -1,3 +1,5 @@
 """llmgen: one validated spec of an LLM deployment, rendered for vLLM, TGI or llama.cpp."""
 
-__version__ = "0.1.0"
+from llmgen.version import __version__
+
+__all__ = ["__version__"]

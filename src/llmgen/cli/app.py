@@ -14,9 +14,9 @@ from typing import Any, NoReturn
 
 import click
 
-from llmgen import __version__
 from llmgen.cli.console import echo_diagnostics, report_error
 from llmgen.errors import Diagnostic, LlmgenError
+from llmgen.version import __version__
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # verify stopped by Ctrl-C or SIGTERM, as shells report SIGINT
@@ -416,8 +416,9 @@ def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
       llmgen doctor chat.llmgen.yaml --via docker --format json
       llmgen doctor
     """
+    from llmgen.cli.doctor import format_text
     from llmgen.cli.style import color_enabled
-    from llmgen.doctor.checks import format_json, format_text, run_checks
+    from llmgen.doctor.checks import format_json, run_checks
 
     loaded = None
     if spec is not None:

@@ -83,11 +83,12 @@ def memory_estimate(spec: Spec) -> int | None:
 
 def download_size(spec: Spec) -> int | None:
     """Bytes the model download takes in the cache, when the model's facts are known."""
+    from llmgen.engines import ENGINES
     from llmgen.facts.resolve import lookup_facts
 
     if spec.model.path is not None:
         return None  # already on disk: nothing to download
-    facts = lookup_facts(spec, online=False).facts
+    facts = lookup_facts(spec, gguf=ENGINES[spec.engine].loads_gguf, online=False).facts
     if facts is None:
         return None
     return facts.file_bytes or facts.weight_bytes
@@ -356,23 +357,6 @@ def _memory_check(spec: Spec) -> Check:
 
 
 # --- output ------------------------------------------------------------------------------
-
-_STATUS_COLORS = {"ok": "green", "problem": "red", "info": "dim"}
-
-
-def format_text(report: Report, color: bool) -> str:
-    """One line per check, then the verdict."""
-    from llmgen.cli.style import paint
-
-    lines = []
-    for check in report.checks:
-        status = paint(f"{check.status:<7}", _STATUS_COLORS[check.status], color)
-        line = f"{status} {check.name}: {check.detail}"
-        if check.status == "problem" and check.fix:
-            line += f" -- fix: {check.fix}"
-        lines.append(line)
-    lines.append(verdict(report))
-    return "\n".join(lines)
 
 
 def verdict(report: Report) -> str:

@@ -145,7 +145,7 @@ class Engine(ABC):
     shards_split_heads: ClassVar[bool] = False  # tensor parallel divides attention heads
     cpu_head_sizes: ClassVar[frozenset[int] | None] = None  # CPU attention kernels' limits
     model_kind: ClassVar[Literal["gguf", "hf"]]
-    # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.rules.deploy.
+    # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.render.multinode.
     multinode: ClassVar[Literal["ray", "rpc"] | None] = None
     # Flags llmgen sets from deploy.nodes when a replica spans nodes: extra_args may not set
     # them then, and the device count of one node leaves them out.
@@ -161,6 +161,11 @@ class Engine(ABC):
     underscore_spellings: ClassVar[bool] = False  # vLLM reads `--max_model_len` too
     equals_values: ClassVar[bool] = True  # whether `--flag=value` is one argument's spelling
     positional_field: ClassVar[str | None] = None  # spec field behind a leading positional
+
+    @property
+    def loads_gguf(self) -> bool:
+        """Whether the engine loads GGUF files (the facts lookup picks a repo's .gguf then)."""
+        return self.model_kind == "gguf"
 
     @property
     def flag_table(self) -> FlagTable:

@@ -46,7 +46,7 @@ class VllmEngine(Engine):
     unit_cache_dirs = (("HF_HOME", "huggingface"), ("VLLM_CACHE_ROOT", "vllm"))
     model_kind = "hf"
     multinode = "ray"
-    # Across nodes: pipeline parallel = deploy.nodes over a Ray cluster (llmgen.rules.deploy).
+    # Across nodes: pipeline parallel = deploy.nodes over a Ray cluster (llmgen.render.multinode).
     node_flags = ("--pipeline-parallel-size", "--distributed-executor-backend")
     long_context_is_error = True  # unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1
     shards_split_heads = True

@@ -73,7 +73,12 @@ def fit_spec(
     engine = ENGINES[spec.engine]
     config = config or engine.effective(spec)
     budgets = budgets_for(spec, gpu_memory, memory)
-    found = lookup_facts(spec, online=online) if facts is None else FactsLookup(facts, facts.source)
+    gguf = engine.loads_gguf
+    found = (
+        lookup_facts(spec, gguf=gguf, online=online)
+        if facts is None
+        else FactsLookup(facts, facts.source)
+    )
     if found.facts is None:
         note = found.read_error or found.note
         return FitReport(spec.engine, None, note, (), notes=("unknown model: " + note,))

@@ -21,7 +21,7 @@ from typing import Literal
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan, is_loopback
 from llmgen.engines.effective import EffectiveConfig
-from llmgen.rules.deploy import MultiNode, multinode_plan
+from llmgen.render.multinode import MultiNode, multinode_plan
 from llmgen.spec.models import Spec, TolerationSpec
 
 # Without a size from the memory estimate, a new cache claim gets this (documented in the

@@ -34,7 +34,7 @@ def model_diagnostics(
 
     engine = ENGINES[spec.engine]
     config = config or engine.effective(spec)
-    found = lookup_facts(spec, online=online)
+    found = lookup_facts(spec, gguf=engine.loads_gguf, online=online)
     where = "model.path" if spec.model.path is not None else "model.id"
     if found.read_error:
         return [
