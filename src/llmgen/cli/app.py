@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from llmgen.cli.console import echo_diagnostics, report_error
+from llmgen.engines.registry import ENGINE_NAMES
 from llmgen.errors import Diagnostic, LlmgenError
 from llmgen.version import __version__
 
@@ -324,7 +325,7 @@ def verify(
 @main.command()
 @click.option(
     "--engine",
-    type=click.Choice(["llamacpp", "vllm", "tgi"]),
+    type=click.Choice(ENGINE_NAMES),
     default=None,
     help="Serving engine (asked on a terminal; default llamacpp).",
 )
@@ -359,8 +360,6 @@ def init(
       llmgen init --engine vllm --model Qwen/Qwen2.5-7B-Instruct -o deploy/qwen.llmgen.yaml
     """
     from llmgen.cli.init import (
-        DEFAULT_ENGINE,
-        DEFAULT_MODELS,
         Starter,
         ask_missing,
         check_model,
@@ -368,6 +367,7 @@ def init(
         spec_text,
         write_spec,
     )
+    from llmgen.engines import DEFAULT_ENGINE, ENGINES
     from llmgen.links import schema_url
 
     if str(output) != "-":
@@ -378,8 +378,9 @@ def init(
         else:
             defaulted = [] if engine else [f"--engine {DEFAULT_ENGINE}"]
             engine = engine or DEFAULT_ENGINE
-            defaulted += [] if model else [f"--model {DEFAULT_MODELS[engine]}"]
-            model = model or DEFAULT_MODELS[engine]
+            starter = ENGINES[engine].starter_model
+            defaulted += [] if model else [f"--model {starter}"]
+            model = model or starter
             click.echo(f"llmgen: no terminal to ask: using {' '.join(defaulted)}", err=True)
     problem = check_model(engine, model)
     if problem:

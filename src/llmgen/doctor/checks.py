@@ -23,13 +23,6 @@ Status = Literal["ok", "problem", "info"]
 Way = Literal["native", "docker"]
 WAYS: tuple[Way, ...] = ("native", "docker")
 
-# CUDA that each pinned GPU image is built on (ARG CUDA_VERSION of its Dockerfile; the
-# nvidia/cuda base refuses to start on a driver older than this). Re-check when a pin moves.
-IMAGE_CUDA: dict[str, tuple[int, int]] = {
-    "vllm": (12, 8),  # vllm-project/vllm docker/Dockerfile
-    "tgi": (12, 4),  # text-generation-inference v3.3.7 Dockerfile:144, nvidia/cuda:12.4.0-base
-    "llamacpp": (12, 8),  # ggml-org/llama.cpp .devops/cuda.Dockerfile
-}
 MIN_FREE_CACHE = 2 * 1024**3  # below this even a small model cannot be downloaded
 
 
@@ -148,7 +141,7 @@ def _engine_checks(engine: Engine, executable: str | None, required: bool) -> li
             )
         ]
     probe = probes.run([found, "--version"], timeout=probes.VERSION_TIMEOUT_S)
-    version = probes.parse_version(engine.key, probe.text) if probe else None
+    version = probes.parse_version(engine, probe.text) if probe else None
     if probe is None or version is None:
         shown = probe.first_line() if probe else "it could not be run"
         return [
@@ -235,8 +228,8 @@ def _gpu_checks(engine: Engine, wanted: int) -> list[Check]:
         return [driver]
     checks = [driver]
     cuda = probes.cuda_version(smi.out)
-    needed = IMAGE_CUDA.get(engine.key)
-    if cuda is not None and needed is not None and cuda < needed:
+    needed = engine.image_cuda
+    if cuda is not None and cuda < needed:
         checks.append(
             Check(
                 "gpu cuda",

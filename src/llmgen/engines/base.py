@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from llmgen.engines.effective import (
     EffectiveConfig,
@@ -27,6 +28,9 @@ from llmgen.errors import Diagnostic, error, warning
 from llmgen.facts.model_info import ModelInfo
 from llmgen.spec.models import Spec
 
+if TYPE_CHECKING:
+    from llmgen.facts.model import ModelFacts
+
 Readiness = Literal["refused-while-loading", "503-while-loading"]
 
 CONTAINER_BIND_HOST = "0.0.0.0"  # inside a container the port mapping decides who can reach it
@@ -38,6 +42,34 @@ SECRET_FLAGS = {
     "--hf-token": "export HF_TOKEN instead; the generated files pass it through by name",
     "--ngrok-authtoken": "pass NGROK_AUTHTOKEN in the environment instead",
 }
+
+
+@dataclass(frozen=True)
+class ClientLimit:
+    """A client value the engine's API refuses on every request, narrower than OpenAI's range."""
+
+    field: str  # the client section's field, e.g. top_p
+    refuses: Callable[[float], bool]
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class MemoryFlags:
+    """The flags that decide a Hugging Face engine's memory, as fit's estimator reads them."""
+
+    tensor_parallel: str
+    context: str
+    sequences: str
+    batched_tokens: str
+    batched_tokens_default: int  # the engine's own default when the flag is not given
+    memory_fraction: str
+    kv_cache_bytes: str | None = None  # a fixed KV cache size, where the engine has one
+    eager: str | None = None  # no CUDA graphs
+    # On CPU without a fixed KV size the engine takes memory_fraction x the RAM for its cache.
+    cpu_kv_takes_ram_share: bool = False
+    # The KV blocks get only TGI_WIGGLE_ROOM of what the warm-up leaves free.
+    kv_wiggle_room: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +193,22 @@ class Engine(ABC):
     underscore_spellings: ClassVar[bool] = False  # vLLM reads `--max_model_len` too
     equals_values: ClassVar[bool] = True  # whether `--flag=value` is one argument's spelling
     positional_field: ClassVar[str | None] = None  # spec field behind a leading positional
+    # The flag that bounds one sequence's tokens, and what happens beyond the model's context.
+    context_flag: ClassVar[str]
+    context_overflow: ClassVar[str]
+    context_limit_words: ClassVar[str] = "the trained context"
+    shard_flag: ClassVar[str | None] = None  # the tensor-parallel flag, when heads are split
+    client_limits: ClassVar[tuple[ClientLimit, ...]] = ()  # narrower than the OpenAI API's
+    memory_flags: ClassVar[MemoryFlags | None] = None  # None: fit's GGUF estimator applies
+    # CUDA version the pinned GPU image is built on (the nvidia/cuda base refuses older drivers).
+    image_cuda: ClassVar[tuple[int, int]]
+    # How `<executable> --version` reports the version: a regex (first non-empty group) and
+    # how llmgen spells the pin from it.
+    version_pattern: ClassVar[str]
+    version_spelling: ClassVar[str] = "{}"
+    starter_model: ClassVar[str]  # `llmgen init`'s default model
+    starter_lines: ClassVar[tuple[str, ...]] = ()  # runtime lines `llmgen init` writes
+    names_served_model: ClassVar[bool] = True  # whether model.served_name can rename it
 
     @property
     def loads_gguf(self) -> bool:
@@ -272,6 +320,20 @@ class Engine(ABC):
     def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         """Rules this engine enforces at start-up, read from the effective configuration."""
         return []
+
+    def facts_rules(
+        self, spec: Spec, config: EffectiveConfig, facts: ModelFacts
+    ) -> list[Diagnostic]:
+        """Start-up rules of this engine that need the model's facts (llmgen.rules.model)."""
+        return []
+
+    def context_limit(self, facts: ModelFacts) -> int | None:
+        """The longest context this engine accepts for the model."""
+        return facts.max_position_embeddings
+
+    def context_per_sequence(self, spec: Spec, config: EffectiveConfig) -> int:
+        """Tokens one sequence may hold with this configuration."""
+        return config.int_value(self.context_flag) or spec.runtime.context_length
 
     def device_defaults(self, spec: Spec) -> dict[str, tuple[str, str]]:
         """Defaults that depend on the device: flag -> (value rules must assume, why)."""

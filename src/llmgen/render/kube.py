@@ -120,7 +120,7 @@ def model_weight_bytes(spec: Spec) -> int | None:
         return None
     from llmgen.facts.catalog import catalog_facts
 
-    facts = catalog_facts(spec.model.id, gguf=spec.engine == "llamacpp")
+    facts = catalog_facts(spec.model.id, gguf=ENGINES[spec.engine].loads_gguf)
     if facts is None:
         return None
     return facts.file_bytes or facts.weight_bytes
@@ -140,7 +140,8 @@ def memory_need_bytes(spec: Spec, config: EffectiveConfig | None = None) -> int 
     stays the same on every machine. `config`: the spec's effective configuration, when the
     caller has it already (a render's plan does).
     """
-    if spec.engine != "llamacpp" or spec.model.id is None:
+    engine = ENGINES[spec.engine]
+    if engine.memory_flags is not None or spec.model.id is None:  # not fit's GGUF estimator
         return None
     from llmgen.facts.catalog import catalog_facts
     from llmgen.fit.llamacpp import host_estimate_bytes
@@ -152,7 +153,7 @@ def memory_need_bytes(spec: Spec, config: EffectiveConfig | None = None) -> int 
     # fit_spec's llama.cpp host estimate, asked directly: fit.run would import (and build)
     # the other engines' estimator, the facts lookup and the fixes search, none of which a
     # render uses. tests/render/test_kubernetes.py checks both give the same bytes.
-    config = config or ENGINES[spec.engine].effective(spec)
+    config = config or engine.effective(spec)
     host = host_estimate_bytes(facts, config, spec.runtime.gpus)
     return math.ceil(host * MEMORY_HEADROOM)
 

@@ -49,7 +49,7 @@ def _validate_loaded(loaded: LoadedYaml, *, online: bool = False) -> Validated:
     # configuration; render reuses this plan instead of checking again.
     plan = ENGINES[spec.engine].plan(spec)
     found = [*plan.diagnostics, *_model_checks(spec, plan, online), *_deploy_checks(spec, plan)]
-    found += client_checks(spec)
+    found += client_checks(spec, ENGINES[spec.engine])
     found = _position_all(loaded, found)
     errors = [d for d in found if d.severity is Severity.ERROR]
     if errors:
