@@ -84,7 +84,7 @@ def test_plan_carries_the_spec_values() -> None:
     assert p.gpus == 0
     assert p.api_key_env is None
     assert p.unit is not None and p.unit.path.startswith("/opt/v/bin:")
-    assert p.config is not None and p.config.engine == "vllm"
+    assert p.config.engine == "vllm"
     assert plan("tgi").unit_executable == "/usr/local/bin/text-generation-launcher"
     assert plan("llamacpp").unit_executable == "/usr/local/bin/llama-server"
 

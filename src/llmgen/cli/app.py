@@ -427,7 +427,7 @@ def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
 
         validated = validate_file(spec)
         _echo_diagnostics(validated.diagnostics)
-        loaded = validated.spec
+        loaded = validated
     report = run_checks(loaded, "docker" if via == "docker" else "native" if via else None)
     if output_format == "json":
         click.echo(format_json(report))

@@ -125,8 +125,8 @@ class LaunchPlan:
     open_routes: tuple[str, ...]  # routes the engine leaves open even with an API key
     api_key_env: str | None
     unit_cache_dirs: tuple[tuple[str, str], ...]  # variable -> folder under the unit's cache
+    config: EffectiveConfig  # the effective configuration the rules read
     diagnostics: tuple[Diagnostic, ...] = field(default=())
-    config: EffectiveConfig | None = None  # the effective configuration the rules read
     unit: UnitSettings | None = None  # the systemd unit's sandbox choices
 
     @property

@@ -64,22 +64,18 @@ def fit_spec(
     memory: str | None = None,
     online: bool = False,
     config: EffectiveConfig | None = None,
-    facts: ModelFacts | None = None,
+    lookup: FactsLookup | None = None,
 ) -> FitReport:
     """Estimate the deployment's memory per device and what to change when it is short.
 
-    `facts` skips the lookup (local file, Hugging Face cache, hub, catalog) when the caller
-    must not depend on this machine, as rendering does.
+    `config` and `lookup` come from the spec's analysis (llmgen.rules.analysis) when the caller
+    has one; without them fit parses the configuration and looks the facts up (local file,
+    Hugging Face cache, the hub when `online`, catalog) itself.
     """
     engine = ENGINES[spec.engine]
     config = config or engine.effective(spec)
     budgets = budgets_for(spec, gpu_memory, memory)
-    gguf = engine.loads_gguf
-    found = (
-        lookup_facts(spec, gguf=gguf, online=online)
-        if facts is None
-        else FactsLookup(facts, facts.source)
-    )
+    found = lookup or lookup_facts(spec, gguf=engine.loads_gguf, online=online)
     if found.facts is None:
         note = found.read_error or found.note
         return FitReport(spec.engine, None, note, (), notes=("unknown model: " + note,))

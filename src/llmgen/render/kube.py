@@ -131,14 +131,13 @@ def model_weight_bytes(spec: Spec) -> int | None:
 MEMORY_HEADROOM = 1.25
 
 
-def memory_need_bytes(spec: Spec, config: EffectiveConfig | None = None) -> int | None:
+def memory_need_bytes(spec: Spec, config: EffectiveConfig) -> int | None:
     """Host memory a llama.cpp server needs (fit's estimate with headroom) for a catalog model.
 
     Only llama.cpp, whose host estimate was measured against the real server and does not
     depend on the machine; vLLM and TGI pods keep the documented default (their host use while
     loading weights through the page cache is not estimated). Catalog facts only, so rendering
-    stays the same on every machine. `config`: the spec's effective configuration, when the
-    caller has it already (a render's plan does).
+    stays the same on every machine. `config`: the spec's effective configuration (the plan's).
     """
     engine = ENGINES[spec.engine]
     if engine.memory_flags is not None or spec.model.id is None:  # not fit's GGUF estimator
@@ -153,7 +152,6 @@ def memory_need_bytes(spec: Spec, config: EffectiveConfig | None = None) -> int 
     # fit_spec's llama.cpp host estimate, asked directly: fit.run would import (and build)
     # the other engines' estimator, the facts lookup and the fixes search, none of which a
     # render uses. tests/render/test_kubernetes.py checks both give the same bytes.
-    config = config or engine.effective(spec)
     host = host_estimate_bytes(facts, config, spec.runtime.gpus)
     return math.ceil(host * MEMORY_HEADROOM)
 
@@ -234,7 +232,7 @@ def _startup_budget_s(spec: Spec, plan: LaunchPlan, spans_nodes: bool) -> int:
     return budget
 
 
-def _memory(spec: Spec, shm: str | None, config: EffectiveConfig | None) -> str:
+def _memory(spec: Spec, shm: str | None, config: EffectiveConfig) -> str:
     need = memory_need_bytes(spec, config)
     gib = math.ceil(need / GIB) if need is not None else DEFAULT_MEMORY_GIB
     if shm:

@@ -15,19 +15,14 @@ if TYPE_CHECKING:
     from llmgen.engines.base import Engine
     from llmgen.engines.effective import EffectiveConfig
     from llmgen.facts.model import ModelFacts
+    from llmgen.facts.resolve import FactsLookup
     from llmgen.spec.models import Spec
 
 
 def model_diagnostics(
-    spec: Spec, config: EffectiveConfig | None = None, *, online: bool = False
+    spec: Spec, engine: Engine, config: EffectiveConfig, found: FactsLookup
 ) -> list[Diagnostic]:
-    """Every model- and hardware-based diagnostic for `spec`."""
-    from llmgen.engines import ENGINES
-    from llmgen.facts.resolve import lookup_facts
-
-    engine = ENGINES[spec.engine]
-    config = config or engine.effective(spec)
-    found = lookup_facts(spec, gguf=engine.loads_gguf, online=online)
+    """Every model- and hardware-based diagnostic for `spec`, from the facts found once."""
     where = "model.path" if spec.model.path is not None else "model.id"
     if found.read_error:
         return [
@@ -42,7 +37,7 @@ def model_diagnostics(
         return diagnostics
     diagnostics += facts_rules(engine, spec, config, found.facts)
     if spec.hardware is not None and not any(d.severity.value == "error" for d in diagnostics):
-        diagnostics += hardware_fit_rule(spec, config, online=online)
+        diagnostics += hardware_fit_rule(spec, config, found)
     return diagnostics
 
 
@@ -147,14 +142,12 @@ def hardware_count_rule(spec: Spec) -> list[Diagnostic]:
     ]
 
 
-def hardware_fit_rule(
-    spec: Spec, config: EffectiveConfig, *, online: bool = False
-) -> list[Diagnostic]:
+def hardware_fit_rule(spec: Spec, config: EffectiveConfig, found: FactsLookup) -> list[Diagnostic]:
     """With `hardware:`, a deployment that cannot fit is an error carrying fit's fixes."""
     from llmgen.fit.run import fit_spec
     from llmgen.fit.sizes import format_size
 
-    report = fit_spec(spec, config=config, online=online)
+    report = fit_spec(spec, config=config, lookup=found)
     if report.verdict != "does-not-fit":
         return []
     short = [d for d in report.devices if d.verdict == "does-not-fit"]
