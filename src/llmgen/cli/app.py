@@ -172,9 +172,9 @@ def schema(check: bool, path: Path | None) -> None:
             sys.exit(EXIT_INVALID)
         click.echo(f"{target} is up to date", err=True)
     elif path is not None:
-        from llmgen.render.writer import _atomic_write
+        from llmgen.render.writer import atomic_write
 
-        _atomic_write(path, text.encode("utf-8"), executable=False)
+        atomic_write(path, text.encode("utf-8"), executable=False)
         click.echo(f"wrote {path}", err=True)
     else:
         click.echo(text, nl=False)

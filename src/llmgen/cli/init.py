@@ -127,9 +127,9 @@ def write_spec(text: str, output: Path, force: bool) -> None:
     if output.is_dir():
         raise UsageError(f"{output} is a directory; give a file name with -o")
     if force:
-        from llmgen.render.writer import _atomic_write
+        from llmgen.render.writer import atomic_write
 
-        _atomic_write(output, text.encode("utf-8"), executable=False)
+        atomic_write(output, text.encode("utf-8"), executable=False)
         return
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:

@@ -25,7 +25,6 @@ from llmgen.engines.flags import FlagTable, load_flag_table
 from llmgen.engines.policy import policy_checks
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.facts.model_info import ModelInfo
 from llmgen.spec.models import Spec
 
 if TYPE_CHECKING:
@@ -234,10 +233,6 @@ class Engine(ABC):
     def image(self, spec: Spec) -> tuple[str, str]:
         """The official image for this spec (CPU or GPU build) as (repository, pinned tag)."""
 
-    def engine_checks(self, spec: Spec) -> list[Diagnostic]:
-        """Rules this engine enforces at start-up, caught before launch."""
-        return []
-
     def environment(self, spec: Spec) -> dict[str, str]:
         """Non-secret environment variables the engine needs for this spec."""
         return {}
@@ -354,46 +349,6 @@ class Engine(ABC):
                         "remove it; llmgen serves plain HTTP at server.host:server.port",
                     )
                 )
-        return found
-
-    def model_checks(self, spec: Spec, info: ModelInfo) -> list[Diagnostic]:
-        """Rules that compare the spec with the model's own metadata."""
-        found: list[Diagnostic] = []
-        rt = spec.runtime
-        if info.max_context is not None and rt.context_length > info.max_context:
-            make = error if self.long_context_is_error else warning
-            found.append(
-                make(
-                    "runtime.context_length",
-                    f"{rt.context_length} is beyond the model's trained context of "
-                    f"{info.max_context} tokens ({info.source})",
-                    f"set runtime.context_length to {info.max_context} or lower",
-                )
-            )
-        if (
-            self.shards_split_heads
-            and rt.gpus > 1
-            and info.attention_heads is not None
-            and info.attention_heads % rt.gpus
-        ):
-            found.append(
-                error(
-                    "runtime.gpus",
-                    f"the model's {info.attention_heads} attention heads cannot be split evenly "
-                    f"across {rt.gpus} GPUs",
-                    "use a number of GPUs that divides the head count",
-                )
-            )
-        sizes = self.cpu_head_sizes
-        if sizes and rt.gpus == 0 and info.head_size is not None and info.head_size not in sizes:
-            found.append(
-                error(
-                    "model.path",
-                    f"{self.title}'s CPU attention supports head sizes "
-                    f"{', '.join(map(str, sorted(sizes)))}; this model has {info.head_size}",
-                    "use a GPU (runtime.gpus) or another engine",
-                )
-            )
         return found
 
     def plan(self, spec: Spec) -> LaunchPlan:
