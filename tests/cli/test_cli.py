@@ -135,4 +135,4 @@ def test_module_entry_point_and_version() -> None:
 def test_engines_command_lists_the_registry() -> None:
     code, out, _ = invoke("engines")
     assert code == 0
-    assert [line.split()[0] for line in out.splitlines()] == ["vllm", "tgi", "llamacpp"]
+    assert [line.split()[0] for line in out.splitlines()] == ["vllm", "tgi", "llamacpp", "sglang"]

@@ -20,7 +20,7 @@ from tests.support.terminal import Terminal
 
 SCHEMA = json.loads((REPO / "schemas" / "llmgen.schema.json").read_text("utf-8"))
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]["version"]
-ENGINES = ["llamacpp", "vllm", "tgi"]  # the `engine` enum of the published schema, below
+ENGINES = ["llamacpp", "vllm", "tgi", "sglang"]  # the `engine` enum of the published schema, below
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 
 
@@ -179,7 +179,7 @@ def test_dash_writes_to_stdout() -> None:
 def test_prompts_on_a_terminal_for_what_is_missing(tmp_path: Path) -> None:
     terminal = Terminal("init", "-o", "spec.yaml", cwd=tmp_path)
     try:
-        terminal.expect("Engine (llamacpp, vllm, tgi) [llamacpp]: ")
+        terminal.expect("Engine (llamacpp, vllm, tgi, sglang) [llamacpp]: ")
         terminal.send("vllm")
         terminal.expect("Model (hub id org/name, or an absolute path) [")
         terminal.send("just-a-name")  # not org/name: refused, asked again

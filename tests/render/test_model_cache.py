@@ -21,7 +21,12 @@ from llmgen.spec.models import Spec, parse_spec
 from tests.render.test_docker_run import stand_in_path
 from tests.support.bundles import compose_binary, write_files
 
-MODEL = {"vllm": "org/model", "tgi": "org/model", "llamacpp": "org/model-GGUF"}
+MODEL = {
+    "vllm": "org/model",
+    "tgi": "org/model",
+    "llamacpp": "org/model-GGUF",
+    "sglang": "org/model",
+}
 
 
 def spec(engine: str, cache: str | None = None) -> Spec:

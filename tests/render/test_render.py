@@ -16,6 +16,7 @@ MODELS = {
     "vllm": {"id": "org/model"},
     "tgi": {"id": "org/model"},
     "llamacpp": {"id": "org/model-GGUF:Q4_K_M"},
+    "sglang": {"id": "org/model"},
 }
 
 
@@ -28,7 +29,7 @@ def bundle(engine: str, **sections: Any) -> Bundle:
 def test_cpu_spec_uses_the_cpu_image_and_no_gpu_flags(engine: str) -> None:
     files = bundle(engine, runtime={"gpus": 0}).files
     image = bundle(engine).plan.image
-    assert "cuda" not in image and ("cpu" in image or engine == "llamacpp")
+    assert "cuda" not in image and ("cpu" in image or "xeon" in image or engine == "llamacpp")
     assert "--gpus" not in files["docker-run.sh"]
     assert "nvidia" not in files["compose.yaml"] and "nvidia" not in files["kubernetes.yaml"]
     assert "PrivateDevices=yes" in files["demo.service"]
@@ -52,9 +53,18 @@ IMAGES = {
     ("tgi", 1): "ghcr.io/huggingface/text-generation-inference:3.3.7",
     ("llamacpp", 0): "ghcr.io/ggml-org/llama.cpp:server-b11434",
     ("llamacpp", 1): "ghcr.io/ggml-org/llama.cpp:server-cuda-b11434",
+    # SGLang's release tags are v<version>; its CPU image is the Xeon build (docs/targets.md).
+    ("sglang", 0): "lmsysorg/sglang:v0.5.23-xeon",
+    ("sglang", 1): "lmsysorg/sglang:v0.5.23",
 }
 # Same table, "API key" row: the variable each engine reads its key from.
-API_KEY_VARS = {"vllm": "VLLM_API_KEY", "tgi": "API_KEY", "llamacpp": "LLAMA_API_KEY"}
+API_KEY_VARS = {
+    "vllm": "VLLM_API_KEY",
+    "tgi": "API_KEY",
+    "llamacpp": "LLAMA_API_KEY",
+    # SGLang reads no variable (fields/serving.py:160): llmgen passes this one as --api-key.
+    "sglang": "SGLANG_API_KEY",
+}
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))

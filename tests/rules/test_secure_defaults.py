@@ -21,7 +21,12 @@ from llmgen.spec.models import parse_spec
 from tests.conftest import EXAMPLES
 from tests.support.bundles import EXTRA_SPECS, extra_spec
 
-MODEL = {"vllm": "org/model", "tgi": "org/model", "llamacpp": "org/model-GGUF"}
+MODEL = {
+    "vllm": "org/model",
+    "tgi": "org/model",
+    "llamacpp": "org/model-GGUF",
+    "sglang": "org/model",
+}
 # What each engine leaves reachable without the key, read from each engine's source (kept here
 # so a change to the list is a reviewed change): vLLM 0.33.0
 # entrypoints/serve/middleware/authenticate.py guards only /v1, /v2, /inference, /cohere;
@@ -43,6 +48,8 @@ OPEN_ROUTES = {
         "/version",
     ),
     "tgi": ("/health", "/info", "/metrics", "/v1/models"),
+    # sglang 0.5.23 srt/utils/auth.py:98-106: prefixes /health, /ready, /metrics stay open.
+    "sglang": ("/health", "/health_generate", "/ready", "/metrics"),
     "llamacpp": ("/health", "/v1/health", "/ (web UI)"),
 }
 

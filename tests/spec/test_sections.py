@@ -331,7 +331,12 @@ REFUSALS = [
     (("server", "port"), 0, "greater_than_equal", "Input should be greater than or equal to 1"),
     (("client", "top_p"), 0, "greater_than", "Input should be greater than 0"),
     (("server", "allow_unauthenticated"), "yes", "bool_type", "Input should be a valid boolean"),
-    (("engine",), "ollama", "literal_error", "Input should be 'vllm', 'tgi' or 'llamacpp'"),
+    (
+        ("engine",),
+        "ollama",
+        "literal_error",
+        "Input should be 'vllm', 'tgi', 'llamacpp' or 'sglang'",
+    ),
     (("container", "model_cache"), "x", "literal_error", "Input should be 'volume' or 'host'"),
     (("runtime", "extra_args"), "--x", "list_type", "Input should be a valid list"),
     (

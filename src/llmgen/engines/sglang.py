@@ -55,8 +55,12 @@ class SglangEngine(Engine):
     # srt/configs/model_config.py: a context_length above the derived one raises unless
     # SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN=1 (read here with the SGLang oracle).
     long_context_is_error = True
-    long_context_consequence = "SGLang refuses to start"
+    context_flag = "--context-length"
+    context_overflow = "SGLang refuses to start"
+    context_limit_words = "the longest context SGLang derives"
     shards_split_heads = True
+    shard_flag = "--tp-size"
+    starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct"
     version_args = ("version",)  # `sglang version` prints "sglang version: 0.5.23" (cli/main.py)
     version_pattern = r"sglang version:\s*v?(\d+\.\d+\.\d+)"
     # The wheel sglang==0.5.23 requires CUDA 13 builds (cuda-python>=13.0,
