@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmgen.facts.catalog import catalog_facts
 from llmgen.facts.hf_files import FactsReadError, facts_from_directory
 from llmgen.facts.model import ModelFacts
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 
 @dataclass(frozen=True)
