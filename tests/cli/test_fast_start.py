@@ -83,6 +83,36 @@ def test_pydantic_is_imported_only_where_a_spec_is_read(
     assert bool(top_level(loaded) & PYDANTIC) is reads_a_spec
     if not reads_a_spec:
         assert "jinja2" not in top_level(loaded)
+    # pydantic's plugin scan (importlib.metadata and its email parser) is skipped by the command.
+    assert "importlib.metadata" not in loaded
+    assert "email" not in top_level(loaded)
+
+
+def test_importing_llmgen_as_a_library_leaves_pydantic_plugins_alone() -> None:
+    probe = (
+        "import sys; from llmgen.rules.analysis import validate_file; "
+        f"validate_file({str(EXAMPLE)!r}); "
+        "from pydantic.plugin import _loader; "
+        "print(_loader.__doc__ is None or 'llmgen' not in _loader.__doc__, "
+        "'importlib.metadata' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout.split() == ["True", "True"]  # pydantic's own loader, which scanned
+
+
+def test_a_pydantic_that_wants_more_of_its_loader_gets_the_real_one() -> None:
+    probe = (
+        "from llmgen.spec.plugins import skip_pydantic_plugins; skip_pydantic_plugins(); "
+        "from pydantic.plugin._loader import get_plugins; print(list(get_plugins())); "
+        "from pydantic.plugin._loader import PYDANTIC_ENTRY_POINT_GROUP as group; print(group); "
+        "import pydantic.plugin._loader as now; print('llmgen' in (now.__doc__ or ''))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert done.stdout.split("\n")[:3] == ["[]", "pydantic", "False"]
 
 
 CLICK_ONLY = (
