@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from llmgen.engines.base import Engine, LaunchPlan
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.facts.model import ModelFacts
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 # SGLang reads its API key from `--api-key` only (srt/arg_groups/fields/serving.py:160; no
 # variable in srt/environ.py), so llmgen hands it over from this variable at launch time.
