@@ -25,6 +25,7 @@ def imported(*args: str, cwd: Path = REPO, exit_code: int = 0) -> set[str]:
         text=True,
         cwd=cwd,
         check=False,
+        timeout=600,
     )
     assert done.returncode == exit_code, done.stderr[-2000:]
     modules = set()
@@ -40,7 +41,11 @@ def top_level(modules: set[str]) -> set[str]:
 
 def test_version_is_answered_before_click_is_imported() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "llmgen", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "llmgen", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     from click.testing import CliRunner
 
@@ -102,13 +107,18 @@ WARN = REPO / "tests" / "cases" / "warning" / "vllm-cpu-kv-cache.yaml"
 def test_the_fast_validate_path_answers_as_click_does(args: list[str]) -> None:
     console_script = Path(sys.executable).parent / "llmgen"  # llmgen.cli.entry:main
     fast = subprocess.run(
-        [str(console_script), "validate", *args], capture_output=True, text=True, check=False
+        [str(console_script), "validate", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     click = subprocess.run(
         [sys.executable, "-c", CLICK_ONLY, "validate", *args],
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert (fast.returncode, fast.stdout, fast.stderr) == (
         click.returncode,
@@ -202,7 +212,7 @@ def test_the_fast_render_path_answers_and_writes_as_click_does(case: str, tmp_pa
         folder.mkdir()
         (folder / "retuned.yaml").write_text(RETUNED)
         prepare(folder)
-        done = subprocess.run(argv, capture_output=True, cwd=folder, check=False)
+        done = subprocess.run(argv, capture_output=True, cwd=folder, check=False, timeout=600)
         runs[way] = (done.returncode, done.stdout, done.stderr, _files(folder))
     assert runs["fast"] == runs["click"]
 
@@ -269,6 +279,10 @@ def test_ctrl_c_on_a_fast_path_aborts_as_click_does(
     def run(via_click: bool) -> subprocess.CompletedProcess[str]:
         probe = (
             "import os, signal, sys, importlib\n"
+            # Python installs its Ctrl-C handler only where SIGINT was not ignored at start; a
+            # background job of a non-interactive shell starts with it ignored, and the probe
+            # would then pause for ever. A terminal's disposition, set explicitly:
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             f"target = importlib.import_module({module!r})\n"
             "def interrupted(*args, **kwargs):\n"
             "    os.kill(os.getpid(), signal.SIGINT)\n"
@@ -282,7 +296,12 @@ def test_ctrl_c_on_a_fast_path_aborts_as_click_does(
             )
         )
         return subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=False
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=False,
+            timeout=60,
         )
 
     fast, click = run(via_click=False), run(via_click=True)

@@ -565,6 +565,7 @@ def test_bare_metal_multi_node_files_pass_shellcheck_and_systemd_analyze(
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert result.returncode == 0 and result.stdout == "", result.stdout
     for role in ("head", "worker"):
