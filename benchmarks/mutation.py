@@ -81,7 +81,12 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "effective": (("src/llmgen/engines/effective.py",), ("tests/engines/test_effective.py",)),
     "client": (
         ("src/llmgen/rules/client.py",),
-        ("tests/rules/test_client_section.py", "-k", "not every_client and not hostile_prompt"),
+        (
+            "tests/rules/test_client_values.py",
+            "tests/rules/test_client_section.py",
+            "-k",
+            "not every_client and not hostile_prompt",
+        ),
     ),
     "deploy": (("src/llmgen/rules/deploy.py",), ("tests/rules/test_deploy.py",)),
     "kube": (("src/llmgen/render/kube.py",), ("tests/render/test_kube_sizing.py",)),
