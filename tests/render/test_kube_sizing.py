@@ -157,3 +157,30 @@ def test_a_longer_context_grows_the_memory_by_its_kv_cache() -> None:
     # 1,048,048,083-byte file and ~0.1e9 more: ~4.37e9 x 1.25 = ~5.46e9 = 5.09 GiB -> 6Gi.
     documents = demo("127.0.0.1", "runtime:\n  context_length: 16384\n  parallel: 1\n")
     assert pod(documents)["containers"][0]["resources"]["limits"]["memory"] == "6Gi"
+
+
+def test_the_pod_s_identity_names_and_secrets() -> None:
+    documents = demo("0.0.0.0", "  api_key_env: LLM_API_KEY\n")
+    assert documents["Deployment"]["metadata"]["namespace"] == "demo"  # the name by default
+    assert example("llamacpp-replicated")["StatefulSet"]["metadata"]["namespace"] == "chat"
+    spec = pod(documents)
+    assert {k: spec["securityContext"][k] for k in ("runAsUser", "runAsGroup", "fsGroup")} == {
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+    }
+    env = {item["name"]: item for item in spec["containers"][0]["env"]}
+    # torch and Ray need a HOME and a USER for a UID without a passwd entry.
+    assert env["HOME"] == {"name": "HOME", "value": "/root"}
+    assert env["USER"] == {"name": "USER", "value": "llmgen"}
+    key = env["LLAMA_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert key == {"name": "demo-secrets", "key": "api-key", "optional": False}
+
+
+def test_replicas_sharing_an_existing_claim_stay_one_deployment() -> None:
+    extra = "deploy:\n  replicas: 3\n  storage:\n    claim: models\n"
+    documents = demo("127.0.0.1", extra)
+    assert "StatefulSet" not in documents and "PersistentVolumeClaim" not in documents
+    assert documents["Deployment"]["spec"]["replicas"] == 3
+    volumes = pod(documents)["volumes"]
+    assert {"name": "cache", "persistentVolumeClaim": {"claimName": "models"}} in volumes
