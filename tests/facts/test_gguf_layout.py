@@ -109,6 +109,7 @@ def test_the_tensor_table_and_the_data_offset() -> None:
         ("token_embd.weight", (64, 10), 0, 0, 2560),
         ("output_norm.weight", (64,), 1, 2560, 128),
     ]
+    assert [t.type_name for t in header.tensors] == ["F32", "F16"]  # ggml types 0 and 1
     assert header.tensor_bytes == 2560 + 128
     # The header is len(data) bytes; the data starts at the next multiple of 32.
     assert header.data_offset == -(-len(data) // 32) * 32
