@@ -120,6 +120,7 @@ def test_the_tensor_table_and_the_data_offset() -> None:
     ("kind", "alignment", "expected"),
     [
         (4, struct.pack("<I", 64), 64),
+        (4, struct.pack("<I", 1), 1),  # the smallest alignment: no padding at all
         (4, struct.pack("<I", 0), 32),  # not a usable alignment: the default
         (6, struct.pack("<f", 64.0), 32),  # not an integer: the default
     ],
