@@ -32,6 +32,9 @@ def main() -> None:
 
         sys.stdout.write(f"llmgen, version {__version__}\n")
         return
+    from llmgen.spec.plugins import skip_pydantic_plugins
+
+    skip_pydantic_plugins()  # the command's own process only; a library user keeps plugins
     try:
         code = fast_path(argv)
     except KeyboardInterrupt:

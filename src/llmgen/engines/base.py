@@ -25,10 +25,10 @@ from llmgen.engines.flags import FlagTable, load_flag_table
 from llmgen.engines.policy import policy_checks
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec.models import Spec
 
 if TYPE_CHECKING:
     from llmgen.facts.model import ModelFacts
+    from llmgen.spec.models import Spec
 
 Readiness = Literal["refused-while-loading", "503-while-loading"]
 
@@ -418,13 +418,13 @@ class Engine(ABC):
         return tuple(volumes)
 
     def _unsupported_knob_checks(self, spec: Spec) -> list[Diagnostic]:
-        settings = type(spec.runtime).settings
+        fields = type(spec.runtime).model_fields
         return [
             error(
                 f"runtime.{name}", f"{self.title} has no such knob: {why}", f"remove runtime.{name}"
             )
             for name, why in self.unsupported.items()
-            if getattr(spec.runtime, name) != settings[name].make_default()
+            if getattr(spec.runtime, name) != fields[name].get_default(call_default_factory=True)
         ]
 
     def _model_kind_checks(self, spec: Spec) -> list[Diagnostic]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import posixpath
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from llmgen.engines.base import Engine
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.facts.model import ModelFacts
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 MAX_SLOTS = 256
 _KV_TYPES = ("int", "float", "bool", "str")

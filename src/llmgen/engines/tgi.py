@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from llmgen.engines.base import ClientLimit, Engine, MemoryFlags
 from llmgen.engines.effective import EffectiveConfig, Setting
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 
 class TgiEngine(Engine):

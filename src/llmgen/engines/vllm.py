@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import posixpath
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from llmgen.engines.base import Engine, MemoryFlags
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
 from llmgen.facts.model import ModelFacts
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 # vLLM does not multiply the trained context for these rope types: they already describe the
 # long context in max_position_embeddings (vllm/config/model.py, _get_and_verify_max_len, read

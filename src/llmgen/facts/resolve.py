@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmgen.facts.catalog import catalog_facts
 from llmgen.facts.hf_cache import cached_snapshot, choose_gguf, hub_offline
 from llmgen.facts.hf_files import FactsReadError, facts_from_directory
 from llmgen.facts.model import ModelFacts
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 
 @dataclass(frozen=True)

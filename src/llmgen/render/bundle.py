@@ -79,7 +79,7 @@ def _shared_environment() -> jinja2.Environment:
 
 def spec_digest(spec: Spec) -> str:
     """sha256 of the spec's canonical JSON (comments and key order do not matter)."""
-    canonical = json.dumps(spec.to_data(), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(spec.model_dump(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
