@@ -28,7 +28,7 @@ def main() -> None:
     """Entry point of the console script and of `python -m llmgen`."""
     argv = sys.argv[1:]
     if argv == ["--version"]:
-        from llmgen import __version__
+        from llmgen.version import __version__
 
         sys.stdout.write(f"llmgen, version {__version__}\n")
         return

@@ -1,9 +1,21 @@
-"""Turn a spec file into a validated Spec plus diagnostics with file:line:col positions."""
+"""One analysis per spec: the spec, its effective configuration, its model facts (looked up
+once) and every rule's diagnostics, built once and read by validate, render, explain, fit,
+doctor and verify. Nothing downstream recomputes what an Analysis holds.
+
+The rules run in this order, each reading the plan's effective configuration:
+1. the spec's fields (llmgen.spec: types, patterns, cross-field checks) - no Spec without them;
+2. the engine's own start-up rules, found while planning (llmgen.engines: policy, unsupported
+   knobs, model kind, extra_args, routes, config_rules);
+3. the model's facts and the hardware (llmgen.rules.model, and fit's estimate with `hardware:`);
+4. the deploy section (llmgen.rules.deploy);
+5. the client section (llmgen.rules.client).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan
@@ -13,56 +25,80 @@ from llmgen.spec.load import check_spec, position_all
 from llmgen.spec.models import Spec
 from llmgen.spec.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
 
+if TYPE_CHECKING:
+    from llmgen.engines.effective import EffectiveConfig
+    from llmgen.facts.resolve import FactsLookup
+
 
 @dataclass(frozen=True)
-class Validated:
-    """A spec that passed validation (warnings allowed) and everything found on the way."""
+class Analysis:
+    """A spec checked once: what every command reads, and every diagnostic found."""
 
     spec: Spec
     diagnostics: tuple[Diagnostic, ...]
-    file: str
-    plan: LaunchPlan
+    file: str  # where the spec came from ("" for a spec built in code)
+    plan: LaunchPlan  # the engine's plan, carrying the effective configuration
+    facts: FactsLookup  # the model's facts, or why there are none
+
+    @property
+    def config(self) -> EffectiveConfig:
+        """The effective configuration: what the engine will really run."""
+        return self.plan.config
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        """The diagnostics that stop a render."""
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    def raise_for_errors(self) -> Analysis:
+        """This analysis when no rule found an error; else SpecError, errors first."""
+        errors = self.errors
+        if errors:
+            raise SpecError(errors + [d for d in self.diagnostics if d not in errors])
+        return self
 
 
-def validate_file(path: str | os.PathLike[str], *, online: bool = False) -> Validated:
+def validate_file(path: str | os.PathLike[str], *, online: bool = False) -> Analysis:
     """Load and check one spec file; raises SpecError listing every error.
 
     `online` lets the model checks ask the hub for a hub model's facts (never by default).
     """
-    return _validate_loaded(load_yaml_file(path), online=online)
+    return analyze_file(path, online=online).raise_for_errors()
 
 
-def validate_text(text: str, name: str = "<spec>") -> Validated:
+def validate_text(text: str, name: str = "<spec>") -> Analysis:
     """Check a spec given as YAML text (for tests and stdin)."""
-    return _validate_loaded(parse_yaml(text, name))
+    return _analyze_loaded(parse_yaml(text, name)).raise_for_errors()
 
 
-def _validate_loaded(loaded: LoadedYaml, *, online: bool = False) -> Validated:
+def analyze_file(path: str | os.PathLike[str], *, online: bool = False) -> Analysis:
+    """The analysis of one spec file, errors included; SpecError only when its fields are
+    wrong (there is no spec to analyse then)."""
+    return _analyze_loaded(load_yaml_file(path), online=online)
+
+
+def analyze(spec: Spec, *, online: bool = False) -> Analysis:
+    """Run every rule on `spec` once, in the order of this module's docstring."""
+    from llmgen.facts.resolve import lookup_facts
+    from llmgen.rules.deploy import multinode_checks
+    from llmgen.rules.model import model_diagnostics
+
+    engine = ENGINES[spec.engine]
+    plan = engine.plan(spec)
+    facts = lookup_facts(spec, gguf=engine.loads_gguf, online=online)
+    found = [
+        *plan.diagnostics,
+        *model_diagnostics(spec, engine, plan.config, facts),
+        *multinode_checks(spec, engine, plan.config),
+        *client_checks(spec, engine),
+    ]
+    return Analysis(spec, tuple(found), "", plan, facts)
+
+
+def _analyze_loaded(loaded: LoadedYaml, *, online: bool = False) -> Analysis:
     spec, problems = check_spec(loaded)
     if spec is None:
         raise SpecError(problems)
-    # One pass: the plan carries the engine's diagnostics, computed with its effective
-    # configuration; render reuses this plan instead of checking again.
-    plan = ENGINES[spec.engine].plan(spec)
-    found = [*plan.diagnostics, *_model_checks(spec, plan, online), *_deploy_checks(spec, plan)]
-    found += client_checks(spec)
-    found = position_all(loaded, found)
-    errors = [d for d in found if d.severity is Severity.ERROR]
-    if errors:
-        raise SpecError(errors + [d for d in found if d.severity is not Severity.ERROR])
-    return Validated(spec, tuple(found), loaded.file, plan)
-
-
-def _model_checks(spec: Spec, plan: LaunchPlan, online: bool) -> list[Diagnostic]:
-    """Compare the spec with its model's facts and, with `hardware:`, the machine."""
-    from llmgen.rules.model import model_diagnostics
-
-    return model_diagnostics(spec, plan.config, online=online)
-
-
-def _deploy_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
-    """Rules of the deploy section (replicas, nodes): llmgen.rules.deploy."""
-    from llmgen.rules.deploy import multinode_checks
-
-    engine = ENGINES[spec.engine]
-    return multinode_checks(spec, engine, plan.config or engine.effective(spec))
+    analysis = analyze(spec, online=online)
+    found = position_all(loaded, list(analysis.diagnostics))
+    return replace(analysis, diagnostics=tuple(found), file=loaded.file)
