@@ -107,7 +107,9 @@ def test_llamacpp_long_context_is_only_a_warning(tmp_path: Path) -> None:
 def test_a_fitting_model_gives_no_model_diagnostics(tmp_path: Path) -> None:
     model = hf_dir(tmp_path, context=8192, heads=8, hidden=512)
     found = messages(spec_text("vllm", model, context_length=4096, kv_cache_memory="64M", gpus=0))
-    assert found == []
+    # pytest's tmp folder is 0700: the unit-access warning (tests/rules/test_model_access.py)
+    # is about the folder, not the model's facts.
+    assert [m for m in found if "DynamicUser" not in m] == []
 
 
 def test_corrupt_gguf_is_a_warning_not_a_crash(tmp_path: Path) -> None:

@@ -114,7 +114,21 @@ def run_checks(spec: Spec | None, via: Way | None = None) -> Report:
         checks.append(_shm_check(shm, spec.runtime.gpus))
     checks.append(_disk_check(spec))
     checks.append(_memory_check(spec))
+    checks += _model_access_checks(spec)
     return Report(tuple(checks), via)
+
+
+def _model_access_checks(spec: Spec) -> list[Check]:
+    """The systemd unit's DynamicUser reads a local model only through the "other" bits; it
+    blocks neither launch.sh nor the containers, so it blocks no way."""
+    from llmgen.rules.access import unit_access_fix, unreadable_reason
+
+    path = spec.model.path
+    reason = unreadable_reason(path) if path else None
+    if not reason or not path:
+        return []
+    detail = f"the systemd unit's DynamicUser cannot read the model: {reason}"
+    return [Check("model access", "problem", detail, unit_access_fix(path))]
 
 
 def _general_checks() -> list[Check]:

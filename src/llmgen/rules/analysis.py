@@ -9,7 +9,7 @@ from typing import Any
 
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan
-from llmgen.errors import Diagnostic, Severity, SpecError, error
+from llmgen.errors import Diagnostic, Severity, SpecError, error, warning
 from llmgen.rules.client import client_checks
 from llmgen.spec.hints import misplaced_key_hint
 from llmgen.spec.models import Spec, parse_spec
@@ -59,9 +59,20 @@ def _validate_loaded(loaded: LoadedYaml, *, online: bool = False) -> Validated:
 
 def _model_checks(spec: Spec, plan: LaunchPlan, online: bool) -> list[Diagnostic]:
     """Compare the spec with its model's facts and, with `hardware:`, the machine."""
+    from llmgen.rules.access import unit_access_fix, unreadable_reason
     from llmgen.rules.model import model_diagnostics
 
-    return model_diagnostics(spec, plan.config, online=online)
+    found = model_diagnostics(spec, plan.config, online=online)
+    reason = unreadable_reason(spec.model.path) if spec.model.path else None
+    if reason and spec.model.path:
+        found.append(
+            warning(
+                "model.path",
+                f"the systemd unit's DynamicUser cannot read the model: {reason}",
+                unit_access_fix(spec.model.path),
+            )
+        )
+    return found
 
 
 def _deploy_checks(spec: Spec, plan: LaunchPlan) -> list[Diagnostic]:
