@@ -13,6 +13,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llmgen.errors import Diagnostic, warning
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 MAX_FILES = 10_000  # a model folder has tens of files; stop early on a mistaken path like /
 
@@ -68,3 +74,13 @@ def unit_access_fix(model: str) -> str:
         f"chmod -R o+rX {model} and o+x on each folder above it, or move the model to a "
         "world-readable place such as /srv/models (launch.sh and the containers are unaffected)"
     )
+
+
+def unit_access_diagnostics(spec: Spec) -> list[Diagnostic]:
+    """A warning at model.path when the unit's DynamicUser could not read the local model."""
+    path = spec.model.path
+    reason = unreadable_reason(path) if path else None
+    if not reason or not path:
+        return []
+    message = f"the systemd unit's DynamicUser cannot read the model: {reason}"
+    return [warning("model.path", message, unit_access_fix(path))]
