@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmgen.errors import Diagnostic, warning
+from llmgen.rules.declare import Context, rule
 
 if TYPE_CHECKING:
     from llmgen.spec.models import Spec
@@ -84,3 +85,15 @@ def unit_access_diagnostics(spec: Spec) -> list[Diagnostic]:
         return []
     message = f"the systemd unit's DynamicUser cannot read the model: {reason}"
     return [warning("model.path", message, unit_access_fix(path))]
+
+
+@rule(
+    "access.unit_user",
+    "warning",
+    "a local model that the systemd unit's DynamicUser cannot read (a folder on the way "
+    "without o+x, a file without o+r)",
+    "chmod -R o+rX the model and o+x each folder above it, or move it to e.g. /srv/models",
+    when=lambda c: c.spec.model.path is not None,
+)
+def unit_access(c: Context) -> list[Diagnostic]:
+    return unit_access_diagnostics(c.spec)
