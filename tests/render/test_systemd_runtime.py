@@ -37,7 +37,12 @@ from tests.support.systemd_container import Mount, SystemdContainer, wait_for
 
 pytest_plugins = ("tests.support.fixtures", "tests.support.vllm_fixtures")
 
-pytestmark = [pytest.mark.systemd, pytest.mark.docker, pytest.mark.engine]
+pytestmark = [
+    pytest.mark.systemd,
+    pytest.mark.docker,
+    pytest.mark.engine,
+    pytest.mark.timeout(1800),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 LLMGEN = str(Path(sys.executable).parent / "llmgen")

@@ -34,7 +34,12 @@ from tests.support.systemd_container import Mount, SystemdContainer, wait_for
 
 pytest_plugins = ("tests.support.fixtures",)
 
-pytestmark = [pytest.mark.systemd, pytest.mark.docker, pytest.mark.engine]
+pytestmark = [
+    pytest.mark.systemd,
+    pytest.mark.docker,
+    pytest.mark.engine,
+    pytest.mark.timeout(1800),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
