@@ -72,6 +72,9 @@ def run(argv: list[str], timeout: float = TOOL_TIMEOUT_S) -> Probe | None:
 # How each engine's --version reports itself (read from the real programs where they run here):
 #   llama-server b11434 built from the PyPI sdist: "version: 0.6.0-dev (build 11434, commit
 #   unknown)"; from a git checkout: "version: 11434 (<commit>)"   -> b11434
+#   llama-server from a source tarball without -DLLAMA_BUILD_NUMBER: "version: 0.6.0-dev (build
+#   0, commit unknown)" (cmake/build-info.cmake:1-2 default BUILD_NUMBER 0, BUILD_COMMIT
+#   "unknown"; common/build-info.cpp.in:33 prints them)  -> b0, which unknown_build() flags
 #   vllm 0.32.0 CPU build: "0.32.0+cpu"                            -> 0.32.0
 #   text-generation-launcher: "text-generation-launcher 3.3.7"
 _VERSION_PATTERNS = {
@@ -88,6 +91,12 @@ def parse_version(engine: str, text: str) -> str | None:
     if not found:
         return None
     return spelling.format(next(group for group in found.groups() if group))
+
+
+def unknown_build(engine: str, version: str) -> bool:
+    """Whether `version` is the placeholder of a build that does not know its number."""
+    # llama.cpp's cmake/build-info.cmake falls back to build 0 outside a git checkout.
+    return engine == "llamacpp" and version == "b0"
 
 
 def cuda_version(nvidia_smi_text: str) -> tuple[int, int] | None:

@@ -33,6 +33,9 @@ class LlamaCppEngine(Engine):
     # assets stay open (/v1/models needs the key, unlike older builds).
     open_routes = ("/health", "/v1/health", "/ (web UI)")
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
+    # b11434 common/hf-cache.cpp:38-44: LLAMA_CACHE is the hub folder itself and wins over
+    # HF_HOME and HOME; HOME=/tmp gives the user-run server a writable home in the image.
+    host_user_cache = ("/hf-cache", (("HOME", "/tmp"), ("LLAMA_CACHE", "/hf-cache/hub")))
     start_period_s = 300
     model_kind = "gguf"
     multinode = "rpc"

@@ -156,7 +156,7 @@ def _hf_setup(spec: Spec, config: EffectiveConfig) -> hf_engines.HfSetup:
         kv = None
         fraction_setting = config.get("--cuda-memory-fraction")
         batched = config.int_value("--max-batch-prefill-tokens") or 4096
-        seqs = config.int_value("--max-concurrent-requests") or rt.parallel
+        seqs = config.int_value("--max-batch-size") or rt.parallel
         context = config.int_value("--max-total-tokens") or rt.context_length
         eager = False
     try:
