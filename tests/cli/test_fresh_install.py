@@ -17,7 +17,8 @@ from tests.support.engines import free_port
 
 pytest_plugins = ("tests.support.fixtures",)
 
-pytestmark = pytest.mark.engine
+# A fresh virtualenv and wheel install: longer than the suite's 900 s default.
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,6 +50,7 @@ def test_validate_imports_nothing_the_clients_need(fresh_venv: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
+        timeout=600,
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -67,7 +69,9 @@ def test_verify_passes_on_the_fresh_install(
     path = tmp_path / "fresh.yaml"
     path.write_text(yaml.safe_dump(spec), "utf-8")
     llmgen = str(fresh_venv / "bin" / "llmgen")
-    subprocess.run([llmgen, "render", str(path), "-o", str(tmp_path / "out")], check=True)
+    subprocess.run(
+        [llmgen, "render", str(path), "-o", str(tmp_path / "out")], check=True, timeout=600
+    )
     env = dict(os.environ, PATH=f"{llama_server_bin.parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("VIRTUAL_ENV", None)
     done = subprocess.run(
@@ -83,3 +87,38 @@ def test_verify_passes_on_the_fresh_install(
     checks = {c["name"]: c["status"] for c in report["checks"]}
     assert checks["client.py"] == "pass", report["checks"]
     assert all(status == "pass" for status in checks.values()), report["checks"]
+
+
+def test_the_public_api_works_from_the_fresh_install(fresh_venv: Path) -> None:
+    # Only `import llmgen`'s names, run by the fresh install's Python from a neutral folder,
+    # so the checkout's src/ cannot be what is imported.
+    snapshot = (
+        REPO
+        / "tests/render/__snapshots__/test_snapshots"
+        / "test_rendered_file_matches_snapshot[llamacpp-smollm2-launch.sh].txt"
+    )
+    code = (
+        "import pathlib, sys, llmgen\n"
+        "spec = llmgen.load_spec(sys.argv[1])\n"
+        "assert [d for d in llmgen.validate(spec) if d.severity == 'error'] == []\n"
+        "files = llmgen.render(spec)\n"
+        "print(files['launch.sh'] == pathlib.Path(sys.argv[2]).read_text('utf-8'))\n"
+        "print(sorted(llmgen.ENGINES), (pathlib.Path(llmgen.__file__).parent / 'py.typed').is_file())\n"
+        "print(str(pathlib.Path(llmgen.__file__)).startswith(sys.prefix))\n"
+    )
+    done = subprocess.run(
+        [
+            str(fresh_venv / "bin" / "python"),
+            "-c",
+            code,
+            str(REPO / "examples" / "llamacpp-smollm2.yaml"),
+            str(snapshot),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=fresh_venv,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == ["True", "['llamacpp', 'tgi', 'vllm'] True", "True"]

