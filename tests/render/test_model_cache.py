@@ -140,7 +140,12 @@ def test_llamacpp_runs_as_you_on_the_host_cache(tmp_path: Path) -> None:
     record = tmp_path / "record.json"
     env = {"PATH": stand_in_path(tmp_path), "HOME": str(tmp_path / "home"), "RECORD": str(record)}
     done = subprocess.run(
-        [str(out / "docker-run.sh")], env=env, capture_output=True, text=True, check=False
+        [str(out / "docker-run.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     argv = json.loads(record.read_text())["argv"]
@@ -176,3 +181,6 @@ def test_llamacpp_runs_as_you_on_the_host_cache(tmp_path: Path) -> None:
     )
     assert missing.returncode != 0
     assert "set LLMGEN_USER to your uid:gid" in missing.stderr
+    # The deployment's README gives the command with the variable.
+    readme = (out / "README.md").read_text("utf-8")
+    assert 'LLMGEN_USER="$(id -u):$(id -g)" docker compose up -d' in readme

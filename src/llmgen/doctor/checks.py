@@ -148,7 +148,7 @@ def _engine_checks(engine: Engine, executable: str | None, required: bool) -> li
                 name, "problem", f"{found}: cannot tell its version ({shown})", engine.install_hint
             )
         ]
-    if probes.unknown_build(engine.key, version):
+    if probes.unknown_build(engine, version):
         # A build from a source tarball without -DLLAMA_BUILD_NUMBER reports build 0: it may
         # well be the pinned build, so it is not another version to replace.
         return [

@@ -83,12 +83,9 @@ def parse_version(engine: Engine, text: str) -> str | None:
     return engine.version_spelling.format(version)
 
 
-def unknown_build(engine: str, version: str) -> bool:
+def unknown_build(engine: Engine, version: str) -> bool:
     """Whether `version` is the placeholder of a build that does not know its number."""
-    # llama.cpp b11434 from a source tarball without -DLLAMA_BUILD_NUMBER prints "version:
-    # 0.6.0-dev (build 0, commit unknown)": cmake/build-info.cmake:1-2 default BUILD_NUMBER 0
-    # and BUILD_COMMIT "unknown" outside a git checkout; common/build-info.cpp.in:33 prints them.
-    return engine == "llamacpp" and version == "b0"
+    return version in engine.unknown_versions
 
 
 def cuda_version(nvidia_smi_text: str) -> tuple[int, int] | None:

@@ -172,6 +172,8 @@ class Engine(ABC):
     # host's cache mounted at this path outside the image's root-only /root and this
     # environment pointing the engine at it (None: the image's own user and cache path).
     host_user_cache: ClassVar[tuple[str, tuple[tuple[str, str], ...]] | None] = None
+    # Versions a build reports when it cannot tell its own (doctor: "cannot tell", not "old").
+    unknown_versions: ClassVar[tuple[str, ...]] = ()
     # Cache variables the systemd unit points into its CacheDirectory (variable -> subfolder).
     unit_cache_dirs: ClassVar[tuple[tuple[str, str], ...]] = (("HF_HOME", "huggingface"),)
     start_period_s: ClassVar[int] = 600
