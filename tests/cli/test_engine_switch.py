@@ -23,10 +23,11 @@ def _run(*args: str) -> tuple[int, str]:
 def test_tgi_example_moves_to_sglang_cleanly() -> None:
     code, out = _run(str(EXAMPLES / "tgi-smollm2.yaml"), "--as-engine", "sglang")
     assert code == 0, out
-    # TGI's --max-total-tokens is SGLang's --context-length; --max-concurrent-requests is
-    # --max-running-requests; the model goes by --model-path.
+    # TGI's --max-total-tokens is SGLang's --context-length; the running batch (TGI's
+    # --max-batch-size, requests beyond it queue in both) is --max-running-requests; the model
+    # goes by --model-path.
     assert "runtime.context_length: --max-total-tokens -> --context-length" in out
-    assert "runtime.parallel: --max-concurrent-requests -> --max-running-requests" in out
+    assert "runtime.parallel: --max-batch-size -> --max-running-requests" in out
     assert "model: --model-id -> --model-path" in out
     assert "lmsysorg/sglang:v0.5.23" in out
     assert "SGLang accepts the moved spec as it is" in out
