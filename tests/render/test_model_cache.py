@@ -55,6 +55,9 @@ HOST_TARGET = {
     "vllm": "/root/.cache/huggingface",
     "tgi": "/data",
     "llamacpp": "/hf-cache",
+    # SGLang's images keep the Hugging Face cache under /root (SGLang's docker/compose.yaml
+    # mounts ~/.cache/huggingface:/root/.cache/huggingface).
+    "sglang": "/root/.cache/huggingface",
 }
 
 
