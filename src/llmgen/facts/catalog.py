@@ -41,6 +41,23 @@ class CatalogEntry:
         return "gemma3" if "gemma-3" in self.hub_id else None
 
     @property
+    def architecture(self) -> str:
+        """The GGUF `general.architecture` llama.cpp's converter writes for this family
+        (convert_hf_to_gguf.py: Gemma2ForCausalLM -> gemma2, Gemma3ForCausalLM -> gemma3,
+        Phi3ForCausalLM (Phi-3 and phi-4) -> phi3, Qwen2ForCausalLM -> qwen2, the rest llama);
+        fit's sliding-window rules follow it (fit/llama_swa.py)."""
+        name = self.hub_id.lower()
+        for marker, arch in (
+            ("gemma-2", "gemma2"),
+            ("gemma-3", "gemma3"),
+            ("phi-", "phi3"),
+            ("qwen2", "qwen2"),
+        ):
+            if marker in name:
+                return arch
+        return "llama"
+
+    @property
     def config(self) -> str:
         """Where the numbers come from."""
         return f"https://huggingface.co/{self.hub_id}/blob/main/config.json"
@@ -199,6 +216,7 @@ def catalog_facts(hub_id: str, gguf: bool) -> ModelFacts | None:
     return ModelFacts(
         source=f"catalog:{entry.hub_id} ({entry.config})",
         kind="gguf" if gguf else "hf",
+        architecture=entry.architecture if gguf else None,
         layers=entry.layers,
         attention_heads=entry.heads,
         kv_heads=entry.kv_heads,
