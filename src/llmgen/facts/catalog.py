@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmgen.facts.catalog_tensors import catalog_tensors
 from llmgen.facts.ggml_types import preset_bits_per_weight
-from llmgen.facts.model import ModelFacts
+from llmgen.facts.model import ModelFacts, TensorFact
 
 
 @dataclass(frozen=True)
@@ -204,12 +205,27 @@ def catalog_facts(hub_id: str, gguf: bool) -> ModelFacts | None:
     if entry is None:
         return None
     quant = hub_id.split(":", 1)[1].upper() if ":" in hub_id else None
+    tensors: tuple[TensorFact, ...] = ()
     if gguf:
         # llama.cpp's default quant for a repo without ':QUANT' is Q4_K_M (common/arg.cpp).
         preset = quant or "Q4_K_M"
         bits = preset_bits_per_weight(preset)
         weight_bytes = int(entry.parameters * bits / 8) if bits else None
         dtype: str | None = preset if bits else None
+        table = catalog_tensors(
+            entry.architecture,
+            preset,
+            hidden=entry.hidden,
+            layers=entry.layers,
+            q_width=entry.heads * entry.head_dim,
+            kv_width=entry.kv_heads * entry.head_dim,
+            intermediate=entry.intermediate,
+            vocab=entry.vocab,
+            tied=entry.tied,
+            qkv_bias=entry.qkv_bias,
+        )
+        if table is not None:  # the quantizer's own choice per tensor: exact sizes
+            tensors, weight_bytes, dtype = table, sum(t.nbytes for t in table), preset
     else:
         weight_bytes, dtype = entry.parameters * 2, "bfloat16"
     rope_type, factor, original = entry.rope or (None, None, None)
@@ -234,4 +250,5 @@ def catalog_facts(hub_id: str, gguf: bool) -> ModelFacts | None:
         parameters=entry.parameters,
         tied_embeddings=entry.tied,
         model_type=entry.model_type,
+        tensors=tensors,
     )
