@@ -129,11 +129,21 @@ def wait_healthy(port: int, name: str, deadline_s: float = 180) -> None:
     pytest.fail(f"{name} never became healthy")
 
 
+def peak_rss(name: str) -> int:
+    """The server's VmHWM, read from the host through the container's main process."""
+    pid = docker("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+    for line in Path(f"/proc/{pid}/status").read_text("utf-8").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {name}")
+
+
 def run_traffic(
     image: str, gguf: Path, argv: list[str], limit: str, port: int
-) -> tuple[bool, bool, str]:
+) -> tuple[bool, bool, int, str]:
     """Serve `argv` in a container limited to `limit`, send the conversations; (OOM-killed,
-    still answering, the log tail). The container is removed by name, pass or fail."""
+    still answering, peak RSS, the log tail). The container is removed by name, pass or
+    fail."""
     args = list(argv)
     at = args.index("--hf-repo")
     args[at : at + 2] = ["--model", "/models/model.gguf"]
@@ -165,8 +175,9 @@ def run_traffic(
             answering = "content" in answer
         inspected = docker("inspect", "--format", "{{json .State}}", name)
         state = json.loads(inspected.stdout)
+        peak = peak_rss(name) if state["Running"] else 0
         logs = docker("logs", "--tail", "20", name)
-        return bool(state["OOMKilled"]), answering and state["Running"], logs.stderr
+        return bool(state["OOMKilled"]), answering and state["Running"], peak, logs.stderr
     finally:
         docker("rm", "--force", name)
 
@@ -179,6 +190,11 @@ def test_a_pod_sized_by_llmgen_survives_many_long_conversations(
     port = free_port()
     argv, limit = rendered(tmp_path, port)
     assert argv[argv.index("--cache-ram") + 1] == "0"
-    killed, answering, logs = run_traffic(llama_image, gguf, argv, limit, port)
+    killed, answering, peak, logs = run_traffic(llama_image, gguf, argv, limit, port)
     assert not killed, f"OOM-killed under the rendered limit {limit}:\n{logs}"
     assert answering, logs
+    # Not even near the limit: with the default prompt cache the same traffic drove the RSS to
+    # the limit, where the kernel evicts the mapped weights and each token takes seconds
+    # (docs/fit.md); a growing RSS would show here before any kill.
+    limit_bytes = int(limit.removesuffix("Gi")) << 30
+    assert peak < 0.9 * limit_bytes, f"peak RSS {peak >> 20} MiB of {limit}"
