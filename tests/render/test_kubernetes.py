@@ -684,6 +684,7 @@ def test_the_llamacpp_memory_is_fits_host_estimate_for_every_catalog_model() -> 
     import math
 
     from llmgen.facts.catalog import CATALOG, catalog_facts
+    from llmgen.facts.resolve import FactsLookup
     from llmgen.fit.run import fit_spec
     from llmgen.render.kube import MEMORY_HEADROOM, memory_need_bytes
 
@@ -694,14 +695,16 @@ def test_the_llamacpp_memory_is_fits_host_estimate_for_every_catalog_model() -> 
             for runtime in RUNTIMES:
                 data = {"name": "m", "engine": "llamacpp", "model": {"id": hub_id}}
                 try:
-                    spec = validate_text(yaml.safe_dump({**data, "runtime": runtime})).spec
+                    validated = validate_text(yaml.safe_dump({**data, "runtime": runtime}))
                 except SpecError:
                     continue  # e.g. a context the model does not have
                 facts = catalog_facts(hub_id, gguf=True)
                 assert facts is not None
-                report = fit_spec(spec, memory="1T", gpu_memory="1T", facts=facts)
+                spec, config = validated.spec, validated.config
+                lookup = FactsLookup(facts, facts.source)
+                report = fit_spec(spec, memory="1T", gpu_memory="1T", lookup=lookup)
                 host = next(d for d in report.devices if d.name == "host")
                 expected = math.ceil(host.estimate_bytes * MEMORY_HEADROOM)
-                assert memory_need_bytes(spec) == expected, (hub_id, runtime)
+                assert memory_need_bytes(spec, config) == expected, (hub_id, runtime)
                 compared += 1
     assert compared >= 3 * len(CATALOG) * 2  # sanity: most cases were valid specs

