@@ -69,10 +69,48 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "tests/cli/test_cli.py::test_schema_is_current_and_valid",
         ),
     ),
+    # Issue 22: the modules that compute numbers and verdicts, each with its fast, in-process
+    # tests (never the engine tests: a mutant would cost minutes).
+    "writer": (
+        ("src/llmgen/render/writer.py",),
+        ("tests/render/test_writer_edges.py", "tests/render/test_writer.py"),
+    ),
+    "gguf": (
+        ("src/llmgen/facts/gguf_file.py",),
+        ("tests/facts/test_gguf_layout.py", "tests/facts/test_facts_gguf.py"),
+    ),
+    "effective": (("src/llmgen/engines/effective.py",), ("tests/engines/test_effective.py",)),
+    "client": (
+        ("src/llmgen/rules/client.py",),
+        (
+            "tests/rules/test_client_values.py",
+            "tests/rules/test_client_section.py",
+            "-k",
+            "not every_client and not hostile_prompt",
+        ),
+    ),
+    "deploy": (("src/llmgen/rules/deploy.py",), ("tests/rules/test_deploy.py",)),
+    "kube": (("src/llmgen/render/kube.py",), ("tests/render/test_kube_sizing.py",)),
+    "fit-run": (
+        ("src/llmgen/fit/run.py",),
+        ("tests/fit/test_fit_numbers.py", "tests/fit/test_fit.py"),
+    ),
+    "fit-llamacpp": (
+        ("src/llmgen/fit/llamacpp.py",),
+        ("tests/fit/test_fit_numbers.py", "tests/fit/test_fit.py"),
+    ),
+    "model-rules": (
+        ("src/llmgen/rules/model.py",),
+        ("tests/rules/test_model_numbers.py", "tests/rules/test_model_checks.py"),
+    ),
+    "analysis": (("src/llmgen/rules/analysis.py",), ("tests/cli/test_validate_reporting.py",)),
+    "validate": (("src/llmgen/cli/validate.py",), ("tests/cli/test_validate_reporting.py",)),
 }
 # Names that stand for several targets, run one after the other.
 ALIASES: dict[str, tuple[str, ...]] = {
     "adapters": ("adapters-base", "adapters-vllm", "adapters-tgi", "adapters-llamacpp"),
+    "numbers": ("writer", "gguf", "effective", "client", "deploy", "kube"),
+    "fit": ("fit-run", "fit-llamacpp"),
 }
 # Targets whose tests run through benchmarks/mutation_tests.py: a wall-clock limit per mutant
 # (LIMIT_S; a clean run takes about 3 s) and every failure, not only pytest's exit 1, a kill.

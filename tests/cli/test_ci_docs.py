@@ -80,7 +80,11 @@ def test_the_documented_workflow_scripts_pass_shellcheck(tmp_path: Path) -> None
         path = tmp_path / f"step{index}.sh"
         path.write_text("#!/usr/bin/env bash\nset -e\n" + script)
         run = subprocess.run(
-            [str(BIN / "shellcheck"), str(path)], capture_output=True, text=True, check=False
+            [str(BIN / "shellcheck"), str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
         )
         assert run.returncode == 0, run.stdout
 
@@ -93,6 +97,7 @@ def test_the_documented_pre_commit_config_is_valid(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     offered = {hook["id"] for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
@@ -108,5 +113,6 @@ def test_the_hook_manifest_is_valid() -> None:
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert run.returncode == 0, run.stdout + run.stderr

@@ -128,6 +128,7 @@ def test_module_entry_point_and_version() -> None:
         capture_output=True,
         text=True,
         check=True,
+        timeout=600,
     )
     assert "llmgen, version" in result.stdout
 

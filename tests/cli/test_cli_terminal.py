@@ -91,6 +91,7 @@ def test_no_colour_in_a_pipe() -> None:
         text=True,
         env={**env, "TERM": "xterm"},
         check=False,
+        timeout=600,
     )
     assert run.returncode == 1
     assert "error: server.prot" in run.stderr

@@ -26,6 +26,7 @@ def imported(*args: str, cwd: Path = REPO, exit_code: int = 0) -> set[str]:
         text=True,
         cwd=cwd,
         check=False,
+        timeout=600,
     )
     assert done.returncode == exit_code, done.stderr[-2000:]
     modules = set()
@@ -41,7 +42,11 @@ def top_level(modules: set[str]) -> set[str]:
 
 def test_version_is_answered_before_click_is_imported() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "llmgen", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "llmgen", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     from click.testing import CliRunner
 
@@ -97,7 +102,12 @@ def test_importing_llmgen_as_a_library_leaves_pydantic_plugins_alone() -> None:
         "'importlib.metadata' in sys.modules)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+        timeout=60,
     )
     assert done.stdout.split() == ["True", "True"]  # pydantic's own loader, which scanned
 
@@ -110,7 +120,12 @@ def test_a_pydantic_that_wants_more_of_its_loader_gets_the_real_one() -> None:
         "import pydantic.plugin._loader as now; print('llmgen' in (now.__doc__ or ''))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+        timeout=60,
     )
     assert done.stdout.split("\n")[:3] == ["[]", "pydantic", "False"]
 
@@ -143,13 +158,18 @@ WARN = REPO / "tests" / "cases" / "warning" / "vllm-cpu-kv-cache.yaml"
 def test_the_fast_validate_path_answers_as_click_does(args: list[str]) -> None:
     console_script = Path(sys.executable).parent / "llmgen"  # llmgen.cli.entry:main
     fast = subprocess.run(
-        [str(console_script), "validate", *args], capture_output=True, text=True, check=False
+        [str(console_script), "validate", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     click = subprocess.run(
         [sys.executable, "-c", CLICK_ONLY, "validate", *args],
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert (fast.returncode, fast.stdout, fast.stderr) == (
         click.returncode,
@@ -243,7 +263,7 @@ def test_the_fast_render_path_answers_and_writes_as_click_does(case: str, tmp_pa
         folder.mkdir()
         (folder / "retuned.yaml").write_text(RETUNED)
         prepare(folder)
-        done = subprocess.run(argv, capture_output=True, cwd=folder, check=False)
+        done = subprocess.run(argv, capture_output=True, cwd=folder, check=False, timeout=600)
         runs[way] = (done.returncode, done.stdout, done.stderr, _files(folder))
     assert runs["fast"] == runs["click"]
 
@@ -310,6 +330,10 @@ def test_ctrl_c_on_a_fast_path_aborts_as_click_does(
     def run(via_click: bool) -> subprocess.CompletedProcess[str]:
         probe = (
             "import os, signal, sys, importlib\n"
+            # Python installs its Ctrl-C handler only where SIGINT was not ignored at start; a
+            # background job of a non-interactive shell starts with it ignored, and the probe
+            # would then pause for ever. A terminal's disposition, set explicitly:
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             f"target = importlib.import_module({module!r})\n"
             "def interrupted(*args, **kwargs):\n"
             "    os.kill(os.getpid(), signal.SIGINT)\n"
@@ -323,7 +347,12 @@ def test_ctrl_c_on_a_fast_path_aborts_as_click_does(
             )
         )
         return subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=False
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=False,
+            timeout=60,
         )
 
     fast, click = run(via_click=False), run(via_click=True)

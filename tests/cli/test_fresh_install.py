@@ -17,7 +17,8 @@ from tests.support.engines import free_port
 
 pytest_plugins = ("tests.support.fixtures",)
 
-pytestmark = pytest.mark.engine
+# A fresh virtualenv and wheel install: longer than the suite's 900 s default.
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,6 +50,7 @@ def test_validate_imports_nothing_the_clients_need(fresh_venv: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
+        timeout=600,
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -67,7 +69,9 @@ def test_verify_passes_on_the_fresh_install(
     path = tmp_path / "fresh.yaml"
     path.write_text(yaml.safe_dump(spec), "utf-8")
     llmgen = str(fresh_venv / "bin" / "llmgen")
-    subprocess.run([llmgen, "render", str(path), "-o", str(tmp_path / "out")], check=True)
+    subprocess.run(
+        [llmgen, "render", str(path), "-o", str(tmp_path / "out")], check=True, timeout=600
+    )
     env = dict(os.environ, PATH=f"{llama_server_bin.parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("VIRTUAL_ENV", None)
     done = subprocess.run(

@@ -24,11 +24,12 @@ LLAMACPP = REPO / "examples" / "llamacpp-smollm2.yaml"  # name: smollm2-gguf
 VLLM_CPU = REPO / "examples" / "vllm-cpu-smollm2.yaml"  # name: smollm2-vllm-cpu
 BAD = REPO / "tests" / "cases" / "invalid" / "unknown-key.yaml"  # server.prot at 7:3
 
-pytestmark = pytest.mark.precommit
+# pre-commit builds fresh virtualenvs: longer than the suite's 900 s default.
+pytestmark = [pytest.mark.precommit, pytest.mark.timeout(1800)]
 
 
 def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, timeout=600)
 
 
 def try_repo(scratch: Path, *args: str) -> subprocess.CompletedProcess[str]:

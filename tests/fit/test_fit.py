@@ -217,3 +217,48 @@ def test_missing_facts_are_unknown_not_zero(tmp_path: Path) -> None:
     assert code == 0 and report["verdict"] == "unknown" and report["devices"] == []
     code, out, _ = fit(str(spec), "--memory", "8G")
     assert "does not give the weights' size" in out
+
+
+def _llama8b_spec(tmp_path: Path, fraction: float) -> Path:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: demo\nengine: vllm\nmodel:\n  id: meta-llama/Llama-3.1-8B-Instruct\n"
+        f"runtime:\n  gpus: 1\n  context_length: 8192\n  gpu_memory_fraction: {fraction}\n"
+    )
+    return spec
+
+
+def test_a_higher_gpu_memory_fraction_is_offered_first_when_it_is_enough(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    spec = _llama8b_spec(tmp_path, 0.8)
+    code, out, _ = fit(str(spec), "--gpu-memory", "20G", "--format", "json", "--offline")
+    report = json.loads(out)
+    # 0.8 x 20 GiB = 16 GiB for ~20.2 GiB of estimate; 0.95 x 20 GiB = 19 GiB is enough to
+    # start (vLLM fits a smaller KV cache). The fix gives 0.15 x 20 GiB = 3 GiB more.
+    assert code == 1 and report["verdict"] == "does-not-fit"
+    assert report["devices"][1]["budget_bytes"] == 16 << 30
+    assert report["fixes"][0] == {
+        "field": "runtime.gpu_memory_fraction",
+        "from": 0.8,
+        "to": 0.95,
+        "saves_bytes": 3 << 30,
+        "device": "gpu0",
+    }
+    code, text, _ = fit(str(spec), "--gpu-memory", "20G", "--offline")
+    assert "gpu_memory_fraction 0.8 -> 0.95 gives the engine 3.0 GiB more (gpu0)" in text
+
+
+def test_gpu_memory_fraction_is_not_offered_when_not_enough_or_already_high(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    # 0.95 x 12 GiB = 11.4 GiB cannot hold 15 GiB of weights.
+    spec = _llama8b_spec(tmp_path, 0.8)
+    _, out, _ = fit(str(spec), "--gpu-memory", "12G", "--format", "json", "--offline")
+    assert "runtime.gpu_memory_fraction" not in [f["field"] for f in json.loads(out)["fixes"]]
+    # Already at 0.95: nothing to raise.
+    spec = _llama8b_spec(tmp_path, 0.95)
+    _, out, _ = fit(str(spec), "--gpu-memory", "20G", "--format", "json", "--offline")
+    assert "runtime.gpu_memory_fraction" not in [f["field"] for f in json.loads(out)["fixes"]]

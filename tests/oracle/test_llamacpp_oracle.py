@@ -29,7 +29,8 @@ from tests.support.oracle_llamacpp import spec_for as llamacpp_spec_for
 
 pytest_plugins = ("tests.support.fixtures",)
 
-pytestmark = pytest.mark.engine
+# Starts llama-server once per case: longer than the suite's 900 s default.
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
 
 # Causes are regular expressions matched (case-insensitively) against llmgen's error lines and
 # the server's log; a pair is (llmgen, server).

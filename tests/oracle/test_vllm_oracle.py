@@ -23,7 +23,8 @@ from tests.support.oracle_vllm import Case, judge_all, make_variants
 
 pytest_plugins = ("tests.support.vllm_fixtures",)
 
-pytestmark = pytest.mark.vllm
+# Starts vLLM once per case: far longer than the suite's 900 s default.
+pytestmark = [pytest.mark.vllm, pytest.mark.timeout(3600)]
 
 # vLLM 0.33.0 source citations (vllm==0.33.0 wheel, commit g4ba787ec9).
 WORLD_SIZE = (

@@ -29,7 +29,8 @@ from tests.support.engines import free_port
 
 pytest_plugins = ("tests.support.fixtures",)
 
-pytestmark = [pytest.mark.docker, pytest.mark.engine]
+# Builds and starts containers: longer than the suite's 900 s default on a busy machine.
+pytestmark = [pytest.mark.docker, pytest.mark.engine, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 GPU_ERROR = 'could not select device driver "" with capabilities: [[gpu]]'

@@ -565,6 +565,7 @@ def test_bare_metal_multi_node_files_pass_shellcheck_and_systemd_analyze(
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert result.returncode == 0 and result.stdout == "", result.stdout
     for role in ("head", "worker"):
@@ -662,49 +663,10 @@ def test_llamacpp_memory_follows_fit_and_other_engines_keep_the_default() -> Non
     gguf = {"id": "HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF:Q4_K_M"}
     runtime = {"context_length": 4096, "parallel": 1}
     sized = memory({"engine": "llamacpp", "model": gguf, "runtime": runtime})
-    assert sized.endswith("Gi") and 1.06e9 / 2**30 < int(sized[:-2]) <= 4, sized
+    # 1,048,048,083 bytes of file + 805,306,368 of KV (24 layers x 4096 x 32 x 64 x 2 x 2) +
+    # ~0.1e9 of buffers = ~1.95e9, x 1.25 = 2.27 GiB: 3Gi (tests/render/test_kube_sizing.py).
+    assert sized == "3Gi"
     unknown = {"id": "org/unknown-GGUF:Q4_K_M"}
     assert memory({"engine": "llamacpp", "model": unknown, "runtime": runtime}) == "16Gi"
     vllm = {"engine": "vllm", "model": {"id": "Qwen/Qwen2.5-7B-Instruct"}, "runtime": runtime}
     assert memory(vllm) == "16Gi"
-
-
-RUNTIMES: list[dict[str, Any]] = [
-    {},
-    {"context_length": 2048, "parallel": 1},
-    {"parallel": 8, "extra_args": ["--cache-type-k", "q8_0", "--cache-type-v", "q8_0"]},
-    {"gpus": 1, "gpu_layers": "all"},
-    {"gpus": 2, "gpu_layers": 10, "extra_args": ["--no-mmap"]},
-]
-
-
-def test_the_llamacpp_memory_is_fits_host_estimate_for_every_catalog_model() -> None:
-    """kube asks fit's llama.cpp estimator directly (not fit_spec, to import less when
-    rendering): the pod's memory must stay what fit_spec reports for the host, with headroom."""
-    import math
-
-    from llmgen.facts.catalog import CATALOG, catalog_facts
-    from llmgen.facts.resolve import FactsLookup
-    from llmgen.fit.run import fit_spec
-    from llmgen.render.kube import MEMORY_HEADROOM, memory_need_bytes
-
-    compared = 0
-    for entry in CATALOG.values():
-        for quant in ("", ":Q8_0", ":Q4_K_M"):
-            hub_id = entry.hub_id + quant
-            for runtime in RUNTIMES:
-                data = {"name": "m", "engine": "llamacpp", "model": {"id": hub_id}}
-                try:
-                    validated = validate_text(yaml.safe_dump({**data, "runtime": runtime}))
-                except SpecError:
-                    continue  # e.g. a context the model does not have
-                facts = catalog_facts(hub_id, gguf=True)
-                assert facts is not None
-                spec, config = validated.spec, validated.config
-                lookup = FactsLookup(facts, facts.source)
-                report = fit_spec(spec, memory="1T", gpu_memory="1T", lookup=lookup)
-                host = next(d for d in report.devices if d.name == "host")
-                expected = math.ceil(host.estimate_bytes * MEMORY_HEADROOM)
-                assert memory_need_bytes(spec, config) == expected, (hub_id, runtime)
-                compared += 1
-    assert compared >= 3 * len(CATALOG) * 2  # sanity: most cases were valid specs

@@ -95,7 +95,9 @@ def test_the_cases_cover_every_engine_and_the_risky_knobs(
 
 
 def _fails(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600
+    )
     return result.stdout + result.stderr if result.returncode != 0 else ""
 
 
@@ -204,6 +206,7 @@ def _systemd_verify(root: Path, unit_name: str, unit_text: str, executable: str)
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     return (result.stdout + result.stderr).strip() + (
         f"\n(exit {result.returncode})" if result.returncode else ""
@@ -263,6 +266,7 @@ def python_clients(
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     verdict = {case: "" for case in names}
     for line in (result.stdout + result.stderr).splitlines():
@@ -325,7 +329,12 @@ def typescript_verdict(
     tsc = [str(modules / ".bin" / "tsc"), "--noEmit", "--allowJs", "--checkJs", "--strict"]
     tsc += ["--module", "nodenext", "--target", "es2022", "--types", "node"]
     result = subprocess.run(
-        [*tsc, *names.values()], cwd=folder, capture_output=True, text=True, check=False
+        [*tsc, *names.values()],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     verdict = {case: "" for case in names}
     for line in result.stdout.splitlines():

@@ -50,7 +50,12 @@ def test_the_host_cache_is_mounted_at_the_images_cache(engine: str, tmp_path: Pa
     record = tmp_path / "record.json"
     env = {"PATH": stand_in_path(tmp_path), "HOME": str(home), "RECORD": str(record)}
     result = subprocess.run(
-        [str(out / "docker-run.sh")], env=env, capture_output=True, text=True, check=False
+        [str(out / "docker-run.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     argv = json.loads(record.read_text())["argv"]
@@ -63,6 +68,7 @@ def test_the_host_cache_is_mounted_at_the_images_cache(engine: str, tmp_path: Pa
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert f"{tmp_path}/hf:{target}" in json.loads(record.read_text())["argv"]
@@ -76,6 +82,7 @@ def test_the_host_cache_is_mounted_at_the_images_cache(engine: str, tmp_path: Pa
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert config.returncode == 0, config.stderr
     parsed = json.loads(config.stdout)
@@ -110,5 +117,6 @@ def test_the_host_cache_script_passes_shellcheck(engine: str, tmp_path: Path) ->
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     assert result.returncode == 0 and result.stdout == "", result.stdout

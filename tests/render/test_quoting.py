@@ -73,6 +73,7 @@ def test_shell_word_is_one_literal_word_for_bash() -> None:
         capture_output=True,
         check=True,
         env={"HOME": "/nowhere", "X": "expanded", "PATH": "/usr/bin:/bin"},
+        timeout=600,
     )
     assert done.stdout.decode().split("\0")[:-1] == CORPUS
 

@@ -21,6 +21,7 @@ def render_in_new_process(spec: Path, out: Path, cache: Path) -> None:
         env=env,
         check=True,
         capture_output=True,
+        timeout=600,
     )
 
 

@@ -36,7 +36,7 @@ import yaml
 from llmgen.errors import Severity, SpecError
 from llmgen.render.bundle import render
 from llmgen.rules.analysis import validate_text
-from tests.support.bundles import write_files
+from tests.support.bundles import require_tool, write_files
 
 CLIENT = {
     "system_prompt": "Be \"brief\".\n\tNo $HOME, `id`, ${x}, \\n or 'quotes' \u00e9.",
@@ -204,7 +204,7 @@ def test_shell_literals_are_the_spec_values(clients: Path) -> None:
     names = ["system_prompt", "stream", *SAMPLING_KEYS, "seed", "stop"]
     # bash itself reads the assignments: what it gets is what the script sends.
     script = settings + "\n" + "".join(f'printf "%s\\0" "${name}"\n' for name in names)
-    done = subprocess.run(["bash", "-c", script], capture_output=True, check=True)
+    done = subprocess.run(["bash", "-c", script], capture_output=True, check=True, timeout=600)
     values = dict(zip(names, done.stdout.decode().split("\0")[:-1], strict=True))
     assert values.pop("system_prompt") == CLIENT["system_prompt"]
     assert values.pop("stream") == "true"
@@ -342,3 +342,64 @@ def test_a_hostile_prompt_arrives_unchanged(
     assert done.returncode == 0, done.stderr
     (body,) = recorder.bodies
     assert body["messages"][-1] == {"role": "user", "content": HOSTILE_PROMPT}
+
+
+# `SYSTEM_PROMPT: str | None = "..."` is 28 + 2 + n characters: one line up to n = 58 (88,
+# ruff format's default width); parenthesized, 4 + 2 + n, up to n = 82; beyond, split.
+WORDS = "You are a terse assistant " * 40
+LAYOUT_PROMPTS = {
+    **{f"words-{n}": WORDS[:n] for n in (58, 59, 82, 83, 86, 87, 88, 150, 1000)},
+    "no-space-300": "x" * 300,
+    "double-quotes": 'Say "hi" and "bye" ' * 10,
+    "more-double-than-single": 'it\'s "x"',
+    "escapes": "tab\tnew\nline back\\slash \u00e9 \U0001f600 bell " * 8,
+}
+
+
+@pytest.fixture(scope="module")
+def layout_clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    found = {}
+    for key, prompt in LAYOUT_PROMPTS.items():
+        spec = validate_text(spec_text("llamacpp", system_prompt=prompt), "spec.yaml").spec
+        out = tmp_path_factory.mktemp(key)
+        write_files(render(spec).files, out)
+        found[key] = out / "clients" / "client.py"
+    return found
+
+
+def test_client_py_passes_ruff_format_for_any_system_prompt(
+    layout_clients: dict[str, Path],
+) -> None:
+    # Failed before for a prompt of 83+ characters (ruff 0.17 parenthesizes a too-long annotated
+    # string even when it stays too long) and for any prompt with more " than ' (ruff picks
+    # single quotes then).
+    ruff = require_tool("ruff", "pip install ruff")
+    files = [str(path) for path in layout_clients.values()]
+    done = subprocess.run(
+        [ruff, "format", "--isolated", "--no-cache", "--check", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for key, path in layout_clients.items():
+        assert python_constants(path)["SYSTEM_PROMPT"] == LAYOUT_PROMPTS[key], key
+
+
+def test_client_py_lays_a_long_system_prompt_out_as_ruff_does(
+    layout_clients: dict[str, Path],
+) -> None:
+    def assignment(key: str) -> str:
+        text = layout_clients[key].read_text("utf-8")
+        return text[text.index("SYSTEM_PROMPT:") : text.index("STREAM =")]
+
+    assert assignment("words-58") == f'SYSTEM_PROMPT: str | None = "{WORDS[:58]}"\n'
+    assert assignment("words-59") == f'SYSTEM_PROMPT: str | None = (\n    "{WORDS[:59]}"\n)\n'
+    assert assignment("words-82") == f'SYSTEM_PROMPT: str | None = (\n    "{WORDS[:82]}"\n)\n'
+    # 83 characters: pieces of at most 84 - 2 quotes = 82 characters, cut after the last space
+    # that fits (WORDS[81] is a space).
+    assert assignment("words-83") == (
+        f'SYSTEM_PROMPT: str | None = (\n    "{WORDS[:82]}"\n    "{WORDS[82:83]}"\n)\n'
+    )
+    assert assignment("more-double-than-single") == "SYSTEM_PROMPT: str | None = 'it\\'s \"x\"'\n"

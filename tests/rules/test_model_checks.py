@@ -239,3 +239,47 @@ def test_gpu_layers_above_the_layer_count() -> None:
 
 def test_unknown_hub_models_get_no_fact_checks() -> None:
     assert messages(hub_spec("vllm", "acme/mystery", gpus=3, context_length=999999)) == []
+
+
+@pytest.mark.parametrize("flag", ["--predict", "--n-predict", "-n"])
+def test_slot_rule_reads_the_predict_flag_by_any_of_its_names(tmp_path: Path, flag: str) -> None:
+    # llama.cpp's flag table (llamacpp-b11434-flags.tsv) names it --predict, aliases -n and
+    # --n-predict. context_length 1024 x parallel 4 renders --ctx-size 4096; 4096 / 4 slots
+    # = 1024 tokens per slot, so 1025 is one too many and 1024 fits.
+    model = gguf_file(tmp_path, context=8192, heads=4, width=64)
+    over = messages(
+        spec_text("llamacpp", model, context_length=1024, parallel=4, extra_args=[flag, "1025"])
+    )
+    assert over == [
+        "spec.yaml:8:16: warning: runtime.extra_args.0: each of the 4 slots holds 1024 tokens "
+        "(--ctx-size 4096 split across --parallel 4), fewer than --n-predict 1025 "
+        "(raise runtime.context_length or lower --n-predict)"
+    ]
+    fits = spec_text("llamacpp", model, context_length=1024, parallel=4, extra_args=[flag, "1024"])
+    assert messages(fits) == []
+
+
+def test_slot_rule_rounds_the_context_and_each_slot_up_to_256(tmp_path: Path) -> None:
+    # context_length 300 x parallel 3 = --ctx-size 900; llama.cpp pads n_ctx to a multiple of
+    # 256 (1024), splits it across 3 slots (1024 // 3 = 341) and pads the slot to 256 again:
+    # 512 tokens. 512 fits, 513 does not; without the second padding 342 would already warn.
+    model = gguf_file(tmp_path, context=8192, heads=4, width=64)
+
+    def predict(tokens: int) -> list[str]:
+        extra = ["-n", str(tokens)]
+        return messages(
+            spec_text("llamacpp", model, context_length=300, parallel=3, extra_args=extra)
+        )
+
+    assert predict(512) == []
+    assert predict(400) == []
+    assert len(predict(513)) == 1
+    assert "each of the 3 slots holds 512 tokens (--ctx-size 900 split" in predict(513)[0]
+
+
+def test_slot_rule_is_off_with_a_unified_kv_cache(tmp_path: Path) -> None:
+    # --kv-unified shares one cache across slots, so no slot is capped at ctx / parallel.
+    model = gguf_file(tmp_path, context=8192, heads=4, width=64)
+    extra = ["--kv-unified", "-n", "2048"]
+    text = spec_text("llamacpp", model, context_length=1024, parallel=4, extra_args=extra)
+    assert not any("slots holds" in m for m in messages(text)), messages(text)

@@ -398,7 +398,7 @@ def _check_javascript_literals(case: Case) -> None:
         + "]))"
     )
     shown = subprocess.run(
-        [node, "-e", program], capture_output=True, text=True, check=True, cwd=case.cwd
+        [node, "-e", program], capture_output=True, text=True, check=True, cwd=case.cwd, timeout=600
     )
     assert json.loads(shown.stdout) == [expected for _, expected in case.javascript]
 
@@ -512,6 +512,7 @@ def test_real_compose_and_systemd_read_hostile_args_back(engine: str, tmp_path: 
             text=True,
             check=False,
             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+            timeout=600,
         )
         if result.returncode != 0 or result.stderr:
             failures.append(f"compose {value[:40]!r}: {result.stderr[:300]}")
@@ -533,6 +534,7 @@ def test_real_compose_and_systemd_read_hostile_args_back(engine: str, tmp_path: 
             capture_output=True,
             text=True,
             check=False,
+            timeout=600,
         )
         if verify.returncode != 0 or verify.stdout or verify.stderr:
             failures.append(f"systemd {value[:40]!r}: {(verify.stdout + verify.stderr)[:300]}")

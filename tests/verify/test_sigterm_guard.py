@@ -82,7 +82,7 @@ def _run_and_terminate(folder: Path, guarded: bool) -> tuple[int, int]:
     finally:
         if session.poll() is None:
             session.kill()
-            session.wait()
+            session.wait(timeout=30)
     return code, child
 
 

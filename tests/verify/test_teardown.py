@@ -231,7 +231,7 @@ def test_group_members_is_by_process_group_not_session(tmp_path: Path) -> None:
         assert group_members(child.pid) == [child.pid]
     finally:
         child.kill()
-        child.wait()
+        child.wait(timeout=30)
     assert group_members(child.pid) == []
 
 

@@ -107,7 +107,7 @@ class Verify:
             finally:
                 if verify.poll() is None:  # a failed assertion: do not leave verify running
                     verify.kill()
-                    verify.communicate()
+                    verify.communicate(timeout=30)
         found = re.search(r"process group (\d+)", stderr + stdout)
         pids_file = Path(self.env["STAND_IN_PIDS"]) if "STAND_IN_PIDS" in self.env else None
         pids: list[int] = []

@@ -301,14 +301,14 @@ def _gpu_layers_rule(config: EffectiveConfig, facts: ModelFacts) -> list[Diagnos
 
 def _slot_rule(config: EffectiveConfig) -> list[Diagnostic]:
     ctx, slots = config.int_value("--ctx-size"), config.int_value("--parallel")
-    predict = config.int_value("--n-predict")
+    predict = config.int_value("--predict")
     if not ctx or not slots or config.enabled("--kv-unified"):
         return []
     per_slot = -(-(-(-ctx // 256) * 256 // slots) // 256) * 256
     if predict is not None and predict > per_slot:
         return [
             warning(
-                config.path_of("--n-predict"),
+                config.path_of("--predict"),
                 f"each of the {slots} slots holds {per_slot} tokens (--ctx-size {ctx} split "
                 f"across --parallel {slots}), fewer than --n-predict {predict}",
                 "raise runtime.context_length or lower --n-predict",

@@ -215,6 +215,10 @@ def _on(devices: tuple[DeviceEstimate, ...], name: str, floor: bool = False) -> 
     return 0
 
 
+def _budget_on(devices: tuple[DeviceEstimate, ...], name: str) -> int:
+    return next((d.budget_bytes or 0 for d in devices if d.name == name), 0)
+
+
 def _saves(before: tuple[DeviceEstimate, ...], after: tuple[DeviceEstimate, ...], name: str) -> int:
     # When the engine would not even start, what counts is the least it needs to start.
     floor = any(d.name == name and d.verdict == "does-not-fit" for d in before)
@@ -406,15 +410,18 @@ def _hf_fixes(
     if setup.gpus > 0 and setup.memory_fraction < 0.95 and short.name != "host":
         after = evaluate(replace(setup, memory_fraction=0.95))
         if _fits(after):
+            # It saves nothing: it gives the engine more of the GPU. That gain is what the fix
+            # is worth (and what keeps it among the offered fixes, which must be worth > 0).
+            gives = _budget_on(after, short.name) - (short.budget_bytes or 0)
             fixes.append(
                 Fix(
                     "runtime.gpu_memory_fraction",
                     setup.memory_fraction,
                     0.95,
-                    0,
+                    gives,
                     short.name,
                     f"gpu_memory_fraction {setup.memory_fraction} -> 0.95 gives the engine "
-                    f"{format_size((0.95 - setup.memory_fraction) * (short.budget_bytes or 0) / setup.memory_fraction)} more",
+                    f"{format_size(gives)} more",
                     1,
                 )
             )

@@ -41,6 +41,12 @@ class ClientContext:
             return line
         if len(literal) + 4 <= PYTHON_LINE_LENGTH:  # it fits once wrapped in parentheses
             return f"{target} = (\n    {literal}\n)"
+        if isinstance(value, str):
+            # Too long even in parentheses: pieces that each fit, concatenated implicitly. ruff
+            # keeps such a split as it is, while a lone over-long string is parenthesized by
+            # some ruff versions and left bare by others (annotated or not).
+            pieces = "".join(f"    {piece}\n" for piece in _string_pieces(value))
+            return f"{target} = (\n{pieces})"
         return line  # too long either way: the formatter leaves it on one line
 
 
@@ -62,20 +68,49 @@ def client_context(spec: Spec) -> ClientContext:
     )
 
 
+def _string_pieces(value: str) -> list[str]:
+    """String literals, each at most PYTHON_LINE_LENGTH - 4 long, that concatenate to value;
+    a piece ends after a space where one is near, so words stay whole."""
+    width = PYTHON_LINE_LENGTH - 4
+    pieces: list[str] = []
+    rest = value
+    while rest:
+        end = 1
+        while end < len(rest) and len(python_literal(rest[: end + 1])) <= width:
+            end += 1
+        if end < len(rest):
+            space = rest.rfind(" ", 0, end)
+            if space >= end // 2:
+                end = space + 1
+        pieces.append(python_literal(rest[:end]))
+        rest = rest[end:]
+    return pieces
+
+
 def python_literal(value: object) -> str:
     """A Python literal for a client value (None, bool, number, string, list of strings)."""
     if isinstance(value, str):
+        # ruff format's quotes: double, unless single quotes need fewer escapes.
+        quote = "'" if value.count('"') > value.count("'") else '"'
         # Newline, tab and CR as the escapes people read (\n, not \x0a); the rest as the
         # generated files' one Python quoting rule writes it.
         pieces = [
-            {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(piece) or python_string(piece)[1:-1]
+            {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(piece)
+            or "".join(_in_quotes(char, quote) for char in piece)
             for piece in re.split(r"([\n\t\r])", value)
         ]
-        return '"' + "".join(pieces) + '"'
+        return quote + "".join(pieces) + quote
     if isinstance(value, list):
         # One item per line with a trailing comma: readable, and ruff format keeps it so.
         return "[\n" + "".join(f"    {python_literal(item)},\n" for item in value) + "]"
     return repr(value)  # None, True/False, int, float: repr is the literal
+
+
+def _in_quotes(char: str, quote: str) -> str:
+    """One character inside a `quote`-quoted Python literal."""
+    if char in "'\"":
+        return "\\" + char if char == quote else char
+    return python_string(char)[1:-1]
 
 
 def javascript_literal(value: object) -> str:

@@ -2,13 +2,7 @@
 once) and every rule's diagnostics, built once and read by validate, render, explain, fit,
 doctor and verify. Nothing downstream recomputes what an Analysis holds.
 
-The rules run in this order, each reading the plan's effective configuration:
-1. the spec's fields (llmgen.spec: types, patterns, cross-field checks) - no Spec without them;
-2. the engine's own start-up rules, found while planning (llmgen.engines: policy, unsupported
-   knobs, model kind, extra_args, routes, config_rules);
-3. the model's facts and the hardware (llmgen.rules.model, and fit's estimate with `hardware:`);
-4. the deploy section (llmgen.rules.deploy);
-5. the client section (llmgen.rules.client).
+The rules run in the order llmgen.rules documents (its docstring and RULES).
 """
 
 from __future__ import annotations
@@ -20,7 +14,6 @@ from typing import TYPE_CHECKING
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan
 from llmgen.errors import Diagnostic, Severity, SpecError
-from llmgen.rules.client import client_checks
 from llmgen.spec.load import check_spec, position_all
 from llmgen.spec.models import Spec
 from llmgen.spec.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
@@ -78,20 +71,15 @@ def analyze_file(path: str | os.PathLike[str], *, online: bool = False) -> Analy
 
 
 def analyze(spec: Spec, *, online: bool = False) -> Analysis:
-    """Run every rule on `spec` once, in the order of this module's docstring."""
+    """Run every rule on `spec` once, in the order llmgen.rules documents."""
     from llmgen.facts.resolve import lookup_facts
-    from llmgen.rules.deploy import multinode_checks
-    from llmgen.rules.model import model_diagnostics
+    from llmgen.rules import run_rules
+    from llmgen.rules.declare import Context
 
     engine = ENGINES[spec.engine]
     plan = engine.plan(spec)
     facts = lookup_facts(spec, gguf=engine.loads_gguf, online=online)
-    found = [
-        *plan.diagnostics,
-        *model_diagnostics(spec, engine, plan.config, facts),
-        *multinode_checks(spec, engine, plan.config),
-        *client_checks(spec, engine),
-    ]
+    found = [*plan.diagnostics, *run_rules(Context(spec, engine, plan.config, facts))]
     return Analysis(spec, tuple(found), "", plan, facts)
 
 

@@ -1,8 +1,9 @@
-"""Rules that compare a spec with its model's facts (and, with `hardware:`, the machine).
+"""Rules that compare a spec with its model's facts.
 
 Facts come from llmgen.facts (local file, Hugging Face cache, the hub when asked, the built-in
-catalog). An unknown model gets no fact-based rule: nothing is guessed. Every rule reads the
-effective configuration, so a flag given through extra_args counts like the spec field.
+catalog), looked up once by the analysis. An unknown model gets no fact-based rule: nothing is
+guessed. Every rule reads the effective configuration, so a flag given through extra_args
+counts like the spec field. What differs per engine comes from its adapter.
 """
 
 from __future__ import annotations
@@ -10,51 +11,47 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llmgen.errors import Diagnostic, error, warning
+from llmgen.rules.declare import Context, facts_known, facts_readable, rule
 
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine
     from llmgen.engines.effective import EffectiveConfig
     from llmgen.facts.model import ModelFacts
-    from llmgen.facts.resolve import FactsLookup
     from llmgen.spec.models import Spec
 
 
-def model_diagnostics(
-    spec: Spec, engine: Engine, config: EffectiveConfig, found: FactsLookup
-) -> list[Diagnostic]:
-    """Every model- and hardware-based diagnostic for `spec`, from the facts found once."""
-    where = "model.path" if spec.model.path is not None else "model.id"
-    if found.read_error:
-        return [
-            warning(
-                where,
-                f"cannot read the model's metadata: {found.read_error}",
-                "the engine will most likely fail to load it",
-            )
-        ]
-    diagnostics = hardware_count_rule(spec)
-    if found.facts is None:
-        return diagnostics
-    diagnostics += facts_rules(engine, spec, config, found.facts)
-    if spec.hardware is not None and not any(d.severity.value == "error" for d in diagnostics):
-        diagnostics += hardware_fit_rule(spec, config, found)
-    return diagnostics
+def _facts(c: Context) -> ModelFacts:
+    assert c.facts is not None  # every rule here runs only when facts_known
+    return c.facts
 
 
-def facts_rules(
-    engine: Engine, spec: Spec, config: EffectiveConfig, facts: ModelFacts
-) -> list[Diagnostic]:
-    """Context, layers, head split and head size against the model."""
-    found = _context_rule(engine, spec, config, facts)
-    found += _tensor_parallel_rule(engine, spec, config, facts)
-    found += _cpu_head_size_rule(engine, spec, facts)
-    found += engine.facts_rules(spec, config, facts)
-    return found
+@rule(
+    "model.unreadable",
+    "warning",
+    "a model file or folder that exists but whose metadata cannot be read",
+    "check the file; the engine will most likely fail to load it",
+    when=lambda c: not facts_readable(c),
+)
+def unreadable(c: Context) -> list[Diagnostic]:
+    return [
+        warning(
+            c.model_field,
+            f"cannot read the model's metadata: {c.found.read_error}",
+            "the engine will most likely fail to load it",
+        )
+    ]
 
 
-def _context_rule(
-    engine: Engine, spec: Spec, config: EffectiveConfig, facts: ModelFacts
-) -> list[Diagnostic]:
+@rule(
+    "model.context",
+    "error or warning",
+    "a context per sequence beyond the longest the engine accepts for the model "
+    "(an error where the engine refuses to start)",
+    "lower runtime.context_length (or the engine's context flag in extra_args)",
+    when=facts_known,
+)
+def context(c: Context) -> list[Diagnostic]:
+    engine, spec, config, facts = c.engine, c.spec, c.config, _facts(c)
     limit = engine.context_limit(facts)
     asked = engine.context_per_sequence(spec, config)
     name = engine.context_flag
@@ -74,11 +71,17 @@ def _context_rule(
     ]
 
 
-def _tensor_parallel_rule(
-    engine: Engine, spec: Spec, config: EffectiveConfig, facts: ModelFacts
-) -> list[Diagnostic]:
+@rule(
+    "model.shards",
+    "error",
+    "attention or KV heads that cannot be split evenly across the tensor-parallel GPUs",
+    "use a number of GPUs that divides the head count",
+    when=lambda c: facts_known(c) and c.engine.shards_split_heads,
+)
+def shards(c: Context) -> list[Diagnostic]:
+    engine, spec, config, facts = c.engine, c.spec, c.config, _facts(c)
     name = engine.shard_flag
-    if not engine.shards_split_heads or name is None:
+    if name is None:
         return []
     shards = config.int_value(name) or spec.runtime.gpus
     if shards <= 1:
@@ -111,16 +114,23 @@ def _tensor_parallel_rule(
     return found
 
 
-def _cpu_head_size_rule(engine: Engine, spec: Spec, facts: ModelFacts) -> list[Diagnostic]:
+@rule(
+    "model.cpu_head_size",
+    "error",
+    "a head size the engine's CPU attention kernels do not support",
+    "use a GPU (runtime.gpus) or another engine",
+    when=lambda c: facts_known(c) and bool(c.engine.cpu_head_sizes),
+)
+def cpu_head_size(c: Context) -> list[Diagnostic]:
+    engine, spec, facts = c.engine, c.spec, _facts(c)
     sizes = engine.cpu_head_sizes
     if not sizes or spec.runtime.gpus != 0 or facts.head_size is None:
         return []
     if facts.head_size in sizes:
         return []
-    where = "model.path" if spec.model.path is not None else "model.id"
     return [
         error(
-            where,
+            c.model_field,
             f"{engine.title}'s CPU attention supports head sizes "
             f"{', '.join(map(str, sorted(sizes)))}; this model has {facts.head_size}",
             "use a GPU (runtime.gpus) or another engine",
@@ -128,39 +138,26 @@ def _cpu_head_size_rule(engine: Engine, spec: Spec, facts: ModelFacts) -> list[D
     ]
 
 
-def hardware_count_rule(spec: Spec) -> list[Diagnostic]:
-    """runtime.gpus cannot exceed the GPUs the machine has."""
-    hardware = spec.hardware
-    if hardware is None or hardware.gpus is None or spec.runtime.gpus <= hardware.gpus:
-        return []
-    return [
-        error(
-            "runtime.gpus",
-            f"{spec.runtime.gpus} GPUs asked, the machine has {hardware.gpus} (hardware.gpus)",
-            f"set runtime.gpus to {hardware.gpus} or lower",
-        )
-    ]
+@rule(
+    "model.engine",
+    "error or warning",
+    "the engine's own start-up rules that need the model's facts (llama.cpp: --gpu-layers "
+    "beyond the model's layers, slots too small for --n-predict)",
+    "the diagnostic names the value to set",
+    when=facts_known,
+)
+def engine_facts(c: Context) -> list[Diagnostic]:
+    return c.engine.facts_rules(c.spec, c.config, _facts(c))
 
 
-def hardware_fit_rule(spec: Spec, config: EffectiveConfig, found: FactsLookup) -> list[Diagnostic]:
-    """With `hardware:`, a deployment that cannot fit is an error carrying fit's fixes."""
-    from llmgen.fit.run import fit_spec
-    from llmgen.fit.sizes import format_size
+MODEL_RULES = (context, shards, cpu_head_size, engine_facts)
 
-    report = fit_spec(spec, config=config, lookup=found)
-    if report.verdict != "does-not-fit":
-        return []
-    short = [d for d in report.devices if d.verdict == "does-not-fit"]
-    parts = [
-        f"{d.name} needs {format_size(d.minimum_bytes or d.estimate_bytes)} of "
-        f"{format_size(d.budget_bytes or 0)}"
-        for d in short
-    ]
-    fixes = "; ".join(f.text for f in report.fixes[:3])
-    return [
-        error(
-            "hardware",
-            f"the deployment cannot fit: {', '.join(parts)} (llmgen fit shows the breakdown)",
-            fixes or "use a machine with more memory",
-        )
-    ]
+
+def facts_rules(
+    engine: Engine, spec: Spec, config: EffectiveConfig, facts: ModelFacts
+) -> list[Diagnostic]:
+    """The model rules for `spec` against `facts` (what validate runs once facts are known)."""
+    from llmgen.facts.resolve import FactsLookup
+
+    context = Context(spec, engine, config, FactsLookup(facts, facts.source))
+    return [d for model_rule in MODEL_RULES for d in model_rule(context)]

@@ -1,0 +1,149 @@
+"""The writer's refusals, each with its whole message, and its bounds (render/writer.py's
+write_bundle on a small bundle written here; tests/render/test_writer.py covers the CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from llmgen.errors import OutputError
+from llmgen.render.writer import write_bundle
+
+MANIFEST_TEXT = json.dumps({"llmgen_version": "0.1.0", "files": {"a.txt": "x"}})
+
+
+def bundle(**extra: str) -> dict[str, str]:
+    return {"a.txt": "alpha\n", **extra, "manifest.json": MANIFEST_TEXT}
+
+
+def refused(files: dict[str, str], out: Path) -> str:
+    with pytest.raises(OutputError) as caught:
+        write_bundle(files, out)
+    return str(caught.value)
+
+
+def old_manifest(out: Path, content: object | str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "manifest.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+@pytest.mark.parametrize("relative", ["../x", "a/./b", "a/../b", "/etc/x", "a//b", "a\\b", "a\0b"])
+def test_a_bundle_path_that_could_leave_the_directory_is_refused(
+    tmp_path: Path, relative: str
+) -> None:
+    message = refused({relative: "x"}, tmp_path / "out")
+    assert message == f"refusing to write {relative!r}: outside the output directory"
+
+
+@pytest.mark.parametrize("relative", ["../x", "a/./b", "a\\b", "a\0b", ""])
+def test_a_tampered_manifest_entry_is_refused_with_the_manifest_named(
+    tmp_path: Path, relative: str
+) -> None:
+    path = old_manifest(tmp_path / "out", {"llmgen_version": "0", "files": {relative: "0" * 64}})
+    assert refused(bundle(), tmp_path / "out") == (
+        f"refusing to write {relative!r} (listed in {path}): outside the output directory"
+    )
+
+
+def test_a_manifest_of_exactly_1_mib_is_read_one_byte_more_is_not(tmp_path: Path) -> None:
+    text = json.dumps({"llmgen_version": "0", "files": {}})
+    out = tmp_path / "out"
+    old_manifest(out, text + " " * ((1 << 20) - len(text)))
+    assert (out / "manifest.json").stat().st_size == 1 << 20
+    write_bundle(bundle(), out)  # read (and replaced)
+    path = old_manifest(out, text + " " * ((1 << 20) + 1 - len(text)))
+    assert refused(bundle(), out) == (
+        f"{path}: not a manifest llmgen can read; move it away or pick another output directory"
+    )
+
+
+def test_a_manifest_that_is_not_a_regular_file_is_never_opened(tmp_path: Path) -> None:
+    # A FIFO: opening it to read would wait for a writer. A thread stands ready to write a
+    # valid manifest into it, so a reader that did open it would get one and carry on.
+    out = tmp_path / "out"
+    out.mkdir()
+    fifo = out / "manifest.json"
+    os.mkfifo(fifo)
+    valid = json.dumps({"llmgen_version": "0", "files": {}}).encode()
+
+    def feed() -> None:
+        with open(fifo, "wb") as stream:  # blocks until a reader opens it
+            stream.write(valid)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        assert refused(bundle(), out) == (
+            f"{fifo}: not a manifest llmgen can read; move it away or pick another output directory"
+        )
+    finally:
+        # Release the feeder: a reader that opens and closes at once.
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        feeder.join(timeout=10)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"files": {}},  # no llmgen_version
+        {"llmgen_version": "0", "files": []},
+        {"llmgen_version": "0", "files": {"a.txt": 1}},  # a hash that is not text
+        ["llmgen_version"],
+    ],
+)
+def test_someone_else_s_manifest_is_named_and_kept(tmp_path: Path, content: object) -> None:
+    path = old_manifest(tmp_path / "out", content)
+    before = path.read_bytes()
+    assert refused(bundle(), tmp_path / "out") == (
+        f"{path} was not written by llmgen; move it away or pick another output directory"
+    )
+    assert path.read_bytes() == before
+
+
+def test_a_symlinked_manifest_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "elsewhere.json").write_text(MANIFEST_TEXT)
+    (out / "manifest.json").symlink_to(tmp_path / "elsewhere.json")
+    assert refused(bundle(), out) == (
+        f"{out / 'manifest.json'} is a symlink; refusing to read or replace it"
+    )
+
+
+def test_a_symlinked_file_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "target").write_text("theirs")
+    (out / "a.txt").symlink_to(tmp_path / "target")
+    assert refused(bundle(), out) == f"refusing to write through the symlink {out / 'a.txt'}"
+    assert (tmp_path / "target").read_text() == "theirs"
+
+
+def test_a_directory_where_a_file_goes_is_not_llmgen_s(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "a.txt").mkdir(parents=True)
+    assert refused(bundle(), out) == (
+        f"{out}: will not overwrite files llmgen did not generate: a.txt "
+        "(move them away or render elsewhere)"
+    )
+
+
+def test_the_output_directory_is_made_with_its_parents(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b" / "out"
+    result = write_bundle(bundle(**{"sub/dir/b.sh": "#!/bin/sh\n"}), out)
+    assert sorted(result.written) == ["a.txt", "manifest.json", "sub/dir/b.sh"]
+    assert (out / "sub" / "dir" / "b.sh").stat().st_mode & 0o777 == 0o755
+    assert (out / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (out / "sub").stat().st_mode & 0o777 == 0o755
+
+
+def test_an_output_path_that_is_a_file_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("x")
+    assert refused(bundle(), out) == f"{out} exists and is not a directory"

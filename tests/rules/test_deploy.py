@@ -1,0 +1,140 @@
+"""Scale-out rules (rules/deploy.py) at their bounds.
+
+Name lengths from Kubernetes: a label value is at most 63 characters; a StatefulSet's pods carry
+`controller-revision-hash: <name>-<10-character hash>`, so a name of at most 63 - 11 = 52; a
+LeaderWorkerSet's worker StatefulSet is `<name>-<group index>`, so 52 - 1 - the digits of the
+last index (replicas - 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from llmgen.errors import SpecError
+from llmgen.rules.analysis import validate_text
+
+GGUF = {"id": "bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M"}
+HF = {"id": "HuggingFaceTB/SmolLM2-360M-Instruct"}
+
+
+def found(
+    engine: str, name: str = "demo", runtime: dict[str, Any] | None = None, **deploy: Any
+) -> list[tuple[str, str, str]]:
+    """(severity, path, message) of the diagnostics about deploy or the name."""
+    data: dict[str, Any] = {
+        "name": name,
+        "engine": engine,
+        "model": GGUF if engine == "llamacpp" else HF,
+        "runtime": runtime or {"gpus": 1},
+    }
+    if deploy:
+        data["deploy"] = deploy
+    try:
+        diagnostics = validate_text(yaml.safe_dump(data), "spec.yaml").diagnostics
+    except SpecError as exc:
+        diagnostics = exc.diagnostics
+    return [
+        (d.severity.value, d.path, d.message)
+        for d in diagnostics
+        if d.path == "name" or d.path.startswith(("deploy", "runtime.extra_args"))
+    ]
+
+
+def name_error(longest: int, name: str) -> tuple[str, str, str]:
+    return (
+        "error",
+        "name",
+        f"'{name}' has {len(name)} characters; with these replicas/nodes Kubernetes labels "
+        f"its pods '<name>-<suffix>' within 63, so at most {longest}",
+    )
+
+
+def test_one_replica_allows_63_characters() -> None:
+    assert found("vllm", "a" * 63) == []
+
+
+def test_replicas_with_their_own_claims_allow_52() -> None:
+    assert found("vllm", "a" * 52, replicas=3) == []
+    assert found("vllm", "a" * 53, replicas=3) == [name_error(52, "a" * 53)]
+
+
+def test_replicas_sharing_a_claim_allow_63_and_are_warned() -> None:
+    assert found("vllm", "a" * 63, replicas=3, storage={"claim": "models"}) == [
+        (
+            "warning",
+            "deploy.storage.claim",
+            "all 3 replicas mount the existing claim 'models': it must be ReadWriteMany",
+        )
+    ]
+    assert found("vllm", "demo", replicas=1, storage={"claim": "models"}) == []
+
+
+def test_groups_spanning_nodes_allow_52_less_the_group_index() -> None:
+    # 10 replicas: last index 9, one digit: 52 - 1 - 1 = 50; 11 replicas: index 10: 49.
+    assert found("vllm", "a" * 50, replicas=10, nodes=2) == []
+    assert found("vllm", "a" * 51, replicas=10, nodes=2) == [name_error(50, "a" * 51)]
+    assert found("vllm", "a" * 49, replicas=11, nodes=2) == []
+    assert found("vllm", "a" * 50, replicas=11, nodes=2) == [name_error(49, "a" * 50)]
+
+
+def test_an_engine_without_multi_node_serving_is_refused() -> None:
+    (problem,) = found("tgi", nodes=2)
+    assert problem[:2] == ("error", "deploy.nodes")
+    assert problem[2].endswith("has no multi-node serving")
+
+
+def test_vllm_spans_nodes_with_gpus_only() -> None:
+    assert found("vllm", runtime={"gpus": 0}, nodes=2) == [
+        ("error", "deploy.nodes", "vLLM spans nodes with GPUs only, but runtime.gpus is 0")
+    ]
+    assert found("vllm", runtime={"gpus": 1}, nodes=2) == []
+
+
+def test_flags_set_from_the_node_count_are_refused_in_extra_args() -> None:
+    runtime = {"gpus": 1, "extra_args": ["--seed", "1", "--distributed-executor-backend", "mp"]}
+    assert found("vllm", runtime=runtime, nodes=2) == [
+        (
+            "error",
+            "runtime.extra_args.2",
+            "'--distributed-executor-backend' is set from deploy.nodes when the deployment spans "
+            "nodes",
+        )
+    ]
+    # On one node the flag is the user's to give.
+    assert found("vllm", runtime=runtime) == []
+
+
+RPC_WARNING = (
+    "warning",
+    "deploy.nodes",
+    "llama.cpp spans 2 hosts with rpc-server outside Kubernetes only: multinode/ holds the "
+    "head and worker scripts; kubernetes.yaml, compose.yaml and docker-run.sh run the model "
+    "on one node",
+)
+RPC_NO_LAYERS = (
+    "error",
+    "deploy.nodes",
+    "rpc-server workers only receive the layers offloaded with --gpu-layers, and this spec "
+    "offloads none",
+)
+
+
+def test_llamacpp_spans_hosts_with_rpc_and_needs_offloaded_layers() -> None:
+    assert found("llamacpp", runtime={"gpus": 1}, nodes=2) == [RPC_WARNING]
+    assert found("llamacpp", runtime={"gpus": 0}, nodes=2) == [RPC_NO_LAYERS, RPC_WARNING]
+    no_layers = {"gpus": 1, "gpu_layers": 0}
+    assert found("llamacpp", runtime=no_layers, nodes=2) == [RPC_NO_LAYERS, RPC_WARNING]
+
+
+def test_llamacpp_rpc_servers_come_from_the_environment() -> None:
+    runtime = {"gpus": 1, "extra_args": ["--rpc", "10.0.0.2:50052"]}
+    assert found("llamacpp", runtime=runtime, nodes=2) == [
+        (
+            "error",
+            "runtime.extra_args.0",
+            "'--rpc' is set from LLMGEN_RPC_SERVERS when the deployment spans hosts",
+        ),
+        RPC_WARNING,  # errors come first
+    ]
