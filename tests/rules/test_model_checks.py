@@ -52,10 +52,13 @@ def spec_text(engine: str, path: Path, **runtime: object) -> str:
 
 
 def messages(text: str) -> list[str]:
+    """The diagnostics, less access.unit_user: pytest's tmp folder is 0700, which that rule
+    reports about the folder, not the model's facts (tests/rules/test_model_access.py)."""
     try:
-        return [d.format() for d in validate_text(text, "spec.yaml").diagnostics]
+        found = validate_text(text, "spec.yaml").diagnostics
     except SpecError as exc:
-        return [d.format() for d in exc.diagnostics]
+        found = tuple(exc.diagnostics)
+    return [d.format() for d in found if "DynamicUser" not in d.message]
 
 
 def test_gguf_header_is_read_without_loading_tensors(tmp_path: Path) -> None:

@@ -448,3 +448,12 @@ def test_patterns_read_as_json_schema_reads_them(pattern: str, accepted: str, re
 
     assert _refusals({"text": accepted}, Probe) == []
     assert [e["type"] for e in _refusals({"text": refused}, Probe)] == ["string_pattern_mismatch"]
+
+
+def test_a_label_key_that_reads_like_a_union_tag_keeps_its_place() -> None:
+    # pydantic tags union members `int` in its locations; a node_selector key `int` is no tag.
+    with pytest.raises(ValidationError) as caught:
+        parse_spec(_with(("deploy", "node_selector"), {"int": 5}))
+    (diagnostic,) = spec_diagnostics(caught.value)
+    assert diagnostic.path == "deploy.node_selector.int"
+    assert diagnostic.message == "YAML read 5 as a number, but this field is text"

@@ -228,10 +228,11 @@ def engines() -> None:
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--via",
-    type=click.Choice(["native", "docker"]),
+    type=click.Choice(["native", "docker", "systemd"]),
     default="native",
     show_default=True,
-    help="native runs DIR/launch.sh; docker runs DIR/docker-run.sh.",
+    help="native runs DIR/launch.sh; docker runs DIR/docker-run.sh; systemd (root) runs "
+    "DIR/NAME.service as a runtime unit of this host's systemd and removes it afterwards.",
 )
 @click.option("--url", default=None, help="Check a server already running at this base URL.")
 @click.option(
@@ -263,6 +264,7 @@ def verify(
       llmgen verify out/chat
       llmgen verify chat.llmgen.yaml --format json
       llmgen verify out/chat --url http://127.0.0.1:8080/v1
+      sudo llmgen verify out/chat --via systemd
     """
     import json
 
@@ -280,13 +282,24 @@ def verify(
 
     if url is not None and (via != "native" or keep_running):
         raise click.UsageError("--url checks a running server: it takes no --via or --keep-running")
+    if via == "systemd":
+        from llmgen.verify.systemd import refusal
+
+        refused = refusal()
+        if refused is not None:
+            click.echo(f"llmgen: {refused[0]} (fix: {refused[1]})", err=True)
+            sys.exit(1)
+        if keep_running:
+            raise click.UsageError(
+                "--via systemd always removes the unit: it takes no --keep-running"
+            )
     terminal = sys.stderr.isatty()
     progress = ProgressLine(sys.stderr, terminal) if output_format == "text" or terminal else None
     try:
         result = run_verify(
             VerifyOptions(
                 target=target,
-                via="docker" if via == "docker" else "native",
+                via="docker" if via == "docker" else "systemd" if via == "systemd" else "native",
                 url=url,
                 timeout=timeout,
                 keep_running=keep_running,

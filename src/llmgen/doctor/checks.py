@@ -18,6 +18,7 @@ from llmgen.doctor import probes
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine
     from llmgen.rules.analysis import Analysis
+    from llmgen.spec.models import Spec
 
 Status = Literal["ok", "problem", "info"]
 Way = Literal["native", "docker"]
@@ -107,7 +108,19 @@ def run_checks(analysis: Analysis | None, via: Way | None = None) -> Report:
         checks.append(_shm_check(shm, spec.runtime.gpus))
     checks.append(_disk_check(analysis))
     checks.append(_memory_check(analysis))
+    checks += _model_access_checks(spec)
     return Report(tuple(checks), via)
+
+
+def _model_access_checks(spec: Spec) -> list[Check]:
+    """The systemd unit's DynamicUser reads a local model only through the "other" bits; it
+    blocks neither launch.sh nor the containers, so it blocks no way."""
+    from llmgen.rules.access import unit_access_diagnostics
+
+    return [
+        Check("model access", "problem", found.message, found.hint)
+        for found in unit_access_diagnostics(spec)
+    ]
 
 
 def _general_checks() -> list[Check]:

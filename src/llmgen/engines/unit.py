@@ -22,7 +22,7 @@ class UnitSettings:
 
     path: str  # PATH with the executable's folder first: engines start helpers by name
     bind_privileged_port: bool  # port < 1024 under DynamicUser needs CAP_NET_BIND_SERVICE
-    address_families: str  # tensor parallel discovers interfaces over AF_NETLINK
+    address_families: str  # gloo and tensor parallel discover interfaces over AF_NETLINK
     private_tmp: bool  # a model under /tmp would be hidden by PrivateTmp=yes
 
 
@@ -31,7 +31,10 @@ def unit_settings(spec: Spec, unit_executable: str) -> UnitSettings:
     folder = posixpath.dirname(unit_executable)
     path = SYSTEMD_PATH if folder in SYSTEMD_PATH.split(":") else f"{folder}:{SYSTEMD_PATH}"
     families = "AF_INET AF_INET6 AF_UNIX"
-    if spec.runtime.gpus > 1:
+    # vLLM's worker always joins a torch.distributed (gloo) group, even alone, and gloo lists
+    # the interfaces over netlink: without it "Address family not supported by protocol"
+    # (seen under a real systemd 252, tests/render/test_systemd_runtime.py).
+    if spec.runtime.gpus > 1 or spec.engine == "vllm":
         families += " AF_NETLINK"
     model = spec.model.path or ""
     return UnitSettings(

@@ -161,8 +161,12 @@ class VllmEngine(Engine):
         return env
 
     def shm_size(self, spec: Spec) -> str | None:
-        # Tensor parallel workers exchange tensors through /dev/shm.
-        return "16g" if spec.runtime.gpus > 1 else None
+        # Tensor parallel workers exchange tensors through /dev/shm. The CPU engine needs more
+        # than the 64 MiB a container or pod gets by default even with one worker ("Insufficient
+        # space in /dev/shm ... 160 MiB required", seen on the Docker Engine): 1 GiB leaves room.
+        if spec.runtime.gpus > 1:
+            return "16g"
+        return "1g" if spec.runtime.gpus == 0 else None
 
     def healthcheck(self, port: int) -> tuple[str, ...]:
         # The vLLM images ship python3 for certain; curl is not promised. The URL is an

@@ -7,7 +7,8 @@ from it, tests/rules/test_rules_table.py keeps the two the same):
    binds, knobs the engine lacks, GGUF or not, extra_args against the flag table, routes, and
    each adapter's config_rules): they belong to the adapter, which knows the engine;
 3. RULES below, each declared once (llmgen.rules.declare): the model's facts (model), the
-   machine (hardware), the deploy section (deploy) and the client section (client).
+   machine (hardware), the deploy section (deploy), the client section (client) and whether
+   the systemd unit's DynamicUser can read a local model (access).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from llmgen.rules import client, deploy, hardware, model
+from llmgen.rules import access, client, deploy, hardware, model
 from llmgen.rules.declare import Context, Rule
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ RULES: tuple[Rule, ...] = (
     deploy.rpc_flag,
     client.max_tokens,
     client.engine_limits,
+    access.unit_access,
 )
 
 

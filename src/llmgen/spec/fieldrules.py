@@ -38,7 +38,7 @@ def field_rules(model: Any, loc: Loc = ()) -> Iterator[tuple[Loc, Any, Character
         for item in info.metadata:
             if isinstance(item, CharacterRule):
                 yield path, info, item
-        nested = _model_in(info.annotation)
+        nested = model_in(info.annotation)
         if nested is not None:
             yield from field_rules(nested, path)
 
@@ -54,7 +54,7 @@ def pattern_of(info: Any) -> str | None:
     return next((m.pattern for m in info.metadata if getattr(m, "pattern", None)), None)
 
 
-def _model_in(annotation: Any) -> Any:
+def model_in(annotation: Any) -> Any:
     """The section model inside `annotation` (`X`, `X | None`, `list[X]`), or None."""
     from typing import get_args
 
@@ -63,7 +63,7 @@ def _model_in(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in get_args(annotation):
-        found = _model_in(arg)
+        found = model_in(arg)
         if found is not None:
             return found
     return None
@@ -87,7 +87,7 @@ def section_at(model: Any, loc: Loc) -> Any:
         info = model.model_fields.get(part) if isinstance(part, str) else None
         if info is None or _is_list(info.annotation):
             return None
-        model = _model_in(info.annotation)
+        model = model_in(info.annotation)
         if model is None:
             return None
     return model
@@ -97,7 +97,7 @@ def sections_of(model: Any) -> dict[str, Any]:
     """Each field of `model` that is itself a section (`X` or `X | None`): name -> model."""
     found = {}
     for name, info in model.model_fields.items():
-        nested = _model_in(info.annotation)
+        nested = model_in(info.annotation)
         if nested is not None and not _is_list(info.annotation):
             found[name] = nested
     return found

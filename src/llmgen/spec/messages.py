@@ -8,8 +8,8 @@ here; the words of a field's character rule come from its declaration (llmgen.sp
 from __future__ import annotations
 
 import difflib
-import re
-from typing import TYPE_CHECKING, Any
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 from llmgen.errors import Diagnostic, error
 from llmgen.spec.fieldrules import rule_at
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
     from pydantic_core import ErrorDetails
 
-# pydantic names the member of a union an error belongs to (`int`, `literal['all']`) in its
-# location; the user's file has no such key.
-_UNION_TAG = re.compile(r"^(int|str|float|bool|list\[.*\]|dict\[.*\]|none|literal\[.*\])$")
 _MEMBER_WORDS = {"int_type": "a whole number", "float_type": "a number", "string_type": "text"}
 RULES_HINT = "the character rules per field are in docs/spec-rules.md"
 
@@ -41,7 +38,30 @@ def spec_diagnostics(exc: ValidationError) -> list[Diagnostic]:
 
 
 def _field_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    return tuple(p for p in loc if isinstance(p, int) or not _UNION_TAG.match(p))
+    """`loc` without the union member tags pydantic adds (`int`, `literal['all']`).
+
+    The models are walked along `loc`, so a tag is dropped only right after a field whose type
+    is a union, never a user's key that happens to read `int` (a node_selector label).
+    """
+    from llmgen.spec.fieldrules import model_in
+    from llmgen.spec.models import Spec
+
+    model: Any = Spec
+    found: list[int | str] = []
+    parts = iter(loc)
+    for part in parts:
+        found.append(part)
+        if isinstance(part, int):
+            continue  # a list item: the same model
+        info = model.model_fields.get(part) if model is not None else None
+        if info is None:
+            model = None
+            continue
+        members = [arg for arg in get_args(info.annotation) if arg is not type(None)]
+        if get_origin(info.annotation) in (Union, UnionType) and len(members) > 1:
+            next(parts, None)  # the member tag
+        model = model_in(info.annotation)
+    return tuple(found)
 
 
 def _union_diagnostic(loc: tuple[Any, ...], items: list[ErrorDetails]) -> Diagnostic:

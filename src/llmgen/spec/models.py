@@ -48,7 +48,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 class StrictModel(BaseModel):
     """Base of every spec section: unknown keys are errors and no value is converted."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+    # rust-regex (pydantic's default, named here because llmgen relies on it) reads `$` as
+    # the end of the text, as JSON Schema does; Python's `re` would let "demo\n" match.
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, allow_inf_nan=False, regex_engine="rust-regex"
+    )
 
 
 def _normalized_path(value: str | None) -> str | None:

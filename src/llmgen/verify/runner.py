@@ -22,9 +22,10 @@ from llmgen.verify.http import Endpoint
 from llmgen.verify.interrupt import StopRequest
 from llmgen.verify.process import MemorySampler, ServerProcess, Teardown, log_tail, port_in_use
 from llmgen.verify.readiness import Probe, State, wait_until_ready
+from llmgen.verify.systemd import SystemdUnit
 
-Via = Literal["native", "docker"]
-SCRIPTS: dict[Via, str] = {"native": "launch.sh", "docker": "docker-run.sh"}
+Via = Literal["native", "docker", "systemd"]
+SCRIPTS: dict[Via, str] = {"native": "launch.sh", "docker": "docker-run.sh", "systemd": "systemd"}
 LOG_NAME = "verify.log"
 PROGRESS_EVERY_S = 0.1
 WORKER_JOIN_S = 30.0  # after teardown, how long to wait for the worker's last request
@@ -194,7 +195,7 @@ class _Run:
         self.options = options
         self.signals = signals
         self.started = time.monotonic()
-        self.server: ServerProcess | None = None
+        self.server: ServerProcess | SystemdUnit | None = None
         self.sampler: MemorySampler | None = None
         self.ready = False
         # Set by the main thread under `lock` when teardown begins; after that the worker
@@ -330,6 +331,9 @@ def _work(
 
 
 def _launch(run: _Run, result: VerifyResult, endpoint: Endpoint, env: dict[str, str]) -> None:
+    if result.mode == "systemd":
+        _launch_unit(run, result, endpoint)
+        return
     script = result.directory / result.mode
     if not script.is_file():
         raise VerifyError(
@@ -373,6 +377,34 @@ def _launch(run: _Run, result: VerifyResult, endpoint: Endpoint, env: dict[str, 
         run.sampler.start()
         result.rss_scope = "the server's process group"
     run.enter("launched", f"{result.mode} as process group {run.server.pgid}")
+
+
+def _launch_unit(run: _Run, result: VerifyResult, endpoint: Endpoint) -> None:
+    """--via systemd: the rendered unit as a runtime unit of this host's systemd."""
+    unit_file = result.directory / f"{result.name}.service"
+    if not unit_file.is_file():
+        raise VerifyError(
+            "bad-directory", f"{unit_file} is missing", "re-render the directory with llmgen render"
+        )
+    run.enter("checking port", f"{endpoint.host}:{endpoint.port}")
+    if port_in_use(endpoint.host, endpoint.port):
+        raise VerifyError(
+            "port-in-use",
+            f"port {endpoint.port} on {endpoint.host} is already in use (nothing was started)",
+            f"stop whatever listens there (ss -ltnp 'sport = :{endpoint.port}') "
+            "or change server.port in the spec",
+        )
+    result.log_path = result.directory / LOG_NAME
+    unit = SystemdUnit(unit_file, result.log_path)
+    with run.lock:  # as for launch.sh: the teardown always sees what was installed
+        if run.stopping:
+            raise _StoppedError
+        run.server = unit
+    run.enter("installing", str(unit.installed))
+    unit.start()
+    result.pgid = unit.pgid
+    result.launched_at = unit.started_at
+    run.enter("launched", f"{unit.unit} (main PID {unit.pgid})")
 
 
 def _wait_ready(run: _Run, result: VerifyResult, manifest: Manifest, endpoint: Endpoint) -> None:
