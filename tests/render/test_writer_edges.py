@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmgen.errors import OutputError
+from llmgen.render import writer
 from llmgen.render.writer import write_bundle
 
 MANIFEST_TEXT = json.dumps({"llmgen_version": "0.1.0", "files": {"a.txt": "x"}})
@@ -147,3 +148,28 @@ def test_an_output_path_that_is_a_file_is_named(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.write_text("x")
     assert refused(bundle(), out) == f"{out} exists and is not a directory"
+
+
+def test_a_file_or_symlink_swapped_in_after_the_checks_is_refused_and_named(
+    tmp_path: Path,
+) -> None:
+    # Between write_bundle's checks and its writes (simulated by writing directly): every
+    # directory is opened with O_DIRECTORY | O_NOFOLLOW, so neither a file nor a symlink where
+    # a directory goes is written into.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clients").write_text("a file now")
+    with pytest.raises(OutputError) as caught:
+        writer._write_at(out, ("clients", "client.py"), b"x", executable=False)
+    assert str(caught.value) == (
+        f"refusing to write into {out / 'clients'}: clients is not a directory (Not a directory)"
+    )
+    (out / "clients").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    (out / "clients").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(OutputError) as caught:
+        writer._write_at(out, ("clients", "client.py"), b"x", executable=False)
+    assert str(caught.value) == (
+        f"refusing to write into {out / 'clients'}: clients is not a directory (Not a directory)"
+    )  # Linux answers O_DIRECTORY | O_NOFOLLOW on a symlink with ENOTDIR
+    assert list((tmp_path / "elsewhere").iterdir()) == []
