@@ -3,6 +3,7 @@ write_bundle on a small bundle written here; tests/render/test_writer.py covers 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -173,3 +174,33 @@ def test_a_file_or_symlink_swapped_in_after_the_checks_is_refused_and_named(
         f"refusing to write into {out / 'clients'}: clients is not a directory (Not a directory)"
     )  # Linux answers O_DIRECTORY | O_NOFOLLOW on a symlink with ENOTDIR
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_stale_generated_file_in_a_subdirectory_is_removed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    nested = {"sub/dir/x.txt": "x\n", "manifest.json": ""}
+    first = write_bundle(nested, out)
+    assert first.written == ["sub/dir/x.txt", "manifest.json"]
+    sha = hashlib.sha256(b"x\n").hexdigest()
+    manifest = json.dumps({"llmgen_version": "0", "files": {"sub/dir/x.txt": sha}})
+    (out / "manifest.json").write_text(manifest)
+    second = write_bundle({"a.txt": "a\n", "manifest.json": manifest}, out)
+    assert second.removed == ["sub/dir/x.txt"]
+    assert not (out / "sub" / "dir" / "x.txt").exists()
+
+
+def test_the_temp_file_is_created_exclusively_never_through_a_planted_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Someone who could guess the temp name and plant a symlink there gets nothing written
+    # through it: the temp file is opened with O_CREAT | O_EXCL | O_NOFOLLOW.
+    monkeypatch.setattr(writer.secrets, "token_hex", lambda size: "0" * (2 * size))
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("theirs")
+    (out / f".a.txt.{'0' * 12}.tmp").symlink_to(victim)
+    with pytest.raises(OutputError) as caught:
+        write_bundle(bundle(), out)
+    assert str(caught.value).startswith(f"cannot write into {out}: File exists")
+    assert victim.read_text() == "theirs"
