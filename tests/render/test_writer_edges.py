@@ -204,3 +204,42 @@ def test_the_temp_file_is_created_exclusively_never_through_a_planted_symlink(
         write_bundle(bundle(), out)
     assert str(caught.value).startswith(f"cannot write into {out}: File exists")
     assert victim.read_text() == "theirs"
+
+
+def test_a_stale_file_is_removed_only_if_still_the_generated_regular_file(tmp_path: Path) -> None:
+    # The last check before the unlink, for a file changed after write_bundle looked at it.
+    out = tmp_path / "out"
+    out.mkdir()
+    sha = hashlib.sha256(b"x\n").hexdigest()
+    assert writer._remove_at(out, ("gone.txt",), sha) is False  # vanished meanwhile
+    (out / "edited.txt").write_text("y\n")
+    assert writer._remove_at(out, ("edited.txt",), sha) is False  # changed
+    assert (out / "edited.txt").read_text() == "y\n"
+    (tmp_path / "target").write_text("x\n")
+    (out / "link.txt").symlink_to(tmp_path / "target")
+    with pytest.raises(OSError):  # never read through a symlink (O_NOFOLLOW: ELOOP)
+        writer._remove_at(out, ("link.txt",), sha)
+    (out / "same.txt").write_text("x\n")
+    assert writer._remove_at(out, ("same.txt",), sha) is True
+    assert not (out / "same.txt").exists()
+
+
+def test_an_edited_generated_file_is_kept_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    sha = hashlib.sha256(b"alpha\n").hexdigest()
+    manifest = json.dumps({"llmgen_version": "0", "files": {"a.txt": sha}})
+    write_bundle({"a.txt": "alpha\n", "manifest.json": manifest}, out)
+    (out / "a.txt").write_text("mine\n")
+    with pytest.raises(OutputError, match=r"^.*were edited since they were rendered: a\.txt"):
+        write_bundle({"a.txt": "beta\n", "manifest.json": manifest}, out)
+    assert (out / "a.txt").read_text() == "mine\n"
+    write_bundle({"a.txt": "beta\n", "manifest.json": manifest}, out, force=True)
+    assert (out / "a.txt").read_text() == "beta\n"
+
+
+def test_an_output_directory_that_cannot_be_made_is_named_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "out"
+    assert refused(bundle(), out) == f"cannot create {out}: Not a directory"
