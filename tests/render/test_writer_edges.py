@@ -202,7 +202,7 @@ def test_the_temp_file_is_created_exclusively_never_through_a_planted_symlink(
     (out / f".a.txt.{'0' * 12}.tmp").symlink_to(victim)
     with pytest.raises(OutputError) as caught:
         write_bundle(bundle(), out)
-    assert str(caught.value).startswith(f"cannot write into {out}: File exists")
+    assert str(caught.value) == f"cannot write into {out}: File exists (.a.txt.{'0' * 12}.tmp)"
     assert victim.read_text() == "theirs"
 
 
@@ -243,3 +243,44 @@ def test_an_output_directory_that_cannot_be_made_is_named_with_the_reason(
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "out"
     assert refused(bundle(), out) == f"cannot create {out}: Not a directory"
+
+
+def test_the_manifest_is_written_last_whatever_the_bundle_s_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    old = json.dumps({"llmgen_version": "0", "files": {}})
+    write_bundle({"manifest.json": old}, out)
+    real = writer._write_at
+
+    def failing(base: Path, parts: tuple[str, ...], data: bytes, executable: bool) -> bool:
+        if parts == ("z.txt",):
+            raise OSError(28, "No space left on device")
+        return real(base, parts, data, executable)
+
+    monkeypatch.setattr(writer, "_write_at", failing)
+    new = json.dumps({"llmgen_version": "0", "files": {"a.txt": "x", "z.txt": "y"}})
+    with pytest.raises(OutputError, match=r"^cannot write into .*: No space left on device$"):
+        write_bundle({"manifest.json": new, "a.txt": "a\n", "z.txt": "z\n"}, out)
+    assert (out / "manifest.json").read_text() == old  # still the old one
+
+
+def test_unchanged_files_do_not_stop_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    same, one = (hashlib.sha256(text).hexdigest() for text in (b"same\n", b"one\n"))
+    manifest = json.dumps({"llmgen_version": "0", "files": {"a.txt": same, "b.txt": one}})
+    write_bundle({"a.txt": "same\n", "b.txt": "one\n", "manifest.json": manifest}, out)
+    result = write_bundle({"a.txt": "same\n", "b.txt": "two\n", "manifest.json": "{}"}, out)
+    assert result.unchanged == ["a.txt"]
+    assert (out / "b.txt").read_text() == "two\n"
+
+
+def test_a_stale_entry_already_gone_does_not_stop_the_other_removals(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    sha = hashlib.sha256(b"x\n").hexdigest()
+    manifest = json.dumps({"llmgen_version": "0", "files": {"a.txt": sha, "b.txt": sha}})
+    write_bundle({"a.txt": "x\n", "b.txt": "x\n", "manifest.json": manifest}, out)
+    (out / "a.txt").unlink()  # the user removed the first stale file already
+    result = write_bundle({"c.txt": "c\n", "manifest.json": "{}"}, out)
+    assert result.removed == ["b.txt"]
+    assert not (out / "b.txt").exists()
