@@ -37,14 +37,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "llamacpp-smollm2.yaml"
 SCHEMA = REPO / "schemas" / "llmgen.schema.json"
-# Issue 11 set its targets on a machine where check-jsonschema took 0.18-0.20 s on this file.
+# Issue 11 set its targets on a machine where check-jsonschema took 0.18-0.20 s on this file
+# (issue 17 corrected them for the spec on pydantic: validate-1 <= 0.7x check-jsonschema,
+# render <= 0.15 s, --version within 10 ms of `python -c "import sys"`).
 # The same command timed here gives the factor between the two machines, so a target can be
 # read on either: `scaled` = this machine's median / factor.
 ISSUE_CHECK_JSONSCHEMA_S = 0.19
 TARGETS = {  # seconds; validate-one is judged against check-jsonschema instead
     "validate-1000": 0.3,
-    "version": 0.030,
-    "render": 0.12,
+    "render": 0.15,
 }
 
 
@@ -168,7 +169,9 @@ def main() -> None:
         target = TARGETS.get(name)
         shown = f"<= {target * 1000:.0f} ms" if target else ""
         if name == "validate-1":
-            shown = "<= 0.5x check-jsonschema"
+            shown = "<= 0.7x check-jsonschema"
+        if name == "version":
+            shown = "<= python-floor + 10 ms"
         print(
             f"| {name} | {row['median_s'] * 1000:.0f} ms | {row['min_s'] * 1000:.0f} ms | "
             f"{row['max_s'] * 1000:.0f} ms | {row['cpu_median_s'] * 1000:.0f} ms | "

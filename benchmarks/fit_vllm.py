@@ -99,8 +99,9 @@ def measure(python: Path, model: Path, work: Path) -> dict[str, object]:
     report = fit_spec(spec, memory="16G", online=False)
     host = next(d for d in report.devices if d.name == "host")
     facts = local_facts(str(model))
-    assert facts is not None and plan.config is not None
-    per_token = kv_bytes_per_token(facts, _hf_setup(spec, plan.config))
+    flags = ENGINES[spec.engine].memory_flags
+    assert facts is not None and flags is not None
+    per_token = kv_bytes_per_token(facts, _hf_setup(spec, plan.config, flags))
     return {
         "model": model.name,
         "weights_mib": round((facts.weight_bytes or 0) / MIB, 1),

@@ -58,12 +58,13 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         )
         for engine in ENGINE_KEYS
     },
-    # The spec's checker and schema writer: the judge-against-jsonschema tests, every case
-    # file's message, and the committed schema (byte for byte what the sections generate).
-    "sections": (
-        ("src/llmgen/spec/sections.py",),
+    # The spec's messages and field rules: the judge-against-jsonschema tests, every case
+    # file's message, the rules document and the committed schema.
+    "spec": (
+        ("src/llmgen/spec/messages.py", "src/llmgen/spec/fieldrules.py"),
         (
-            "tests/spec/test_sections.py",
+            "tests/spec/test_models.py",
+            "tests/spec/test_field_rules.py",
             "tests/spec/test_validation_cases.py",
             "tests/cli/test_cli.py::test_schema_is_current_and_valid",
         ),

@@ -8,7 +8,7 @@ newer llmgen writes a newer URL.
 
 from __future__ import annotations
 
-from llmgen import __version__
+from llmgen.version import __version__
 
 REPOSITORY = "llmgen/llmgen"  # owner/name on GitHub; also in pyproject's [project.urls]
 SCHEMA_PATH = "schemas/llmgen.schema.json"

@@ -1,8 +1,9 @@
 """Start-up: each command imports only what it needs (read from `python -X importtime`).
 
 These are behaviours, not timings (docs/benchmarks.md has the figures): `--version` is
-answered before click, pydantic or yaml is imported, and validate loads neither the template
-engine nor the JSON Schema validator nor any engine's client library.
+answered before click, pydantic or yaml is imported, pydantic is imported only by commands
+that read a spec, and validate loads neither the template engine nor the JSON Schema
+validator nor any engine's client library.
 """
 
 from __future__ import annotations
@@ -62,21 +63,71 @@ def test_validate_loads_no_click_templates_schema_validator_or_clients() -> None
     assert "click" in top_level(imported("validate", "--help"))  # help is click's
 
 
+PYDANTIC = {"pydantic", "pydantic_core", "annotated_types"}
+
+
 @pytest.mark.parametrize(
-    ("args", "exit_code"),
+    ("args", "exit_code", "reads_a_spec"),
     [
-        (("validate", str(EXAMPLE)), 0),
-        (("render", str(EXAMPLE), "--check", str(REPO / "missing")), 1),  # nothing rendered yet
+        (("validate", str(EXAMPLE)), 0, True),
+        (("render", str(EXAMPLE), "--check", str(REPO / "missing")), 1, True),  # nothing rendered
+        (("--version",), 0, False),
+        (("--help",), 0, False),
+        (("validate", "--help"), 0, False),
+        (("engines",), 0, False),
     ],
 )
-def test_no_command_imports_pydantic_or_reads_package_metadata(
-    args: tuple[str, ...], exit_code: int
+def test_pydantic_is_imported_only_where_a_spec_is_read(
+    args: tuple[str, ...], exit_code: int, reads_a_spec: bool
 ) -> None:
-    """The spec is checked by llmgen.spec.sections; importlib.metadata (and email) cost start-up."""
+    """The spec is pydantic models (llmgen.spec.models); a command that reads no spec, and
+    `--version` and `--help` above all, pays for neither pydantic nor the template engine."""
     loaded = imported(*args, exit_code=exit_code)
-    assert "llmgen.spec.sections" in loaded  # sanity: the spec was checked
-    assert not top_level(loaded) & {"pydantic", "pydantic_core", "annotated_types", "email"}
+    assert "llmgen" in top_level(loaded)  # sanity: the imports really were recorded
+    assert ("llmgen.spec.models" in loaded) is reads_a_spec
+    assert bool(top_level(loaded) & PYDANTIC) is reads_a_spec
+    if not reads_a_spec:
+        assert "jinja2" not in top_level(loaded)
+    # pydantic's plugin scan (importlib.metadata and its email parser) is skipped by the command.
     assert "importlib.metadata" not in loaded
+    assert "email" not in top_level(loaded)
+
+
+def test_importing_llmgen_as_a_library_leaves_pydantic_plugins_alone() -> None:
+    probe = (
+        "import sys; from llmgen.rules.analysis import validate_file; "
+        f"validate_file({str(EXAMPLE)!r}); "
+        "from pydantic.plugin import _loader; "
+        "print(_loader.__doc__ is None or 'llmgen' not in _loader.__doc__, "
+        "'importlib.metadata' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["True", "True"]  # pydantic's own loader, which scanned
+
+
+def test_a_pydantic_that_wants_more_of_its_loader_gets_the_real_one() -> None:
+    probe = (
+        "from llmgen.spec.plugins import skip_pydantic_plugins; skip_pydantic_plugins(); "
+        "from pydantic.plugin._loader import get_plugins; print(list(get_plugins())); "
+        "from pydantic.plugin._loader import PYDANTIC_ENTRY_POINT_GROUP as group; print(group); "
+        "import pydantic.plugin._loader as now; print('llmgen' in (now.__doc__ or ''))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.split("\n")[:3] == ["[]", "pydantic", "False"]
 
 
 CLICK_ONLY = (

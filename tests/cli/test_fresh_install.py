@@ -87,3 +87,38 @@ def test_verify_passes_on_the_fresh_install(
     checks = {c["name"]: c["status"] for c in report["checks"]}
     assert checks["client.py"] == "pass", report["checks"]
     assert all(status == "pass" for status in checks.values()), report["checks"]
+
+
+def test_the_public_api_works_from_the_fresh_install(fresh_venv: Path) -> None:
+    # Only `import llmgen`'s names, run by the fresh install's Python from a neutral folder,
+    # so the checkout's src/ cannot be what is imported.
+    snapshot = (
+        REPO
+        / "tests/render/__snapshots__/test_snapshots"
+        / "test_rendered_file_matches_snapshot[llamacpp-smollm2-launch.sh].txt"
+    )
+    code = (
+        "import pathlib, sys, llmgen\n"
+        "spec = llmgen.load_spec(sys.argv[1])\n"
+        "assert [d for d in llmgen.validate(spec) if d.severity == 'error'] == []\n"
+        "files = llmgen.render(spec)\n"
+        "print(files['launch.sh'] == pathlib.Path(sys.argv[2]).read_text('utf-8'))\n"
+        "print(sorted(llmgen.ENGINES), (pathlib.Path(llmgen.__file__).parent / 'py.typed').is_file())\n"
+        "print(str(pathlib.Path(llmgen.__file__)).startswith(sys.prefix))\n"
+    )
+    done = subprocess.run(
+        [
+            str(fresh_venv / "bin" / "python"),
+            "-c",
+            code,
+            str(REPO / "examples" / "llamacpp-smollm2.yaml"),
+            str(snapshot),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=fresh_venv,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == ["True", "['llamacpp', 'tgi', 'vllm'] True", "True"]

@@ -387,5 +387,6 @@ def test_an_invalid_spec_is_reported_not_checked(tmp_path: Path) -> None:
 )
 def test_version_outputs_are_read(engine: str, output: str, version: str | None) -> None:
     from llmgen.doctor.probes import parse_version
+    from llmgen.engines import ENGINES
 
-    assert parse_version(engine, output) == version
+    assert parse_version(ENGINES[engine], output) == version

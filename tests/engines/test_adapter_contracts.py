@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from llmgen.engines import ENGINES
-from llmgen.engines.base import LaunchPlan, client_host_for, is_loopback
+from llmgen.engines.base import Engine, LaunchPlan, client_host_for, is_loopback
 from llmgen.errors import Diagnostic
-from llmgen.facts.model_info import ModelInfo
+from llmgen.facts.model import ModelFacts
+from llmgen.rules.model import facts_rules
 from llmgen.spec.models import Spec, parse_spec
 
 HUB = "HuggingFaceTB/SmolLM2-360M-Instruct"
@@ -84,7 +85,7 @@ def test_plan_carries_the_spec_values() -> None:
     assert p.gpus == 0
     assert p.api_key_env is None
     assert p.unit is not None and p.unit.path.startswith("/opt/v/bin:")
-    assert p.config is not None and p.config.engine == "vllm"
+    assert p.config.engine == "vllm"
     assert plan("tgi").unit_executable == "/usr/local/bin/text-generation-launcher"
     assert plan("llamacpp").unit_executable == "/usr/local/bin/llama-server"
 
@@ -284,31 +285,41 @@ def test_policy_reaches_the_plan() -> None:
     assert ("error", "server.host") in found(plan("vllm", server={"host": "0.0.0.0"}))
 
 
-# --- model metadata checks (base.py model_checks) ------------------------------------------
+# --- model metadata checks (llmgen.rules.model, with each adapter's hooks) -------------------
 
 
-def info(**fields: Any) -> ModelInfo:
-    return ModelInfo(source="config.json", kind="hf", **fields)
+def info(**fields: Any) -> ModelFacts:
+    return ModelFacts(source="config.json", kind="hf", **fields)
+
+
+def model_checks(engine: Engine, spec: Spec, facts: ModelFacts) -> list[Diagnostic]:
+    return facts_rules(engine, spec, engine.effective(spec), facts)
 
 
 def test_context_beyond_the_trained_maximum() -> None:
     # README: vLLM refuses a max_model_len beyond the model's maximum; the others run.
     spec = make("vllm", runtime={"context_length": 4097})
-    [d] = ENGINES["vllm"].model_checks(spec, info(max_position_embeddings=4096))
+    [d] = model_checks(ENGINES["vllm"], spec, info(max_position_embeddings=4096))
     assert (d.severity, d.path) == ("error", "runtime.context_length")
     assert "4096" in d.hint
     assert (
-        ENGINES["vllm"].model_checks(
-            make("vllm", runtime={"context_length": 4096}), info(max_position_embeddings=4096)
+        model_checks(
+            ENGINES["vllm"],
+            make("vllm", runtime={"context_length": 4096}),
+            info(max_position_embeddings=4096),
         )
         == []
     )
-    [w] = ENGINES["tgi"].model_checks(
-        make("tgi", runtime={"context_length": 4097}), info(max_position_embeddings=4096)
+    [w] = model_checks(
+        ENGINES["tgi"],
+        make("tgi", runtime={"context_length": 4097}),
+        info(max_position_embeddings=4096),
     )
     assert w.severity == "warning"
-    [w] = ENGINES["llamacpp"].model_checks(
-        make("llamacpp", runtime={"context_length": 4097}), info(max_position_embeddings=4096)
+    [w] = model_checks(
+        ENGINES["llamacpp"],
+        make("llamacpp", runtime={"context_length": 4097}),
+        info(max_position_embeddings=4096),
     )
     assert w.severity == "warning"
 
@@ -316,29 +327,29 @@ def test_context_beyond_the_trained_maximum() -> None:
 def test_heads_must_divide_across_shards() -> None:
     # README: attention heads divisible by tensor-parallel size (vLLM; TGI shards them too).
     for engine in ("vllm", "tgi"):
-        [d] = ENGINES[engine].model_checks(
-            make(engine, runtime={"gpus": 3}), info(attention_heads=16)
+        [d] = model_checks(
+            ENGINES[engine], make(engine, runtime={"gpus": 3}), info(attention_heads=16)
         )
         assert (d.severity, d.path) == ("error", "runtime.gpus")
         two = make(engine, runtime={"gpus": 2})
-        assert [x.path for x in ENGINES[engine].model_checks(two, info(attention_heads=15))] == [
+        assert [x.path for x in model_checks(ENGINES[engine], two, info(attention_heads=15))] == [
             "runtime.gpus"
         ]
         assert (
-            ENGINES[engine].model_checks(
-                make(engine, runtime={"gpus": 2}), info(attention_heads=16)
+            model_checks(
+                ENGINES[engine], make(engine, runtime={"gpus": 2}), info(attention_heads=16)
             )
             == []
         )
         assert (
-            ENGINES[engine].model_checks(
-                make(engine, runtime={"gpus": 1}), info(attention_heads=15)
+            model_checks(
+                ENGINES[engine], make(engine, runtime={"gpus": 1}), info(attention_heads=15)
             )
             == []
         )
     assert (
-        ENGINES["llamacpp"].model_checks(
-            make("llamacpp", runtime={"gpus": 3}), info(attention_heads=16)
+        model_checks(
+            ENGINES["llamacpp"], make("llamacpp", runtime={"gpus": 3}), info(attention_heads=16)
         )
         == []
     )
@@ -346,19 +357,19 @@ def test_heads_must_divide_across_shards() -> None:
 
 def test_unknown_metadata_checks_nothing() -> None:
     for engine in ("vllm", "tgi"):
-        assert ENGINES[engine].model_checks(make(engine, runtime={"gpus": 2}), info()) == []
+        assert model_checks(ENGINES[engine], make(engine, runtime={"gpus": 2}), info()) == []
 
 
 def test_vllm_cpu_head_sizes() -> None:
     # vLLM 0.33.0 CPU attention: head sizes 32..512 in its supported list; 48 is not one.
     engine = ENGINES["vllm"]
-    [d] = engine.model_checks(make("vllm"), info(head_size=48))
-    assert (d.severity, d.path) == ("error", "model.path")
+    [d] = model_checks(engine, make("vllm"), info(head_size=48))
+    assert (d.severity, d.path) == ("error", "model.id")  # the spec names a hub model
     assert "48" in d.message and "32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512" in d.message
     for size in (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512):
-        assert engine.model_checks(make("vllm"), info(head_size=size)) == []
-    assert engine.model_checks(make("vllm", runtime={"gpus": 1}), info(head_size=48)) == []
-    assert ENGINES["tgi"].model_checks(make("tgi"), info(head_size=48)) == []
+        assert model_checks(engine, make("vllm"), info(head_size=size)) == []
+    assert model_checks(engine, make("vllm", runtime={"gpus": 1}), info(head_size=48)) == []
+    assert model_checks(ENGINES["tgi"], make("tgi"), info(head_size=48)) == []
 
 
 # --- vLLM 0.33.0 (vllm.py) -----------------------------------------------------------------

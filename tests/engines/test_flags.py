@@ -351,7 +351,7 @@ def test_tgi_gpu_image_gets_split_prone_values_through_the_flag_variable() -> No
     assert env[table.get("--model-id").env_name] == "/models/my model"
     assert env[table.get("--lora-adapters").env_name] == "a=/models/my adapter"
     # The CPU image starts the launcher directly: arguments stay arguments.
-    cpu = spec.replace(runtime=spec.runtime.replace(gpus=0))
+    cpu = spec.model_copy(update={"runtime": spec.runtime.model_copy(update={"gpus": 0})})
     assert "/models/my model" in render(cpu).plan.container_args
 
 

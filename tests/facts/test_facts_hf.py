@@ -114,14 +114,14 @@ def test_hub_cache_is_read_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     model_dir(tmp_path)
     (snapshot / "config.json").write_text((tmp_path / "model" / "config.json").read_text())
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    found = lookup_facts(spec("acme/tiny"))
+    found = lookup_facts(spec("acme/tiny"), gguf=False)
     assert found.facts is not None and found.facts.layers == 4
     assert found.note.startswith("hf-cache:acme/tiny")
 
 
 def test_unknown_model_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    found = lookup_facts(spec("acme/never-heard-of-it"))
+    found = lookup_facts(spec("acme/never-heard-of-it"), gguf=False)
     assert found.facts is None
     assert "not in the Hugging Face cache nor in llmgen's catalog" in found.note
 

@@ -62,7 +62,7 @@ def spec(engine: str, model_id: str) -> Spec:
 
 
 def test_gguf_repo_fetches_only_the_header(hub: Hub) -> None:
-    found = lookup_facts(spec("llamacpp", "acme/tiny-GGUF:F16"), online=True)
+    found = lookup_facts(spec("llamacpp", "acme/tiny-GGUF:F16"), gguf=True, online=True)
     local = facts_from_gguf_file(Path(hub.repos["acme/tiny-GGUF"]["_local"].decode()))
     assert found.facts is not None
     assert found.facts.tensors == local.tensors
@@ -73,12 +73,15 @@ def test_gguf_repo_fetches_only_the_header(hub: Hub) -> None:
     assert found.note == "hub:acme/tiny-GGUF:F16 (tiny-F16.gguf)"
     # Cached: asking again sends nothing more for the file.
     sent = hub.bytes_sent("tiny-F16.gguf")
-    assert lookup_facts(spec("llamacpp", "acme/tiny-GGUF:F16"), online=True).facts is not None
+    assert (
+        lookup_facts(spec("llamacpp", "acme/tiny-GGUF:F16"), gguf=True, online=True).facts
+        is not None
+    )
     assert hub.bytes_sent("tiny-F16.gguf") == sent
 
 
 def test_hf_repo_reads_config_tokenizer_and_index(hub: Hub) -> None:
-    found = lookup_facts(spec("vllm", "acme/tiny-chat"), online=True)
+    found = lookup_facts(spec("vllm", "acme/tiny-chat"), gguf=False, online=True)
     facts = found.facts
     assert facts is not None
     assert (facts.layers, facts.attention_heads, facts.kv_heads) == (24, 14, 2)
@@ -87,13 +90,13 @@ def test_hf_repo_reads_config_tokenizer_and_index(hub: Hub) -> None:
 
 
 def test_missing_quant_is_unknown(hub: Hub) -> None:
-    found = lookup_facts(spec("llamacpp", "acme/tiny-GGUF:Q2_K"), online=True)
+    found = lookup_facts(spec("llamacpp", "acme/tiny-GGUF:Q2_K"), gguf=True, online=True)
     assert found.facts is None and "no GGUF file for 'Q2_K'" in found.note
 
 
 def test_offline_never_asks(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    found = lookup_facts(spec("vllm", "acme/tiny-chat"), online=True)
+    found = lookup_facts(spec("vllm", "acme/tiny-chat"), gguf=False, online=True)
     assert found.facts is None and hub.requests == []
 
 

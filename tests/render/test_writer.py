@@ -202,9 +202,9 @@ def test_a_single_file_write_fsyncs_only_when_it_replaces(
 ) -> None:
     target = tmp_path / "schema.json"
     syncs = Syncs(monkeypatch)
-    writer._atomic_write(target, b"first\n", executable=False)
+    writer.atomic_write(target, b"first\n", executable=False)
     assert syncs.of("fsync-file") == [] and syncs.of("fsync-dir") == []
-    writer._atomic_write(target, b"second\n", executable=False)
+    writer.atomic_write(target, b"second\n", executable=False)
     assert syncs.of("fsync-file") == [target.stat().st_ino]
     assert syncs.of("fsync-dir") == [tmp_path.stat().st_ino]
     assert target.read_bytes() == b"second\n"

@@ -11,8 +11,8 @@ import yaml
 
 from llmgen.errors import SpecError
 from llmgen.render.bundle import render
+from llmgen.render.client import javascript_literal, python_literal, shell_literal
 from llmgen.rules.analysis import validate_text
-from llmgen.rules.client import javascript_literal, python_literal, shell_literal
 
 MODELS = {
     "llamacpp": {"id": "bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M"},

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from llmgen.errors import SpecError
-from llmgen.facts.model_info import ModelReadError, inspect_local_model
+from llmgen.facts.hf_files import FactsReadError
+from llmgen.facts.resolve import local_facts
 from llmgen.rules.analysis import validate_text
 
 
@@ -58,7 +59,7 @@ def messages(text: str) -> list[str]:
 
 
 def test_gguf_header_is_read_without_loading_tensors(tmp_path: Path) -> None:
-    info = inspect_local_model(str(gguf_file(tmp_path, context=2048, heads=4, width=64)))
+    info = local_facts(str(gguf_file(tmp_path, context=2048, heads=4, width=64)))
     assert info is not None
     assert (info.max_context, info.attention_heads, info.head_size) == (2048, 4, 16)
 
@@ -113,14 +114,14 @@ def test_a_fitting_model_gives_no_model_diagnostics(tmp_path: Path) -> None:
 def test_corrupt_gguf_is_a_warning_not_a_crash(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 10)
-    with pytest.raises(ModelReadError):
-        inspect_local_model(str(broken))
+    with pytest.raises(FactsReadError):
+        local_facts(str(broken))
     found = messages(spec_text("llamacpp", broken))
     assert any("warning: model.path: cannot read the model's metadata" in m for m in found)
 
 
 def test_models_not_on_this_machine_are_not_checked() -> None:
-    assert inspect_local_model("/nonexistent/model.gguf") is None
+    assert local_facts("/nonexistent/model.gguf") is None
 
 
 # --- rope scaling and tokenizer limits as vLLM applies them ---------------------------------

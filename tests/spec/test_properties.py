@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from llmgen.errors import SpecError
 from llmgen.render.bundle import render
-from llmgen.rules.analysis import Validated, validate_text
+from llmgen.rules.analysis import Analysis, validate_text
 from llmgen.spec.models import (
     IMAGE_TAG_PATTERN,
     NAME_PATTERN,
@@ -201,7 +201,7 @@ def spec_data(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
-def _validate(data: dict[str, Any]) -> Validated | None:
+def _validate(data: dict[str, Any]) -> Analysis | None:
     text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
     try:
         return validate_text(text, "spec.yaml")

@@ -14,9 +14,10 @@ from typing import Any, NoReturn
 
 import click
 
-from llmgen import __version__
 from llmgen.cli.console import echo_diagnostics, report_error
+from llmgen.engines.registry import ENGINE_NAMES
 from llmgen.errors import Diagnostic, LlmgenError
+from llmgen.version import __version__
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # verify stopped by Ctrl-C or SIGTERM, as shells report SIGINT
@@ -171,9 +172,9 @@ def schema(check: bool, path: Path | None) -> None:
             sys.exit(EXIT_INVALID)
         click.echo(f"{target} is up to date", err=True)
     elif path is not None:
-        from llmgen.render.writer import _atomic_write
+        from llmgen.render.writer import atomic_write
 
-        _atomic_write(path, text.encode("utf-8"), executable=False)
+        atomic_write(path, text.encode("utf-8"), executable=False)
         click.echo(f"wrote {path}", err=True)
     else:
         click.echo(text, nl=False)
@@ -324,7 +325,7 @@ def verify(
 @main.command()
 @click.option(
     "--engine",
-    type=click.Choice(["llamacpp", "vllm", "tgi"]),
+    type=click.Choice(ENGINE_NAMES),
     default=None,
     help="Serving engine (asked on a terminal; default llamacpp).",
 )
@@ -359,8 +360,6 @@ def init(
       llmgen init --engine vllm --model Qwen/Qwen2.5-7B-Instruct -o deploy/qwen.llmgen.yaml
     """
     from llmgen.cli.init import (
-        DEFAULT_ENGINE,
-        DEFAULT_MODELS,
         Starter,
         ask_missing,
         check_model,
@@ -368,6 +367,7 @@ def init(
         spec_text,
         write_spec,
     )
+    from llmgen.engines import DEFAULT_ENGINE, ENGINES
     from llmgen.links import schema_url
 
     if str(output) != "-":
@@ -378,8 +378,9 @@ def init(
         else:
             defaulted = [] if engine else [f"--engine {DEFAULT_ENGINE}"]
             engine = engine or DEFAULT_ENGINE
-            defaulted += [] if model else [f"--model {DEFAULT_MODELS[engine]}"]
-            model = model or DEFAULT_MODELS[engine]
+            starter = ENGINES[engine].starter_model
+            defaulted += [] if model else [f"--model {starter}"]
+            model = model or starter
             click.echo(f"llmgen: no terminal to ask: using {' '.join(defaulted)}", err=True)
     problem = check_model(engine, model)
     if problem:
@@ -416,8 +417,9 @@ def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
       llmgen doctor chat.llmgen.yaml --via docker --format json
       llmgen doctor
     """
+    from llmgen.cli.doctor import format_text
     from llmgen.cli.style import color_enabled
-    from llmgen.doctor.checks import format_json, format_text, run_checks
+    from llmgen.doctor.checks import format_json, run_checks
 
     loaded = None
     if spec is not None:
@@ -425,7 +427,7 @@ def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
 
         validated = validate_file(spec)
         _echo_diagnostics(validated.diagnostics)
-        loaded = validated.spec
+        loaded = validated
     report = run_checks(loaded, "docker" if via == "docker" else "native" if via else None)
     if output_format == "json":
         click.echo(format_json(report))

@@ -28,10 +28,13 @@ def main() -> None:
     """Entry point of the console script and of `python -m llmgen`."""
     argv = sys.argv[1:]
     if argv == ["--version"]:
-        from llmgen import __version__
+        from llmgen.version import __version__
 
         sys.stdout.write(f"llmgen, version {__version__}\n")
         return
+    from llmgen.spec.plugins import skip_pydantic_plugins
+
+    skip_pydantic_plugins()  # the command's own process only; a library user keeps plugins
     try:
         code = fast_path(argv)
     except KeyboardInterrupt:

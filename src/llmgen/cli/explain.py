@@ -42,8 +42,6 @@ class Line:
 
 def explain(plan: LaunchPlan, table: FlagTable) -> list[Line]:
     """The lines for a plan: flags in argv order, then environment variables."""
-    if plan.config is None:
-        return []
     lines: list[Line] = []
     for setting in plan.config.explicit.values():
         if setting.name == POSITIONAL:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llmgen.errors import SpecError, UsageError
+from llmgen.errors import Diagnostic, UsageError
 from llmgen.fit.model import FitReport
 
 EXIT_FITS, EXIT_DOES_NOT_FIT = 0, 1
@@ -25,7 +25,7 @@ def run_fit(
     from llmgen.fit.report import as_json, as_text
     from llmgen.fit.run import fit_spec
     from llmgen.fit.sizes import parse_size
-    from llmgen.rules.analysis import validate_file
+    from llmgen.rules.analysis import analyze_file
 
     for option, value in (("--gpu-memory", gpu_memory), ("--memory", memory)):
         if value is not None:
@@ -33,24 +33,23 @@ def run_fit(
                 parse_size(value)
             except ValueError as exc:
                 raise UsageError(f"{option}: {exc}") from None
-    try:
-        validated = validate_file(spec_path)
-        spec, config = validated.spec, validated.plan.config
-    except SpecError as exc:
-        if not _only_fit_errors(exc):
-            raise
-        # A spec refused only because it cannot fit its hardware: fit explains why.
-        from llmgen.spec.models import parse_spec
-        from llmgen.spec.yaml_loader import load_yaml_file
-
-        spec, config = parse_spec(load_yaml_file(spec_path).data), None
+    analysis = analyze_file(spec_path)
+    if not _only_fit_errors(analysis.errors):
+        analysis.raise_for_errors()
+    # A spec refused only because it cannot fit its hardware: fit explains why. The facts
+    # found offline serve unless they are unknown and the hub may be asked.
+    lookup = None if online and analysis.facts.facts is None else analysis.facts
     report: FitReport = fit_spec(
-        spec, gpu_memory=gpu_memory, memory=memory, online=online, config=config
+        analysis.spec,
+        gpu_memory=gpu_memory,
+        memory=memory,
+        online=online,
+        config=analysis.config,
+        lookup=lookup,
     )
     text = json.dumps(as_json(report), indent=2) if output_format == "json" else as_text(report)
     return text, EXIT_DOES_NOT_FIT if report.verdict == "does-not-fit" else EXIT_FITS
 
 
-def _only_fit_errors(exc: SpecError) -> bool:
-    errors = [d for d in exc.diagnostics if d.severity.value == "error"]
+def _only_fit_errors(errors: list[Diagnostic]) -> bool:
     return bool(errors) and all(d.path == "hardware" for d in errors)

@@ -15,13 +15,6 @@ from pathlib import Path
 
 from llmgen.errors import LlmgenError, SpecError, UsageError
 
-ENGINE_KEYS = ("llamacpp", "vllm", "tgi")
-DEFAULT_ENGINE = "llamacpp"  # runs on a CPU anywhere, no Python stack to install
-DEFAULT_MODELS = {
-    "llamacpp": "HuggingFaceTB/SmolLM2-360M-Instruct-GGUF:Q8_0",
-    "vllm": "HuggingFaceTB/SmolLM2-360M-Instruct",
-    "tgi": "HuggingFaceTB/SmolLM2-360M-Instruct",
-}
 DEFAULT_OUTPUT = Path("llmgen.yaml")
 
 # Runtime knobs offered as comments: (field, example line). An engine's `unsupported` table
@@ -81,15 +74,8 @@ def spec_text(starter: Starter) -> str:
     )
     if not local and engine.model_kind == "hf":
         model_lines.append("  # revision: main          # hub branch, tag or commit")
-    if starter.engine != "tgi":  # TGI serves the model under its id or path, no other name
+    if engine.names_served_model:
         model_lines.append("  # served_name: my-model   # the name clients send")
-    cpu_lines = []
-    if starter.engine == "vllm":
-        # On CPU vLLM otherwise reserves most of the RAM and compiles graphs for minutes.
-        cpu_lines = [
-            "  kv_cache_memory: 1G         # KV cache size (vLLM on CPU needs it)",
-            "  enforce_eager: true         # no graph capture: starts in seconds on CPU",
-        ]
     knobs = [f"  {line}" for field, line in _RUNTIME_KNOBS if field not in engine.unsupported]
     lines = [
         f"# yaml-language-server: $schema={starter.schema}",
@@ -107,7 +93,7 @@ def spec_text(starter: Starter) -> str:
         "  context_length: 4096        # tokens per request, prompt plus answer",
         "  parallel: 4                 # requests served at once",
         "  gpus: 0                     # 0 = CPU; more than 1 = tensor parallel",
-        *cpu_lines,
+        *engine.starter_lines,
         *knobs,
         "  # extra_args: []            # more engine flags, checked against its flag table",
         "# container:",
@@ -141,9 +127,9 @@ def write_spec(text: str, output: Path, force: bool) -> None:
     if output.is_dir():
         raise UsageError(f"{output} is a directory; give a file name with -o")
     if force:
-        from llmgen.render.writer import _atomic_write
+        from llmgen.render.writer import atomic_write
 
-        _atomic_write(output, text.encode("utf-8"), executable=False)
+        atomic_write(output, text.encode("utf-8"), executable=False)
         return
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -164,16 +150,19 @@ def ask_missing(engine: str | None, model: str | None) -> tuple[str, str]:
     """Prompt on the terminal for the engine and model not given as options."""
     import click
 
+    from llmgen.engines import ENGINES
+    from llmgen.engines.registry import DEFAULT_ENGINE, ENGINE_NAMES
+
     if engine is None:
         engine = click.prompt(
-            "Engine", type=click.Choice(ENGINE_KEYS), default=DEFAULT_ENGINE, err=True
+            "Engine", type=click.Choice(ENGINE_NAMES), default=DEFAULT_ENGINE, err=True
         )
     chosen = str(engine)
     while model is None:
         answer = str(
             click.prompt(
                 "Model (hub id org/name, or an absolute path)",
-                default=DEFAULT_MODELS[chosen],
+                default=ENGINES[chosen].starter_model,
                 err=True,
             )
         ).strip()

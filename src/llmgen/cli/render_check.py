@@ -29,7 +29,7 @@ def check_rendered(specs: tuple[Path, ...], out_dir: Path | None) -> int:
         for item in validated.diagnostics:
             click.echo(item.format(), err=True)
         target = out_dir if out_dir is not None else Path("out") / validated.spec.name
-        diff = diff_bundle(render(validated.spec).files, target)
+        diff = diff_bundle(render(validated.spec, validated.plan).files, target)
         if diff:
             click.echo(diff, nl=False)
             click.echo(

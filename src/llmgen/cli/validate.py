@@ -41,6 +41,9 @@ def check_files(
     files = [str(path) for path in expanded.files]
     workers = 1 if online else _workers(len(files))
     if workers > 1:
+        # Built once, before the fork: every worker inherits the spec models and the engines
+        # instead of importing pydantic and building them again.
+        import llmgen.rules.analysis  # noqa: F401
         from llmgen.cli.parallel import map_in_forks
 
         return results + map_in_forks(_check_paths, files, workers)

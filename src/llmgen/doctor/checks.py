@@ -17,19 +17,12 @@ from llmgen.doctor import probes
 
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine
-    from llmgen.spec.models import Spec
+    from llmgen.rules.analysis import Analysis
 
 Status = Literal["ok", "problem", "info"]
 Way = Literal["native", "docker"]
 WAYS: tuple[Way, ...] = ("native", "docker")
 
-# CUDA that each pinned GPU image is built on (ARG CUDA_VERSION of its Dockerfile; the
-# nvidia/cuda base refuses to start on a driver older than this). Re-check when a pin moves.
-IMAGE_CUDA: dict[str, tuple[int, int]] = {
-    "vllm": (12, 8),  # vllm-project/vllm docker/Dockerfile
-    "tgi": (12, 4),  # text-generation-inference v3.3.7 Dockerfile:144, nvidia/cuda:12.4.0-base
-    "llamacpp": (12, 8),  # ggml-org/llama.cpp .devops/cuda.Dockerfile
-}
 MIN_FREE_CACHE = 2 * 1024**3  # below this even a small model cannot be downloaded
 
 
@@ -71,23 +64,22 @@ class Report:
 # --- hooks for the memory estimate (`llmgen fit`, on another branch) -------------------------
 
 
-def memory_estimate(spec: Spec) -> int | None:
+def memory_estimate(analysis: Analysis) -> int | None:
     """Bytes of host memory the deployment needs, from `llmgen fit`'s estimate (offline: the
     local file, the Hugging Face cache or the catalog), or None for an unknown model."""
     from llmgen.fit.run import fit_spec
 
-    report = fit_spec(spec, online=False)
+    spec = analysis.spec
+    report = fit_spec(spec, config=analysis.config, lookup=analysis.facts)
     host = next((device for device in report.devices if device.name == "host"), None)
     return host.estimate_bytes if host is not None else None
 
 
-def download_size(spec: Spec) -> int | None:
+def download_size(analysis: Analysis) -> int | None:
     """Bytes the model download takes in the cache, when the model's facts are known."""
-    from llmgen.facts.resolve import lookup_facts
-
-    if spec.model.path is not None:
+    if analysis.spec.model.path is not None:
         return None  # already on disk: nothing to download
-    facts = lookup_facts(spec, online=False).facts
+    facts = analysis.facts.facts
     if facts is None:
         return None
     return facts.file_bytes or facts.weight_bytes
@@ -96,10 +88,11 @@ def download_size(spec: Spec) -> int | None:
 # --- the checks --------------------------------------------------------------------------
 
 
-def run_checks(spec: Spec | None, via: Way | None = None) -> Report:
-    """Check this host for `spec` (or, without a spec, for every engine)."""
-    if spec is None:
+def run_checks(analysis: Analysis | None, via: Way | None = None) -> Report:
+    """Check this host for the analysed spec (or, without one, for every engine)."""
+    if analysis is None:
         return Report(tuple(_general_checks()), None)
+    spec = analysis.spec
     from llmgen.engines import ENGINES
 
     engine = ENGINES[spec.engine]
@@ -112,8 +105,8 @@ def run_checks(spec: Spec | None, via: Way | None = None) -> Report:
     shm = engine.shm_size(spec)
     if spec.runtime.gpus > 1 and shm:
         checks.append(_shm_check(shm, spec.runtime.gpus))
-    checks.append(_disk_check(spec))
-    checks.append(_memory_check(spec))
+    checks.append(_disk_check(analysis))
+    checks.append(_memory_check(analysis))
     return Report(tuple(checks), via)
 
 
@@ -147,7 +140,7 @@ def _engine_checks(engine: Engine, executable: str | None, required: bool) -> li
             )
         ]
     probe = probes.run([found, "--version"], timeout=probes.VERSION_TIMEOUT_S)
-    version = probes.parse_version(engine.key, probe.text) if probe else None
+    version = probes.parse_version(engine, probe.text) if probe else None
     if probe is None or version is None:
         shown = probe.first_line() if probe else "it could not be run"
         return [
@@ -234,8 +227,8 @@ def _gpu_checks(engine: Engine, wanted: int) -> list[Check]:
         return [driver]
     checks = [driver]
     cuda = probes.cuda_version(smi.out)
-    needed = IMAGE_CUDA.get(engine.key)
-    if cuda is not None and needed is not None and cuda < needed:
+    needed = engine.image_cuda
+    if cuda is not None and cuda < needed:
         checks.append(
             Check(
                 "gpu cuda",
@@ -306,7 +299,8 @@ def _shm_check(needed_text: str, gpus: int) -> Check:
     return Check("shared memory", "ok", detail)
 
 
-def _disk_check(spec: Spec) -> Check:
+def _disk_check(analysis: Analysis) -> Check:
+    spec = analysis.spec
     if spec.model.path is not None:
         return Check("disk", "ok", f"the model is local ({spec.model.path}): nothing to download")
     cache = probes.hf_cache_dir()
@@ -314,7 +308,7 @@ def _disk_check(spec: Spec) -> Check:
     if found is None:
         return Check("disk", "problem", f"cannot inspect the model cache {cache}", "", ())
     where, _, free = found
-    needed = download_size(spec)
+    needed = download_size(analysis)
     detail = f"{probes.human(free)} free for the model cache ({cache})"
     if needed is not None:
         if free < needed:
@@ -336,9 +330,10 @@ def _disk_check(spec: Spec) -> Check:
     return Check("disk", "ok", detail)
 
 
-def _memory_check(spec: Spec) -> Check:
+def _memory_check(analysis: Analysis) -> Check:
+    spec = analysis.spec
     available = probes.available_memory()
-    needed = memory_estimate(spec)
+    needed = memory_estimate(analysis)
     if available is None:
         return Check("memory", "info", "cannot read the available memory (/proc/meminfo)")
     detail = f"{probes.human(available)} of memory available"
@@ -356,23 +351,6 @@ def _memory_check(spec: Spec) -> Check:
 
 
 # --- output ------------------------------------------------------------------------------
-
-_STATUS_COLORS = {"ok": "green", "problem": "red", "info": "dim"}
-
-
-def format_text(report: Report, color: bool) -> str:
-    """One line per check, then the verdict."""
-    from llmgen.cli.style import paint
-
-    lines = []
-    for check in report.checks:
-        status = paint(f"{check.status:<7}", _STATUS_COLORS[check.status], color)
-        line = f"{status} {check.name}: {check.detail}"
-        if check.status == "problem" and check.fix:
-            line += f" -- fix: {check.fix}"
-        lines.append(line)
-    lines.append(verdict(report))
-    return "\n".join(lines)
 
 
 def verdict(report: Report) -> str:

@@ -14,6 +14,10 @@ import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmgen.engines.base import Engine
 
 VERSION_TIMEOUT_S = 300.0  # `vllm --version` imports torch: over a minute on a busy machine
 TOOL_TIMEOUT_S = 30.0
@@ -69,25 +73,14 @@ def run(argv: list[str], timeout: float = TOOL_TIMEOUT_S) -> Probe | None:
     return Probe(done.returncode, done.stdout, done.stderr)
 
 
-# How each engine's --version reports itself (read from the real programs where they run here):
-#   llama-server b11434 built from the PyPI sdist: "version: 0.6.0-dev (build 11434, commit
-#   unknown)"; from a git checkout: "version: 11434 (<commit>)"   -> b11434
-#   vllm 0.32.0 CPU build: "0.32.0+cpu"                            -> 0.32.0
-#   text-generation-launcher: "text-generation-launcher 3.3.7"
-_VERSION_PATTERNS = {
-    "llamacpp": (re.compile(r"\bbuild (\d+)|version:\s*(\d+)\s*\("), "b{}"),
-    "vllm": (re.compile(r"^\s*v?(\d+\.\d+\.\d+)", re.MULTILINE), "{}"),
-    "tgi": (re.compile(r"text-generation-launcher\s+v?(\d+\.\d+\.\d+)"), "{}"),
-}
-
-
-def parse_version(engine: str, text: str) -> str | None:
-    """The engine version in `text` (its --version output) spelled like llmgen's pins."""
-    pattern, spelling = _VERSION_PATTERNS[engine]
-    found = pattern.search(text)
+def parse_version(engine: Engine, text: str) -> str | None:
+    """The engine version in `text` (its --version output) spelled like llmgen's pins: the
+    adapter declares how (`version_pattern`, `version_spelling`)."""
+    found = re.search(engine.version_pattern, text)
     if not found:
         return None
-    return spelling.format(next(group for group in found.groups() if group))
+    version: str = next(group for group in found.groups() if group)
+    return engine.version_spelling.format(version)
 
 
 def cuda_version(nvidia_smi_text: str) -> tuple[int, int] | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from llmgen.engines.effective import (
     EffectiveConfig,
@@ -24,8 +25,10 @@ from llmgen.engines.flags import FlagTable, load_flag_table
 from llmgen.engines.policy import policy_checks
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.facts.model_info import ModelInfo
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.facts.model import ModelFacts
+    from llmgen.spec.models import Spec
 
 Readiness = Literal["refused-while-loading", "503-while-loading"]
 
@@ -38,6 +41,34 @@ SECRET_FLAGS = {
     "--hf-token": "export HF_TOKEN instead; the generated files pass it through by name",
     "--ngrok-authtoken": "pass NGROK_AUTHTOKEN in the environment instead",
 }
+
+
+@dataclass(frozen=True)
+class ClientLimit:
+    """A client value the engine's API refuses on every request, narrower than OpenAI's range."""
+
+    field: str  # the client section's field, e.g. top_p
+    refuses: Callable[[float], bool]
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class MemoryFlags:
+    """The flags that decide a Hugging Face engine's memory, as fit's estimator reads them."""
+
+    tensor_parallel: str
+    context: str
+    sequences: str
+    batched_tokens: str
+    batched_tokens_default: int  # the engine's own default when the flag is not given
+    memory_fraction: str
+    kv_cache_bytes: str | None = None  # a fixed KV cache size, where the engine has one
+    eager: str | None = None  # no CUDA graphs
+    # On CPU without a fixed KV size the engine takes memory_fraction x the RAM for its cache.
+    cpu_kv_takes_ram_share: bool = False
+    # The KV blocks get only TGI_WIGGLE_ROOM of what the warm-up leaves free.
+    kv_wiggle_room: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,8 +124,8 @@ class LaunchPlan:
     open_routes: tuple[str, ...]  # routes the engine leaves open even with an API key
     api_key_env: str | None
     unit_cache_dirs: tuple[tuple[str, str], ...]  # variable -> folder under the unit's cache
+    config: EffectiveConfig  # the effective configuration the rules read
     diagnostics: tuple[Diagnostic, ...] = field(default=())
-    config: EffectiveConfig | None = None  # the effective configuration the rules read
     unit: UnitSettings | None = None  # the systemd unit's sandbox choices
 
     @property
@@ -145,7 +176,7 @@ class Engine(ABC):
     shards_split_heads: ClassVar[bool] = False  # tensor parallel divides attention heads
     cpu_head_sizes: ClassVar[frozenset[int] | None] = None  # CPU attention kernels' limits
     model_kind: ClassVar[Literal["gguf", "hf"]]
-    # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.rules.deploy.
+    # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.render.multinode.
     multinode: ClassVar[Literal["ray", "rpc"] | None] = None
     # Flags llmgen sets from deploy.nodes when a replica spans nodes: extra_args may not set
     # them then, and the device count of one node leaves them out.
@@ -161,6 +192,27 @@ class Engine(ABC):
     underscore_spellings: ClassVar[bool] = False  # vLLM reads `--max_model_len` too
     equals_values: ClassVar[bool] = True  # whether `--flag=value` is one argument's spelling
     positional_field: ClassVar[str | None] = None  # spec field behind a leading positional
+    # The flag that bounds one sequence's tokens, and what happens beyond the model's context.
+    context_flag: ClassVar[str]
+    context_overflow: ClassVar[str]
+    context_limit_words: ClassVar[str] = "the trained context"
+    shard_flag: ClassVar[str | None] = None  # the tensor-parallel flag, when heads are split
+    client_limits: ClassVar[tuple[ClientLimit, ...]] = ()  # narrower than the OpenAI API's
+    memory_flags: ClassVar[MemoryFlags | None] = None  # None: fit's GGUF estimator applies
+    # CUDA version the pinned GPU image is built on (the nvidia/cuda base refuses older drivers).
+    image_cuda: ClassVar[tuple[int, int]]
+    # How `<executable> --version` reports the version: a regex (first non-empty group) and
+    # how llmgen spells the pin from it.
+    version_pattern: ClassVar[str]
+    version_spelling: ClassVar[str] = "{}"
+    starter_model: ClassVar[str]  # `llmgen init`'s default model
+    starter_lines: ClassVar[tuple[str, ...]] = ()  # runtime lines `llmgen init` writes
+    names_served_model: ClassVar[bool] = True  # whether model.served_name can rename it
+
+    @property
+    def loads_gguf(self) -> bool:
+        """Whether the engine loads GGUF files (the facts lookup picks a repo's .gguf then)."""
+        return self.model_kind == "gguf"
 
     @property
     def flag_table(self) -> FlagTable:
@@ -180,10 +232,6 @@ class Engine(ABC):
     @abstractmethod
     def image(self, spec: Spec) -> tuple[str, str]:
         """The official image for this spec (CPU or GPU build) as (repository, pinned tag)."""
-
-    def engine_checks(self, spec: Spec) -> list[Diagnostic]:
-        """Rules this engine enforces at start-up, caught before launch."""
-        return []
 
     def environment(self, spec: Spec) -> dict[str, str]:
         """Non-secret environment variables the engine needs for this spec."""
@@ -268,6 +316,20 @@ class Engine(ABC):
         """Rules this engine enforces at start-up, read from the effective configuration."""
         return []
 
+    def facts_rules(
+        self, spec: Spec, config: EffectiveConfig, facts: ModelFacts
+    ) -> list[Diagnostic]:
+        """Start-up rules of this engine that need the model's facts (llmgen.rules.model)."""
+        return []
+
+    def context_limit(self, facts: ModelFacts) -> int | None:
+        """The longest context this engine accepts for the model."""
+        return facts.max_position_embeddings
+
+    def context_per_sequence(self, spec: Spec, config: EffectiveConfig) -> int:
+        """Tokens one sequence may hold with this configuration."""
+        return config.int_value(self.context_flag) or spec.runtime.context_length
+
     def device_defaults(self, spec: Spec) -> dict[str, tuple[str, str]]:
         """Defaults that depend on the device: flag -> (value rules must assume, why)."""
         return {}
@@ -287,46 +349,6 @@ class Engine(ABC):
                         "remove it; llmgen serves plain HTTP at server.host:server.port",
                     )
                 )
-        return found
-
-    def model_checks(self, spec: Spec, info: ModelInfo) -> list[Diagnostic]:
-        """Rules that compare the spec with the model's own metadata."""
-        found: list[Diagnostic] = []
-        rt = spec.runtime
-        if info.max_context is not None and rt.context_length > info.max_context:
-            make = error if self.long_context_is_error else warning
-            found.append(
-                make(
-                    "runtime.context_length",
-                    f"{rt.context_length} is beyond the model's trained context of "
-                    f"{info.max_context} tokens ({info.source})",
-                    f"set runtime.context_length to {info.max_context} or lower",
-                )
-            )
-        if (
-            self.shards_split_heads
-            and rt.gpus > 1
-            and info.attention_heads is not None
-            and info.attention_heads % rt.gpus
-        ):
-            found.append(
-                error(
-                    "runtime.gpus",
-                    f"the model's {info.attention_heads} attention heads cannot be split evenly "
-                    f"across {rt.gpus} GPUs",
-                    "use a number of GPUs that divides the head count",
-                )
-            )
-        sizes = self.cpu_head_sizes
-        if sizes and rt.gpus == 0 and info.head_size is not None and info.head_size not in sizes:
-            found.append(
-                error(
-                    "model.path",
-                    f"{self.title}'s CPU attention supports head sizes "
-                    f"{', '.join(map(str, sorted(sizes)))}; this model has {info.head_size}",
-                    "use a GPU (runtime.gpus) or another engine",
-                )
-            )
         return found
 
     def plan(self, spec: Spec) -> LaunchPlan:
@@ -396,13 +418,13 @@ class Engine(ABC):
         return tuple(volumes)
 
     def _unsupported_knob_checks(self, spec: Spec) -> list[Diagnostic]:
-        settings = type(spec.runtime).settings
+        fields = type(spec.runtime).model_fields
         return [
             error(
                 f"runtime.{name}", f"{self.title} has no such knob: {why}", f"remove runtime.{name}"
             )
             for name, why in self.unsupported.items()
-            if getattr(spec.runtime, name) != settings[name].make_default()
+            if getattr(spec.runtime, name) != fields[name].get_default(call_default_factory=True)
         ]
 
     def _model_kind_checks(self, spec: Spec) -> list[Diagnostic]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import posixpath
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from llmgen.engines.base import Engine
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec.models import Spec
+from llmgen.facts.model import ModelFacts
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 MAX_SLOTS = 256
 _KV_TYPES = ("int", "float", "bool", "str")
@@ -35,6 +38,14 @@ class LlamaCppEngine(Engine):
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
     start_period_s = 300
     model_kind = "gguf"
+    context_flag = "--ctx-size"
+    context_overflow = "llama.cpp warns and quality degrades"
+    image_cuda = (12, 8)  # ggml-org/llama.cpp .devops/cuda.Dockerfile
+    # llama-server b11434 built from the PyPI sdist: "version: 0.6.0-dev (build 11434, commit
+    # unknown)"; from a git checkout: "version: 11434 (<commit>)" -> b11434
+    version_pattern = r"\bbuild (\d+)|version:\s*(\d+)\s*\("
+    version_spelling = "b{}"
+    starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct-GGUF:Q8_0"
     multinode = "rpc"
     # common/arg.cpp (b11434): '_' becomes '-' in `--` arguments, and there is no `--x=v` form.
     underscore_spellings = True
@@ -118,6 +129,17 @@ class LlamaCppEngine(Engine):
                 "--ctx-size = runtime.context_length x runtime.parallel, so set those two"
             )
         return super().duplicate_hint(flag)
+
+    def context_per_sequence(self, spec: Spec, config: EffectiveConfig) -> int:
+        """--ctx-size is shared by the --parallel slots: one sequence gets its share."""
+        ctx, slots = config.int_value("--ctx-size"), config.int_value("--parallel") or 1
+        return ctx // slots if ctx else spec.runtime.context_length
+
+    def facts_rules(
+        self, spec: Spec, config: EffectiveConfig, facts: ModelFacts
+    ) -> list[Diagnostic]:
+        """--gpu-layers beyond the model's layers, and slots too small for --n-predict."""
+        return _gpu_layers_rule(config, facts) + _slot_rule(config)
 
     def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         rt = spec.runtime
@@ -245,3 +267,38 @@ class LlamaCppEngine(Engine):
     def _devices(gpus: int) -> list[str]:
         # The GPU image is a CUDA build, whose devices are CUDA0, CUDA1, ...
         return [f"CUDA{index}" for index in range(gpus)]
+
+
+def _gpu_layers_rule(config: EffectiveConfig, facts: ModelFacts) -> list[Diagnostic]:
+    setting = config.get("--gpu-layers")
+    if setting is None or not setting.value.isdigit() or facts.layers is None:
+        return []
+    asked, most = int(setting.value), facts.layers + 1
+    if asked <= most:
+        return []
+    return [
+        warning(
+            config.path_of("--gpu-layers"),
+            f"the model has {facts.layers} layers plus the output layer; gpu_layers {asked} "
+            f"offloads the same {most} (llama.cpp caps it)",
+            f"set {config.field_for('--gpu-layers')} to {most} or 'all'",
+        )
+    ]
+
+
+def _slot_rule(config: EffectiveConfig) -> list[Diagnostic]:
+    ctx, slots = config.int_value("--ctx-size"), config.int_value("--parallel")
+    predict = config.int_value("--predict")
+    if not ctx or not slots or config.enabled("--kv-unified"):
+        return []
+    per_slot = -(-(-(-ctx // 256) * 256 // slots) // 256) * 256
+    if predict is not None and predict > per_slot:
+        return [
+            warning(
+                config.path_of("--predict"),
+                f"each of the {slots} slots holds {per_slot} tokens (--ctx-size {ctx} split "
+                f"across --parallel {slots}), fewer than --n-predict {predict}",
+                "raise runtime.context_length or lower --n-predict",
+            )
+        ]
+    return []

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 
 def policy_checks(title: str, open_routes: tuple[str, ...], spec: Spec) -> list[Diagnostic]:

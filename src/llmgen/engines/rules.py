@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.errors import Diagnostic, error
-from llmgen.spec.models import Spec
 
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine
+    from llmgen.spec.models import Spec
 
 
 def world_size_rule(engine: Engine, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:

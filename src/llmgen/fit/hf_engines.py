@@ -37,7 +37,6 @@ TGI_WIGGLE_ROOM = 0.90
 class HfSetup:
     """The settings of vLLM or TGI that decide memory."""
 
-    engine: str  # vllm | tgi
     context: int  # max_model_len / max_total_tokens
     parallel: int  # max_num_seqs / max_concurrent_requests
     batched_tokens: int  # max_num_batched_tokens / max_batch_prefill_tokens
@@ -46,6 +45,8 @@ class HfSetup:
     kv_cache_bytes: int | None  # vLLM --kv-cache-memory-bytes
     eager: bool
     memory_fraction: float  # gpu_memory_utilization / cuda_memory_fraction
+    cpu_kv_takes_ram_share: bool = False  # the adapter's MemoryFlags say so (vLLM)
+    kv_wiggle_room: bool = False  # (TGI)
 
 
 def weight_bytes(facts: ModelFacts, setup: HfSetup) -> int:
@@ -100,7 +101,7 @@ def estimate(
     activations = activation_bytes(facts, setup)
     if setup.gpus == 0:
         kv = setup.kv_cache_bytes if setup.kv_cache_bytes is not None else kv_full
-        if setup.kv_cache_bytes is None and setup.engine == "vllm" and host_budget:
+        if setup.kv_cache_bytes is None and setup.cpu_kv_takes_ram_share and host_budget:
             # Without --kv-cache-memory-bytes vLLM's CPU worker takes
             # gpu_memory_utilization x the RAM and gives all but its own RSS to the KV cache
             # (vllm/v1/worker/cpu_worker.py, determine_available_memory).
@@ -110,9 +111,9 @@ def estimate(
         return {"host": host}, {"host": host.total - kv + kv_one}
     overhead = CUDA_CONTEXT + (0 if setup.eager else CUDA_GRAPHS)
     per_gpu_weights = weights // setup.gpus
-    if setup.engine == "vllm" and setup.kv_cache_bytes is not None:
+    if setup.kv_cache_bytes is not None:
         kv_full = kv_one = setup.kv_cache_bytes
-    if setup.engine == "tgi":  # the KV blocks get 90 % of what is left after the warm-up
+    if setup.kv_wiggle_room:  # the KV blocks get 90 % of what is left after the warm-up
         kv_full = int(kv_full / TGI_WIGGLE_ROOM)
         kv_one = int(kv_one / TGI_WIGGLE_ROOM)
     devices = {}

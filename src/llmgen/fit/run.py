@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 from llmgen.engines import ENGINES
+from llmgen.engines.base import MemoryFlags
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.facts.ggml_types import preset_bits_per_weight
 from llmgen.facts.model import ModelFacts
@@ -63,17 +64,18 @@ def fit_spec(
     memory: str | None = None,
     online: bool = False,
     config: EffectiveConfig | None = None,
-    facts: ModelFacts | None = None,
+    lookup: FactsLookup | None = None,
 ) -> FitReport:
     """Estimate the deployment's memory per device and what to change when it is short.
 
-    `facts` skips the lookup (local file, Hugging Face cache, hub, catalog) when the caller
-    must not depend on this machine, as rendering does.
+    `config` and `lookup` come from the spec's analysis (llmgen.rules.analysis) when the caller
+    has one; without them fit parses the configuration and looks the facts up (local file,
+    Hugging Face cache, the hub when `online`, catalog) itself.
     """
     engine = ENGINES[spec.engine]
     config = config or engine.effective(spec)
     budgets = budgets_for(spec, gpu_memory, memory)
-    found = lookup_facts(spec, online=online) if facts is None else FactsLookup(facts, facts.source)
+    found = lookup or lookup_facts(spec, gguf=engine.loads_gguf, online=online)
     if found.facts is None:
         note = found.read_error or found.note
         return FitReport(spec.engine, None, note, (), notes=("unknown model: " + note,))
@@ -85,7 +87,7 @@ def fit_spec(
     notes = [budgets.host_note] if budgets.host_note else []
     if budgets.gpu is None and spec.runtime.gpus > 0:
         notes.append("GPU budget unknown: give --gpu-memory or hardware.gpu_memory")
-    if spec.engine == "llamacpp":
+    if engine.memory_flags is None:  # a GGUF engine: llama.cpp's own estimator
         setup = llamacpp.setup_from_config(config, spec.runtime.gpus, facts.layers)
 
         def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
@@ -113,7 +115,7 @@ def fit_spec(
                 "matrices that ggml-cpu repacks on x86 CPUs with AVX2"
             )
     else:
-        hf_setup = _hf_setup(spec, config)
+        hf_setup = _hf_setup(spec, config, engine.memory_flags)
 
         def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
             assert isinstance(value, hf_engines.HfSetup)
@@ -141,38 +143,25 @@ def _devices(
     return tuple(found)
 
 
-def _hf_setup(spec: Spec, config: EffectiveConfig) -> hf_engines.HfSetup:
+def _hf_setup(spec: Spec, config: EffectiveConfig, flags: MemoryFlags) -> hf_engines.HfSetup:
     rt = spec.runtime
-    if spec.engine == "vllm":
-        tp = config.int_value("--tensor-parallel-size") or max(rt.gpus, 1)
-        kv = config.int_value("--kv-cache-memory-bytes")
-        fraction_setting = config.get("--gpu-memory-utilization")
-        batched = config.int_value("--max-num-batched-tokens") or 2048
-        seqs = config.int_value("--max-num-seqs") or rt.parallel
-        context = config.int_value("--max-model-len") or rt.context_length
-        eager = config.enabled("--enforce-eager") is True
-    else:
-        tp = config.int_value("--num-shard") or max(rt.gpus, 1)
-        kv = None
-        fraction_setting = config.get("--cuda-memory-fraction")
-        batched = config.int_value("--max-batch-prefill-tokens") or 4096
-        seqs = config.int_value("--max-concurrent-requests") or rt.parallel
-        context = config.int_value("--max-total-tokens") or rt.context_length
-        eager = False
+    fraction_setting = config.get(flags.memory_fraction)
     try:
         fraction = float(fraction_setting.value) if fraction_setting else 0.92
     except ValueError:
         fraction = 0.92
+    tp = config.int_value(flags.tensor_parallel) or max(rt.gpus, 1)
     return hf_engines.HfSetup(
-        engine=spec.engine,
-        context=context,
-        parallel=seqs,
-        batched_tokens=batched,
+        context=config.int_value(flags.context) or rt.context_length,
+        parallel=config.int_value(flags.sequences) or rt.parallel,
+        batched_tokens=config.int_value(flags.batched_tokens) or flags.batched_tokens_default,
         gpus=tp if rt.gpus > 0 else 0,
         dtype=rt.dtype,
-        kv_cache_bytes=kv,
-        eager=eager,
+        kv_cache_bytes=config.int_value(flags.kv_cache_bytes) if flags.kv_cache_bytes else None,
+        eager=config.enabled(flags.eager) is True if flags.eager else False,
         memory_fraction=fraction,
+        cpu_kv_takes_ram_share=flags.cpu_kv_takes_ram_share,
+        kv_wiggle_room=flags.kv_wiggle_room,
     )
 
 
@@ -437,7 +426,7 @@ def _hf_fixes(
         fixes.append(
             _fix("runtime.context_length", setup.context, new_ctx, devices, after, short.name, 3)
         )
-    if setup.gpus == 0 and setup.kv_cache_bytes is None and setup.engine == "vllm":
+    if setup.gpus == 0 and setup.kv_cache_bytes is None and setup.cpu_kv_takes_ram_share:
         per_token = hf_engines.kv_bytes_per_token(facts, setup)
         wanted = -(-per_token * setup.context * setup.parallel // (64 << 20)) * (64 << 20)
         after = evaluate(replace(setup, kv_cache_bytes=wanted))

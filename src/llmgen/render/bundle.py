@@ -8,18 +8,18 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llmgen import __version__
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan
 from llmgen.render import quoting
-from llmgen.render.targets import MANIFEST, TARGETS
-from llmgen.rules.client import (
+from llmgen.render.client import (
     client_context,
     javascript_literal,
     python_literal,
     shell_literal,
 )
+from llmgen.render.targets import MANIFEST, TARGETS
 from llmgen.spec.models import Spec
+from llmgen.version import __version__
 
 if TYPE_CHECKING:
     import jinja2
@@ -79,7 +79,7 @@ def _shared_environment() -> jinja2.Environment:
 
 def spec_digest(spec: Spec) -> str:
     """sha256 of the spec's canonical JSON (comments and key order do not matter)."""
-    canonical = json.dumps(spec.to_data(), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(spec.model_dump(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -89,7 +89,7 @@ def render(spec: Spec, plan: LaunchPlan | None = None) -> Bundle:
         plan = ENGINES[spec.engine].plan(spec)
     env = _shared_environment()
     from llmgen.render.kube import kube_plan
-    from llmgen.rules.deploy import multinode_files, multinode_plan
+    from llmgen.render.multinode import multinode_files, multinode_plan
 
     context = {
         "spec": spec,

@@ -21,7 +21,7 @@ from typing import Literal
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan, is_loopback
 from llmgen.engines.effective import EffectiveConfig
-from llmgen.rules.deploy import MultiNode, multinode_plan
+from llmgen.render.multinode import MultiNode, multinode_plan
 from llmgen.spec.models import Spec, TolerationSpec
 
 # Without a size from the memory estimate, a new cache claim gets this (documented in the
@@ -120,7 +120,7 @@ def model_weight_bytes(spec: Spec) -> int | None:
         return None
     from llmgen.facts.catalog import catalog_facts
 
-    facts = catalog_facts(spec.model.id, gguf=spec.engine == "llamacpp")
+    facts = catalog_facts(spec.model.id, gguf=ENGINES[spec.engine].loads_gguf)
     if facts is None:
         return None
     return facts.file_bytes or facts.weight_bytes
@@ -131,16 +131,16 @@ def model_weight_bytes(spec: Spec) -> int | None:
 MEMORY_HEADROOM = 1.25
 
 
-def memory_need_bytes(spec: Spec, config: EffectiveConfig | None = None) -> int | None:
+def memory_need_bytes(spec: Spec, config: EffectiveConfig) -> int | None:
     """Host memory a llama.cpp server needs (fit's estimate with headroom) for a catalog model.
 
     Only llama.cpp, whose host estimate was measured against the real server and does not
     depend on the machine; vLLM and TGI pods keep the documented default (their host use while
     loading weights through the page cache is not estimated). Catalog facts only, so rendering
-    stays the same on every machine. `config`: the spec's effective configuration, when the
-    caller has it already (a render's plan does).
+    stays the same on every machine. `config`: the spec's effective configuration (the plan's).
     """
-    if spec.engine != "llamacpp" or spec.model.id is None:
+    engine = ENGINES[spec.engine]
+    if engine.memory_flags is not None or spec.model.id is None:  # not fit's GGUF estimator
         return None
     from llmgen.facts.catalog import catalog_facts
     from llmgen.fit.llamacpp import host_estimate_bytes
@@ -152,7 +152,6 @@ def memory_need_bytes(spec: Spec, config: EffectiveConfig | None = None) -> int 
     # fit_spec's llama.cpp host estimate, asked directly: fit.run would import (and build)
     # the other engines' estimator, the facts lookup and the fixes search, none of which a
     # render uses. tests/render/test_kubernetes.py checks both give the same bytes.
-    config = config or ENGINES[spec.engine].effective(spec)
     host = host_estimate_bytes(facts, config, spec.runtime.gpus)
     return math.ceil(host * MEMORY_HEADROOM)
 
@@ -233,7 +232,7 @@ def _startup_budget_s(spec: Spec, plan: LaunchPlan, spans_nodes: bool) -> int:
     return budget
 
 
-def _memory(spec: Spec, shm: str | None, config: EffectiveConfig | None) -> str:
+def _memory(spec: Spec, shm: str | None, config: EffectiveConfig) -> str:
     need = memory_need_bytes(spec, config)
     gib = math.ceil(need / GIB) if need is not None else DEFAULT_MEMORY_GIB
     if shm:

@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmgen import __version__
+from llmgen.version import __version__
 
 if TYPE_CHECKING:
     import jinja2

@@ -216,7 +216,7 @@ def _sync_dirs(base: Path, directories: set[tuple[str, ...]]) -> None:
             os.close(dir_fd)
 
 
-def _atomic_write(target: Path, data: bytes, executable: bool) -> None:
+def atomic_write(target: Path, data: bytes, executable: bool) -> None:
     """Write one file atomically (temp file + rename), creating its directory."""
     if _write_at(target.parent, (target.name,), data, executable):
         _sync_dirs(target.parent, {()})

@@ -1,1 +1,47 @@
-"""Every rule a spec must obey, run in one order over one analysis."""
+"""Every rule a spec must obey, one module per concern, run in one order over one analysis.
+
+The order (llmgen.rules.analysis.analyze runs it; docs/spec-rules.md's table is generated
+from it, tests/rules/test_rules_table.py keeps the two the same):
+1. the spec's fields (llmgen.spec: types, patterns, cross-field checks): no Spec without them;
+2. the engine's start-up rules, found while planning (llmgen.engines: the policy on public
+   binds, knobs the engine lacks, GGUF or not, extra_args against the flag table, routes, and
+   each adapter's config_rules): they belong to the adapter, which knows the engine;
+3. RULES below, each declared once (llmgen.rules.declare): the model's facts (model), the
+   machine (hardware), the deploy section (deploy) and the client section (client).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from llmgen.rules import client, deploy, hardware, model
+from llmgen.rules.declare import Context, Rule
+
+if TYPE_CHECKING:
+    from llmgen.errors import Diagnostic
+
+RULES: tuple[Rule, ...] = (
+    model.unreadable,
+    hardware.gpu_count,
+    *model.MODEL_RULES,
+    hardware.fits,  # after the model rules: only a spec they accept is sized
+    deploy.name_length,
+    deploy.shared_claim,
+    deploy.no_multinode,
+    deploy.ray_gpus,
+    deploy.node_flags,
+    deploy.rpc_hosts,
+    deploy.rpc_offload,
+    deploy.rpc_flag,
+    client.max_tokens,
+    client.engine_limits,
+)
+
+
+def run_rules(context: Context) -> list[Diagnostic]:
+    """Every rule's diagnostics for `context`, in RULES order."""
+    found: list[Diagnostic] = []
+    for each in RULES:
+        found += each(replace(context, earlier=tuple(found)))
+    return found

@@ -1,150 +1,182 @@
-"""Beyond one process: the deploy section's rules and the multi-node recipes.
+"""The deploy section's rules: replicas, nodes and what a multi-node spec must not set.
 
 An engine says which multi-node recipe it supports with one class constant (`multinode`):
-vLLM joins a Ray cluster (tensor parallel within a node, pipeline parallel across nodes, as
-vLLM's own multi-node recipe does); llama.cpp offloads to `rpc-server` processes on worker hosts;
-TGI has none. Everything that differs between the recipes reaches the templates as values of a
-`MultiNode` object, never as an engine name.
+vLLM joins a Ray cluster; llama.cpp offloads to `rpc-server` processes on worker hosts; TGI has
+none. The recipes themselves are rendered by llmgen.render.multinode. Each rule reads the
+plan's effective configuration (extra_args are parsed once, there).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
-from llmgen.engines.base import Engine, LaunchPlan
-from llmgen.engines.effective import EffectiveConfig
+from llmgen.engines.base import Engine
 from llmgen.errors import Diagnostic, error, warning
+from llmgen.rules.declare import Context, rule
 from llmgen.spec.models import Spec
 
-if TYPE_CHECKING:
-    import jinja2
 
-RAY_PORT = 6379
-RPC_PORT = 50052
-# NCCL between the nodes of a Ray group exchanges tensors through /dev/shm, like tensor parallel.
-RAY_SHM_SIZE = "16g"
-# Bare-metal variables the rendered multi-node scripts read (documented in docs/scale-out.md).
-HEAD_ADDRESS_VAR = "LLMGEN_HEAD_ADDRESS"
-RPC_SERVERS_VAR = "LLMGEN_RPC_SERVERS"
+def _spans_nodes(c: Context) -> bool:
+    return c.spec.deploy.nodes > 1
 
 
-@dataclass(frozen=True)
-class MultiNode:
-    """How one replica spans `nodes` machines: the leader's and the workers' commands.
-
-    `leader_args` is the whole argv after the shell wrapper (engine executable first), so it
-    stays a list to the last step; the wrappers are fixed shell programs that only `exec "$@"`.
-    """
-
-    recipe: str  # "ray" or "rpc": named in docs and comments only
-    nodes: int
-    leader_script: str  # sh -c program run on the leader pod/host before exec "$@"
-    leader_args: tuple[str, ...]  # container argv on Kubernetes (executable first)
-    native_leader_args: tuple[str, ...]  # bare-metal argv (binds the spec's host)
-    worker_script: str  # sh -c program of a worker pod (Kubernetes)
-    worker_probe: str  # sh -c program that succeeds while the worker's group is healthy
-    native_worker_argv: tuple[str, ...]  # bare-metal worker command (before the address)
-    worker_port: int
-    shm_size: str | None
-    kubernetes: bool  # whether the recipe is rendered as a LeaderWorkerSet
-    # Bare metal (multinode/launch-*.sh): raw shell text below is fixed by the recipe, never
-    # taken from the spec.
-    head_tools: tuple[str, ...] = ()  # commands the head needs on PATH
-    head_setup: str = ""  # shell lines run before the engine
-    head_env_var: str | None = None  # a variable the head needs (e.g. the workers' list)
-    head_env_help: str = ""
-    head_tail: tuple[str, ...] = ()  # raw shell words appended to the engine's argv
-    worker_env_var: str = HEAD_ADDRESS_VAR
-    worker_env_help: str = ""
-    worker_env_value: str = ""  # the raw shell word completing the worker's argv
+def _recipe(name: str) -> Callable[[Context], bool]:
+    """The condition 'one replica spans nodes with this recipe (ray or rpc)'."""
+    return lambda c: _spans_nodes(c) and c.engine.multinode == name
 
 
-def multinode_checks(spec: Spec, engine: Engine, config: EffectiveConfig) -> list[Diagnostic]:
-    """Rules of `deploy`: which engines span nodes, and what a multi-node spec must not set.
-
-    `config` is the plan's effective configuration (extra_args are parsed once, there).
-    """
-    deploy = spec.deploy
-    found: list[Diagnostic] = []
-    longest = _longest_name(spec, engine)
-    if len(spec.name) > longest:
-        found.append(
-            error(
-                "name",
-                f"'{spec.name}' has {len(spec.name)} characters; with these replicas/nodes "
-                f"Kubernetes labels its pods '<name>-<suffix>' within 63, so at most {longest}",
-                f"shorten name to {longest} characters or fewer",
-            )
+@rule(
+    "deploy.name_length",
+    "error",
+    "a name too long for the Kubernetes labels of its pods (63 characters less the suffixes "
+    "replicas and nodes add)",
+    "shorten name",
+)
+def name_length(c: Context) -> list[Diagnostic]:
+    spec = c.spec
+    longest = _longest_name(spec, c.engine)
+    if len(spec.name) <= longest:
+        return []
+    return [
+        error(
+            "name",
+            f"'{spec.name}' has {len(spec.name)} characters; with these replicas/nodes "
+            f"Kubernetes labels its pods '<name>-<suffix>' within 63, so at most {longest}",
+            f"shorten name to {longest} characters or fewer",
         )
-    if deploy.storage.claim is not None and deploy.replicas > 1:
-        found.append(
-            warning(
-                "deploy.storage.claim",
-                f"all {deploy.replicas} replicas mount the existing claim "
-                f"'{deploy.storage.claim}': it must be ReadWriteMany",
-                "use a ReadWriteMany claim, or remove storage.claim so each replica gets its own",
-            )
+    ]
+
+
+@rule(
+    "deploy.shared_claim",
+    "warning",
+    "several replicas mounting one existing claim (it must be ReadWriteMany)",
+    "use a ReadWriteMany claim, or remove storage.claim so each replica gets its own",
+    when=lambda c: c.spec.deploy.storage.claim is not None and c.spec.deploy.replicas > 1,
+)
+def shared_claim(c: Context) -> list[Diagnostic]:
+    deploy = c.spec.deploy
+    return [
+        warning(
+            "deploy.storage.claim",
+            f"all {deploy.replicas} replicas mount the existing claim "
+            f"'{deploy.storage.claim}': it must be ReadWriteMany",
+            "use a ReadWriteMany claim, or remove storage.claim so each replica gets its own",
         )
-    if deploy.nodes == 1:
-        return found
-    if engine.multinode is None:
-        found.append(
-            error(
-                "deploy.nodes",
-                f"{engine.title} {engine.version} has no multi-node serving",
-                "set deploy.nodes to 1 and shard across the GPUs of one node with runtime.gpus, "
-                "or use engine: vllm",
-            )
+    ]
+
+
+@rule(
+    "deploy.multinode",
+    "error",
+    "deploy.nodes above 1 for an engine with no multi-node serving",
+    "set deploy.nodes to 1 and shard across one node's GPUs, or use engine: vllm",
+    when=lambda c: _spans_nodes(c) and c.engine.multinode is None,
+)
+def no_multinode(c: Context) -> list[Diagnostic]:
+    engine = c.engine
+    return [
+        error(
+            "deploy.nodes",
+            f"{engine.title} {engine.version} has no multi-node serving",
+            "set deploy.nodes to 1 and shard across the GPUs of one node with runtime.gpus, "
+            "or use engine: vllm",
         )
-        return found
-    if engine.multinode == "ray":
-        if spec.runtime.gpus == 0:
-            found.append(
-                error(
-                    "deploy.nodes",
-                    f"{engine.title} spans nodes with GPUs only, but runtime.gpus is 0",
-                    "set runtime.gpus to the GPUs of one node",
-                )
-            )
-        for flag in engine.node_flags:
-            if config.given(flag) is not None:
-                found.append(
-                    error(
-                        config.path_of(flag),
-                        f"'{flag}' is set from deploy.nodes when the deployment spans nodes",
-                        f"remove {flag} from runtime.extra_args",
-                    )
-                )
-    if engine.multinode == "rpc":
-        found.append(
-            warning(
-                "deploy.nodes",
-                f"llama.cpp spans {deploy.nodes} hosts with rpc-server outside Kubernetes only: "
-                "multinode/ holds the head and worker scripts; kubernetes.yaml, compose.yaml and "
-                "docker-run.sh run the model on one node",
-                "list the workers in LLMGEN_RPC_SERVERS when starting multinode/launch-head.sh",
-            )
+    ]
+
+
+@rule(
+    "deploy.ray_gpus",
+    "error",
+    "a Ray multi-node deployment (vLLM) without GPUs",
+    "set runtime.gpus to the GPUs of one node",
+    when=lambda c: _recipe("ray")(c) and c.spec.runtime.gpus == 0,
+)
+def ray_gpus(c: Context) -> list[Diagnostic]:
+    return [
+        error(
+            "deploy.nodes",
+            f"{c.engine.title} spans nodes with GPUs only, but runtime.gpus is 0",
+            "set runtime.gpus to the GPUs of one node",
         )
-    if engine.multinode == "rpc" and (spec.runtime.gpus == 0 or spec.runtime.gpu_layers == 0):
-        found.append(
-            error(
-                "deploy.nodes",
-                "rpc-server workers only receive the layers offloaded with --gpu-layers, "
-                "and this spec offloads none",
-                "set runtime.gpus to the head's GPUs (1 or more) and leave runtime.gpu_layers "
-                "unset or above 0",
-            )
+    ]
+
+
+@rule(
+    "deploy.node_flags",
+    "error",
+    "extra_args setting a flag llmgen sets from deploy.nodes when a replica spans nodes",
+    "remove the flag from runtime.extra_args",
+    when=_recipe("ray"),
+)
+def node_flags(c: Context) -> list[Diagnostic]:
+    config = c.config
+    return [
+        error(
+            config.path_of(flag),
+            f"'{flag}' is set from deploy.nodes when the deployment spans nodes",
+            f"remove {flag} from runtime.extra_args",
         )
-    if engine.multinode == "rpc" and config.given("--rpc") is not None:
-        found.append(
-            error(
-                config.path_of("--rpc"),
-                "'--rpc' is set from LLMGEN_RPC_SERVERS when the deployment spans hosts",
-                "remove --rpc from runtime.extra_args",
-            )
+        for flag in c.engine.node_flags
+        if config.given(flag) is not None
+    ]
+
+
+@rule(
+    "deploy.rpc_hosts",
+    "warning",
+    "llama.cpp across hosts: rpc-server runs outside Kubernetes only (multinode/ scripts)",
+    "list the workers in LLMGEN_RPC_SERVERS when starting multinode/launch-head.sh",
+    when=_recipe("rpc"),
+)
+def rpc_hosts(c: Context) -> list[Diagnostic]:
+    return [
+        warning(
+            "deploy.nodes",
+            f"llama.cpp spans {c.spec.deploy.nodes} hosts with rpc-server outside Kubernetes "
+            "only: multinode/ holds the head and worker scripts; kubernetes.yaml, compose.yaml "
+            "and docker-run.sh run the model on one node",
+            "list the workers in LLMGEN_RPC_SERVERS when starting multinode/launch-head.sh",
         )
-    return found
+    ]
+
+
+@rule(
+    "deploy.rpc_offload",
+    "error",
+    "llama.cpp across hosts with no layer offloaded (rpc-server workers get only those)",
+    "set runtime.gpus to the head's GPUs and leave runtime.gpu_layers unset or above 0",
+    when=lambda c: (
+        _recipe("rpc")(c) and (c.spec.runtime.gpus == 0 or c.spec.runtime.gpu_layers == 0)
+    ),
+)
+def rpc_offload(c: Context) -> list[Diagnostic]:
+    return [
+        error(
+            "deploy.nodes",
+            "rpc-server workers only receive the layers offloaded with --gpu-layers, "
+            "and this spec offloads none",
+            "set runtime.gpus to the head's GPUs (1 or more) and leave runtime.gpu_layers "
+            "unset or above 0",
+        )
+    ]
+
+
+@rule(
+    "deploy.rpc_flag",
+    "error",
+    "extra_args setting --rpc, which llmgen sets from LLMGEN_RPC_SERVERS across hosts",
+    "remove --rpc from runtime.extra_args",
+    when=lambda c: _recipe("rpc")(c) and c.config.given("--rpc") is not None,
+)
+def rpc_flag(c: Context) -> list[Diagnostic]:
+    return [
+        error(
+            c.config.path_of("--rpc"),
+            "'--rpc' is set from LLMGEN_RPC_SERVERS when the deployment spans hosts",
+            "remove --rpc from runtime.extra_args",
+        )
+    ]
 
 
 def _longest_name(spec: Spec, engine: Engine) -> int:
@@ -155,91 +187,3 @@ def _longest_name(spec: Spec, engine: Engine) -> int:
     if spec.deploy.replicas > 1 and spec.deploy.storage.claim is None:
         return 52
     return 63
-
-
-def multinode_plan(spec: Spec, engine: Engine, plan: LaunchPlan) -> MultiNode | None:
-    """The multi-node recipe for `spec`, or None when one replica runs on one node."""
-    nodes = spec.deploy.nodes
-    if nodes == 1 or engine.multinode is None:
-        return None
-    command = (plan.executable, *plan.subcommand)
-    if engine.multinode == "ray":
-        # vLLM's recipe: a Ray head on the leader, workers join it, then `vllm serve` on the
-        # leader with tensor parallel = GPUs per node and pipeline parallel = nodes.
-        extra = ("--pipeline-parallel-size", str(nodes), "--distributed-executor-backend", "ray")
-        return MultiNode(
-            recipe="ray",
-            nodes=nodes,
-            leader_script=(
-                f"ray start --head --port={RAY_PORT} --disable-usage-stats && "
-                f"{_wait_for_ray(nodes)} && exec " + '"$@"'
-            ),
-            leader_args=(*command, *plan.container_args, *extra),
-            native_leader_args=(*command, *plan.args, *extra),
-            worker_script=(
-                f'until ray start --address="$LWS_LEADER_ADDRESS:{RAY_PORT}" '
-                "--disable-usage-stats --block; do sleep 5; done"
-            ),
-            worker_probe=f'ray status --address="$LWS_LEADER_ADDRESS:{RAY_PORT}"',
-            native_worker_argv=("ray", "start", "--disable-usage-stats", "--block", "--address"),
-            worker_port=RAY_PORT,
-            shm_size=RAY_SHM_SIZE,
-            kubernetes=True,
-            head_tools=("ray", plan.executable),
-            head_setup=(
-                f"ray start --head --port={RAY_PORT} --disable-usage-stats\n"
-                f"echo 'launch-head.sh: waiting for {nodes} Ray nodes' >&2\n"
-                f"{_wait_for_ray(nodes)}"
-            ),
-            worker_env_var=HEAD_ADDRESS_VAR,
-            worker_env_help="the head host's address, e.g. 10.0.0.1",
-            worker_env_value=f'"${HEAD_ADDRESS_VAR}:{RAY_PORT}"',
-        )
-    # llama.cpp: the head loads the model and offloads layers to rpc-server on each worker.
-    return MultiNode(
-        recipe="rpc",
-        nodes=nodes,
-        leader_script='exec "$@"',
-        leader_args=(*command, *plan.container_args),
-        native_leader_args=(*command, *plan.args),
-        worker_script="",
-        worker_probe="",
-        native_worker_argv=("rpc-server", "--port", str(RPC_PORT), "--host"),
-        worker_port=RPC_PORT,
-        shm_size=None,
-        kubernetes=False,
-        head_tools=(plan.executable,),
-        head_env_var=RPC_SERVERS_VAR,
-        head_env_help=f"the workers' rpc-server addresses, e.g. 10.0.0.2:{RPC_PORT},10.0.0.3:{RPC_PORT}",
-        head_tail=(f'--rpc "${RPC_SERVERS_VAR}"',),
-        worker_env_var="LLMGEN_RPC_HOST",
-        worker_env_help="this worker's private address (rpc-server has no authentication)",
-        worker_env_value='"$LLMGEN_RPC_HOST"',
-    )
-
-
-def _wait_for_ray(nodes: int) -> str:
-    # vLLM places its pipeline stages when it starts: wait until every worker has joined.
-    probe = (
-        "import ray, sys; ray.init(address='auto'); "
-        f"sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= {nodes} else 1)"
-    )
-    return f'until python3 -c "{probe}"; do sleep 5; done'
-
-
-def multinode_files(env: jinja2.Environment, context: dict[str, Any]) -> dict[str, str]:
-    """The bare-metal multi-node files (scripts and systemd units), when the spec spans nodes."""
-    multinode = context["multinode"]
-    if multinode is None:
-        return {}
-    name = context["spec"].name
-    files = {
-        "multinode/launch-head.sh": "multinode/launch-head.sh.j2",
-        "multinode/launch-worker.sh": "multinode/launch-worker.sh.j2",
-    }
-    out = {path: env.get_template(template).render(context) for path, template in files.items()}
-    for role in ("head", "worker"):
-        out[f"multinode/{name}-{role}.service"] = env.get_template(
-            "multinode/unit.service.j2"
-        ).render({**context, "role": role})
-    return out

@@ -1,4 +1,4 @@
-"""The JSON Schema of the spec, generated from its sections (llmgen.spec.sections)."""
+"""The JSON Schema of the spec, generated from its pydantic models (llmgen.spec.models)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from llmgen.spec.models import Spec
-from llmgen.spec.sections import json_schema
 
 DEFAULT_SCHEMA_PATH = Path("schemas/llmgen.schema.json")
 
@@ -15,7 +14,7 @@ def schema_text() -> str:
     """The schema as stable, pretty JSON text with a trailing newline."""
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        **json_schema(Spec),
+        **Spec.model_json_schema(),
     }
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

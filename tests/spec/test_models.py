@@ -1,9 +1,9 @@
-"""The spec's checker (llmgen.spec.sections) against an independent judge, and its classes' contract.
+"""The spec's pydantic models (llmgen.spec.models) against an independent judge, and their contract.
 
 The judge is the JSON Schema the same declarations publish (schemas/llmgen.schema.json, which
 tests/cli/test_cli.py keeps equal to the generated one), run by the `jsonschema` library: every
 field of every section is set, one at a time, to values of every YAML kind, and the two must
-agree. llmgen may only be stricter than the schema in the ways listed in `_STRICTER`: rules the
+agree. llmgen may only be stricter than the schema in the ways listed in `_stricter`: rules the
 schema cannot state (a path without `..`, a toleration's key with operator Equal, ...), a
 whole-number float where an integer belongs, and a text ending in a newline (Python's `$`).
 """
@@ -18,9 +18,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
+from llmgen.spec.messages import spec_diagnostics
 from llmgen.spec.models import ModelSpec, RuntimeSpec, Spec, parse_spec
-from llmgen.spec.sections import Invalid, Rule, SectionError, Text, parse
 from tests.conftest import REPO
 
 SCHEMA = json.loads((REPO / "schemas" / "llmgen.schema.json").read_text("utf-8"))
@@ -107,21 +109,37 @@ def _at(found: Any, path: tuple[str | int, ...]) -> Any:
     return found
 
 
-def _stricter(error: Invalid, value: Any) -> bool:
+def _stricter(error: ErrorDetails, value: Any) -> bool:
     """A refusal the schema cannot express, so the schema accepting the value is expected."""
+    kind = error["type"]
     return (
-        error.kind == "value_error"
+        kind == "value_error"
+        # 12.0 is an integer to JSON Schema; both members of `int | 'all'` refuse it here.
         or (
-            error.kind in ("int_type", "union_type")
+            kind in ("int_type", "literal_error")
             and isinstance(value, float)
             and value.is_integer()
         )
         # JSON's keys are text; YAML's may be numbers, which the jsonschema library ignores.
-        or error.loc[-1] == "[key]"
-        or (error.kind == "string_pattern_mismatch" and str(value).endswith("\n"))
+        or error["loc"][-1] == "[key]"
+        or (kind == "string_pattern_mismatch" and str(value).endswith("\n"))
         # JSON has no NaN; the jsonschema library lets it pass every bound, llmgen refuses it.
-        or (error.kind == "finite_number" and math.isnan(value))
+        or (kind == "finite_number" and math.isnan(value))
     )
+
+
+def _refusals(data: Any, model: type[BaseModel] = Spec) -> list[ErrorDetails]:
+    """pydantic's errors for `data`, [] when it is accepted."""
+    try:
+        model.model_validate(data)
+    except ValidationError as refused:
+        return refused.errors(include_url=False)
+    return []
+
+
+def _union_free(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The location without pydantic's union member tags (`int`, `literal['all']`)."""
+    return tuple(p for p in loc if isinstance(p, int) or not (p == "int" or p.startswith("lit")))
 
 
 CASES = [(path, value) for path in _fields() for value in VALUES]
@@ -141,16 +159,17 @@ def test_llmgen_and_the_schema_agree_on_every_field(path: tuple[str | int, ...])
         schema_ok = JUDGE.is_valid(data)
         try:
             spec = parse_spec(data)
-        except SectionError as refused:
-            assert all(error.kind != "missing" for error in refused.errors), refused.errors
-            assert not schema_ok or all(_stricter(e, value) for e in refused.errors), (
-                f"{path}={value!r}: llmgen refuses what the schema allows: {refused.errors}"
+        except ValidationError as exc:
+            refused = exc.errors(include_url=False)
+            assert all(error["type"] != "missing" for error in refused), refused
+            assert not schema_ok or all(_stricter(e, value) for e in refused), (
+                f"{path}={value!r}: llmgen refuses what the schema allows: {refused}"
             )
             continue
         assert schema_ok, f"{path}={value!r}: llmgen accepts what the schema refuses"
         got = _at(spec, path)
-        if isinstance(value, dict) and hasattr(got, "to_data"):
-            assert got.to_data().items() >= value.items(), (path, value)  # defaults added
+        if isinstance(value, dict) and isinstance(got, BaseModel):
+            assert got.model_dump().items() >= value.items(), (path, value)  # defaults added
             continue
         shown = got
         # Taken as given: the one conversion is a whole number read as a decimal.
@@ -161,20 +180,16 @@ def test_llmgen_and_the_schema_agree_on_every_field(path: tuple[str | int, ...])
 @pytest.mark.parametrize("path", sorted({path for path, _ in CASES}, key=str), ids=str)
 def test_every_error_is_located_at_the_field_or_its_section(path: tuple[str | int, ...]) -> None:
     for value in VALUES:
-        try:
-            parse_spec(_with(path, value))
-        except SectionError as refused:
-            for error in refused.errors:
-                assert error.loc[: len(path)] == path or error.loc == path[:-1], (value, error)
+        for error in _refusals(_with(path, value)):
+            loc = _union_free(error["loc"])
+            assert loc[: len(path)] == path or loc == path[:-1], (value, error)
 
 
 def test_unknown_and_missing_keys_are_each_reported() -> None:
     data = _with(("runtime", "port"), 1)
     del data["model"]
     data["zzz"] = 1
-    with pytest.raises(SectionError) as caught:
-        parse_spec(data)
-    found = [(error.kind, error.loc) for error in caught.value.errors]
+    found = [(error["type"], error["loc"]) for error in _refusals(data)]
     assert found == [
         ("missing", ("model",)),
         ("extra_forbidden", ("runtime", "port")),
@@ -183,26 +198,25 @@ def test_unknown_and_missing_keys_are_each_reported() -> None:
 
 
 def test_a_section_rule_runs_only_when_its_fields_are_valid() -> None:
-    with pytest.raises(SectionError) as caught:
-        parse(ModelSpec, {"id": "org/m", "path": "/m", "revision": 5})
-    assert [(e.kind, e.loc) for e in caught.value.errors] == [("string_type", ("revision",))]
-    with pytest.raises(SectionError) as caught:
-        parse(ModelSpec, {"id": "org/m", "path": "/m"})
-    assert [(e.kind, e.loc) for e in caught.value.errors] == [("value_error", ())]
+    found = _refusals({"id": "org/m", "path": "/m", "revision": 5}, ModelSpec)
+    assert [(e["type"], e["loc"]) for e in found] == [("string_type", ("revision",))]
+    found = _refusals({"id": "org/m", "path": "/m"}, ModelSpec)
+    assert [(e["type"], e["loc"]) for e in found] == [("value_error", ())]
 
 
-@pytest.mark.parametrize(
-    ("value", "kind"),
-    [(True, "union_type"), ("12", "union_type"), (12.0, "union_type"), ("ALL", "union_type")],
-)
-def test_gpu_layers_takes_a_whole_number_or_all_and_nothing_converted(
-    value: Any, kind: str
-) -> None:
-    with pytest.raises(SectionError) as caught:
-        parse(RuntimeSpec, {"gpu_layers": value})
-    (error,) = caught.value.errors
-    assert (error.kind, error.loc) == (kind, ("gpu_layers",))
-    assert error.message == f"must be a whole number or 'all', not {value!r}"
+@pytest.mark.parametrize("value", [True, "12", 12.0, "ALL"])
+def test_gpu_layers_takes_a_whole_number_or_all_and_nothing_converted(value: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_spec(_with(("runtime", "gpu_layers"), value))
+    assert [(e["type"], e["loc"]) for e in caught.value.errors()] == [
+        ("int_type", ("runtime", "gpu_layers", "int")),
+        ("literal_error", ("runtime", "gpu_layers", "literal['all']")),
+    ]
+    (diagnostic,) = spec_diagnostics(caught.value)  # the two members, said as one
+    assert (diagnostic.path, diagnostic.message) == (
+        "runtime.gpu_layers",
+        f"must be a whole number or 'all', not {value!r}",
+    )
 
 
 def test_a_trailing_newline_does_not_pass_an_anchored_pattern() -> None:
@@ -212,22 +226,21 @@ def test_a_trailing_newline_does_not_pass_an_anchored_pattern() -> None:
         ("server", "api_key_env"),
         ("runtime", "kv_cache_memory"),
     ]:
-        with pytest.raises(SectionError) as caught:
-            parse_spec(
-                _with(path, {"name": "demo", "model": {"id": "o/m"}}.get(path[-1], "64M") + "\n")
+        found = _refusals(
+            _with(
+                path, {"name": "demo", "id": "o/m", "api_key_env": "K"}.get(path[-1], "64M") + "\n"
             )
-        assert [e.kind for e in caught.value.errors] == ["string_pattern_mismatch"], path
+        )
+        assert [e["type"] for e in found] == ["string_pattern_mismatch"], path
 
 
 def test_sections_are_immutable_values() -> None:
     spec = parse_spec(BASE)
-    with pytest.raises(AttributeError, match="immutable"):
+    with pytest.raises(ValidationError, match="frozen_instance"):
         spec.name = "other"  # type: ignore[misc]
-    with pytest.raises(AttributeError, match="immutable"):
-        del spec.runtime.port  # type: ignore[attr-defined]
     again = parse_spec(copy.deepcopy(BASE))
     assert again == spec and again is not spec and hash(again.server) == hash(spec.server)
-    changed = spec.replace(runtime=spec.runtime.replace(gpus=2))
+    changed = spec.model_copy(update={"runtime": spec.runtime.model_copy(update={"gpus": 2})})
     assert changed.runtime.gpus == 2 and spec.runtime.gpus == 0 and changed != spec
     assert changed.model is spec.model
     assert (
@@ -235,9 +248,19 @@ def test_sections_are_immutable_values() -> None:
     )
 
 
-def test_to_data_is_the_whole_spec_as_plain_data_in_declaration_order() -> None:
-    data = parse_spec(BASE).to_data()
-    assert list(data) == list(Spec.settings)
+def test_model_dump_is_the_whole_spec_as_plain_data_in_declaration_order() -> None:
+    data = parse_spec(BASE).model_dump()
+    assert list(data) == [
+        "name",
+        "engine",
+        "model",
+        "server",
+        "runtime",
+        "container",
+        "deploy",
+        "client",
+        "hardware",
+    ]
     assert data["deploy"]["tolerations"] == [
         {
             "key": None,
@@ -260,16 +283,16 @@ def test_sections_compare_by_their_fields() -> None:
 
 
 def test_sections_refuse_unknown_or_missing_fields_when_built_in_code() -> None:
-    with pytest.raises(TypeError, match=r"^RuntimeSpec has no field 'prot'$"):
-        RuntimeSpec(prot=1)
-    with pytest.raises(TypeError, match=r"^Spec needs 'name'$"):
-        Spec(engine="vllm", model=ModelSpec(id="o/m"))
-    with pytest.raises(
-        AttributeError, match=r"^ModelSpec is immutable; use \.replace\(id=\.\.\.\)$"
-    ):
+    with pytest.raises(ValidationError) as caught:
+        RuntimeSpec(prot=1)  # type: ignore[call-arg]
+    assert [(e["type"], e["loc"]) for e in caught.value.errors()] == [
+        ("extra_forbidden", ("prot",))
+    ]
+    with pytest.raises(ValidationError) as caught:
+        Spec(engine="vllm", model=ModelSpec(id="o/m"))  # type: ignore[call-arg]
+    assert [(e["type"], e["loc"]) for e in caught.value.errors()] == [("missing", ("name",))]
+    with pytest.raises(ValidationError, match="frozen_instance"):
         ModelSpec(id="o/m").id = "o/n"  # type: ignore[misc]
-    with pytest.raises(AttributeError, match=r"^ModelSpec is immutable$"):
-        del ModelSpec(id="o/m").id  # type: ignore[attr-defined]
     assert ModelSpec(id="o/m").path is None
 
 
@@ -282,15 +305,14 @@ def test_defaults_are_fresh_for_each_spec() -> None:
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_a_decimal_must_be_finite(value: float) -> None:
-    with pytest.raises(SectionError) as caught:
-        parse_spec(_with(("client", "temperature"), value))
-    assert [(e.kind, e.message) for e in caught.value.errors] == [
+    found = _refusals(_with(("client", "temperature"), value))
+    assert [(e["type"], e["msg"]) for e in found] == [
         ("finite_number", "Input should be a finite number")
     ]
 
 
-# Each kind of refusal with its exact words: validate.py rewords some kinds (keyed on the
-# kind), and passes the others to the user as written here.
+# Each kind of refusal with pydantic's exact words: llmgen.spec.messages rewords some kinds
+# (keyed on the kind), and passes the others to the user as written here.
 REFUSALS = [
     (("model", "revision"), 5, "string_type", "Input should be a valid string"),
     (
@@ -360,19 +382,15 @@ REFUSALS = [
 def test_each_refusal_has_its_kind_and_words(
     path: tuple[str, ...], value: Any, kind: str, message: str
 ) -> None:
-    with pytest.raises(SectionError) as caught:
-        parse_spec(_with(path, value))
-    assert [(e.kind, e.loc[: len(path)], e.message) for e in caught.value.errors] == [
-        (kind, path, message)
-    ]
-    refused = caught.value.errors[0].value  # the value itself, or the list item refused
+    found = _refusals(_with(path, value))
+    assert [(e["type"], e["loc"][: len(path)], e["msg"]) for e in found] == [(kind, path, message)]
+    refused = found[0]["input"]  # the value itself, or the list item refused
     assert refused == value or (isinstance(value, list) and refused in value)
 
 
 def test_a_mapping_refuses_each_key_and_value_that_is_not_text() -> None:
-    with pytest.raises(SectionError) as caught:
-        parse_spec(_with(("deploy", "node_selector"), {1: "a", "b": 2}))
-    assert [(e.kind, e.loc, e.message, e.value) for e in caught.value.errors] == [
+    found = _refusals(_with(("deploy", "node_selector"), {1: "a", "b": 2}))
+    assert [(e["type"], e["loc"], e["msg"], e["input"]) for e in found] == [
         (
             "string_type",
             ("deploy", "node_selector", 1, "[key]"),
@@ -410,9 +428,9 @@ def test_bounds_and_lengths_are_taken_up_to_the_edge(
     path: tuple[str, ...], accepted: Any, refused: Any
 ) -> None:
     section, field = path[:-1], path[-1]
-    assert parse(type(_at(parse_spec(BASE), section)), {field: accepted}) is not None
-    with pytest.raises(SectionError):
-        parse(type(_at(parse_spec(BASE), section)), {field: refused})
+    model = type(_at(parse_spec(BASE), section))
+    assert _refusals({field: accepted}, model) == []
+    assert [e["loc"][0] for e in _refusals({field: refused}, model)] == [field]
 
 
 @pytest.mark.parametrize(
@@ -424,8 +442,18 @@ def test_bounds_and_lengths_are_taken_up_to_the_edge(
     ],
 )
 def test_patterns_read_as_json_schema_reads_them(pattern: str, accepted: str, refused: str) -> None:
-    rule = Rule(pattern=pattern)
-    found: list[Invalid] = []
-    assert Text().check(accepted, rule, (), found) == accepted and not found
-    Text().check(refused, rule, (), found)
-    assert [e.kind for e in found] == ["string_pattern_mismatch"]
+    class Probe(BaseModel):  # the spec's own configuration, one patterned field
+        model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+        text: str = Field(pattern=pattern)
+
+    assert _refusals({"text": accepted}, Probe) == []
+    assert [e["type"] for e in _refusals({"text": refused}, Probe)] == ["string_pattern_mismatch"]
+
+
+def test_a_label_key_that_reads_like_a_union_tag_keeps_its_place() -> None:
+    # pydantic tags union members `int` in its locations; a node_selector key `int` is no tag.
+    with pytest.raises(ValidationError) as caught:
+        parse_spec(_with(("deploy", "node_selector"), {"int": 5}))
+    (diagnostic,) = spec_diagnostics(caught.value)
+    assert diagnostic.path == "deploy.node_selector.int"
+    assert diagnostic.message == "YAML read 5 as a number, but this field is text"

@@ -1,0 +1,146 @@
+"""The multi-node recipes: how one replica spans several machines, rendered.
+
+An engine says which recipe it supports with one class constant (`multinode`): vLLM joins a Ray
+cluster (tensor parallel within a node, pipeline parallel across nodes, as vLLM's own multi-node
+recipe does); llama.cpp offloads to `rpc-server` processes on worker hosts; TGI has none.
+Everything that differs between the recipes reaches the templates as values of a `MultiNode`
+object, never as an engine name. The rules of the deploy section live in llmgen.rules.deploy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from llmgen.engines.base import Engine, LaunchPlan
+from llmgen.spec.models import Spec
+
+if TYPE_CHECKING:
+    import jinja2
+
+RAY_PORT = 6379
+RPC_PORT = 50052
+# NCCL between the nodes of a Ray group exchanges tensors through /dev/shm, like tensor parallel.
+RAY_SHM_SIZE = "16g"
+# Bare-metal variables the rendered multi-node scripts read (documented in docs/scale-out.md).
+HEAD_ADDRESS_VAR = "LLMGEN_HEAD_ADDRESS"
+RPC_SERVERS_VAR = "LLMGEN_RPC_SERVERS"
+
+
+@dataclass(frozen=True)
+class MultiNode:
+    """How one replica spans `nodes` machines: the leader's and the workers' commands.
+
+    `leader_args` is the whole argv after the shell wrapper (engine executable first), so it
+    stays a list to the last step; the wrappers are fixed shell programs that only `exec "$@"`.
+    """
+
+    recipe: str  # "ray" or "rpc": named in docs and comments only
+    nodes: int
+    leader_script: str  # sh -c program run on the leader pod/host before exec "$@"
+    leader_args: tuple[str, ...]  # container argv on Kubernetes (executable first)
+    native_leader_args: tuple[str, ...]  # bare-metal argv (binds the spec's host)
+    worker_script: str  # sh -c program of a worker pod (Kubernetes)
+    worker_probe: str  # sh -c program that succeeds while the worker's group is healthy
+    native_worker_argv: tuple[str, ...]  # bare-metal worker command (before the address)
+    worker_port: int
+    shm_size: str | None
+    kubernetes: bool  # whether the recipe is rendered as a LeaderWorkerSet
+    # Bare metal (multinode/launch-*.sh): raw shell text below is fixed by the recipe, never
+    # taken from the spec.
+    head_tools: tuple[str, ...] = ()  # commands the head needs on PATH
+    head_setup: str = ""  # shell lines run before the engine
+    head_env_var: str | None = None  # a variable the head needs (e.g. the workers' list)
+    head_env_help: str = ""
+    head_tail: tuple[str, ...] = ()  # raw shell words appended to the engine's argv
+    worker_env_var: str = HEAD_ADDRESS_VAR
+    worker_env_help: str = ""
+    worker_env_value: str = ""  # the raw shell word completing the worker's argv
+
+
+def multinode_plan(spec: Spec, engine: Engine, plan: LaunchPlan) -> MultiNode | None:
+    """The multi-node recipe for `spec`, or None when one replica runs on one node."""
+    nodes = spec.deploy.nodes
+    if nodes == 1 or engine.multinode is None:
+        return None
+    command = (plan.executable, *plan.subcommand)
+    if engine.multinode == "ray":
+        # vLLM's recipe: a Ray head on the leader, workers join it, then `vllm serve` on the
+        # leader with tensor parallel = GPUs per node and pipeline parallel = nodes.
+        extra = ("--pipeline-parallel-size", str(nodes), "--distributed-executor-backend", "ray")
+        return MultiNode(
+            recipe="ray",
+            nodes=nodes,
+            leader_script=(
+                f"ray start --head --port={RAY_PORT} --disable-usage-stats && "
+                f"{_wait_for_ray(nodes)} && exec " + '"$@"'
+            ),
+            leader_args=(*command, *plan.container_args, *extra),
+            native_leader_args=(*command, *plan.args, *extra),
+            worker_script=(
+                f'until ray start --address="$LWS_LEADER_ADDRESS:{RAY_PORT}" '
+                "--disable-usage-stats --block; do sleep 5; done"
+            ),
+            worker_probe=f'ray status --address="$LWS_LEADER_ADDRESS:{RAY_PORT}"',
+            native_worker_argv=("ray", "start", "--disable-usage-stats", "--block", "--address"),
+            worker_port=RAY_PORT,
+            shm_size=RAY_SHM_SIZE,
+            kubernetes=True,
+            head_tools=("ray", plan.executable),
+            head_setup=(
+                f"ray start --head --port={RAY_PORT} --disable-usage-stats\n"
+                f"echo 'launch-head.sh: waiting for {nodes} Ray nodes' >&2\n"
+                f"{_wait_for_ray(nodes)}"
+            ),
+            worker_env_var=HEAD_ADDRESS_VAR,
+            worker_env_help="the head host's address, e.g. 10.0.0.1",
+            worker_env_value=f'"${HEAD_ADDRESS_VAR}:{RAY_PORT}"',
+        )
+    # llama.cpp: the head loads the model and offloads layers to rpc-server on each worker.
+    return MultiNode(
+        recipe="rpc",
+        nodes=nodes,
+        leader_script='exec "$@"',
+        leader_args=(*command, *plan.container_args),
+        native_leader_args=(*command, *plan.args),
+        worker_script="",
+        worker_probe="",
+        native_worker_argv=("rpc-server", "--port", str(RPC_PORT), "--host"),
+        worker_port=RPC_PORT,
+        shm_size=None,
+        kubernetes=False,
+        head_tools=(plan.executable,),
+        head_env_var=RPC_SERVERS_VAR,
+        head_env_help=f"the workers' rpc-server addresses, e.g. 10.0.0.2:{RPC_PORT},10.0.0.3:{RPC_PORT}",
+        head_tail=(f'--rpc "${RPC_SERVERS_VAR}"',),
+        worker_env_var="LLMGEN_RPC_HOST",
+        worker_env_help="this worker's private address (rpc-server has no authentication)",
+        worker_env_value='"$LLMGEN_RPC_HOST"',
+    )
+
+
+def _wait_for_ray(nodes: int) -> str:
+    # vLLM places its pipeline stages when it starts: wait until every worker has joined.
+    probe = (
+        "import ray, sys; ray.init(address='auto'); "
+        f"sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= {nodes} else 1)"
+    )
+    return f'until python3 -c "{probe}"; do sleep 5; done'
+
+
+def multinode_files(env: jinja2.Environment, context: dict[str, Any]) -> dict[str, str]:
+    """The bare-metal multi-node files (scripts and systemd units), when the spec spans nodes."""
+    multinode = context["multinode"]
+    if multinode is None:
+        return {}
+    name = context["spec"].name
+    files = {
+        "multinode/launch-head.sh": "multinode/launch-head.sh.j2",
+        "multinode/launch-worker.sh": "multinode/launch-worker.sh.j2",
+    }
+    out = {path: env.get_template(template).render(context) for path, template in files.items()}
+    for role in ("head", "worker"):
+        out[f"multinode/{name}-{role}.service"] = env.get_template(
+            "multinode/unit.service.j2"
+        ).render({**context, "role": role})
+    return out
