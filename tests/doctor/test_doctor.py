@@ -201,6 +201,34 @@ def test_an_engine_binary_that_does_not_say_its_version(tmp_path: Path) -> None:
     )
 
 
+def test_a_llama_server_that_cannot_tell_its_build(tmp_path: Path) -> None:
+    """A tarball build prints build 0: doctor says it cannot tell, not "install b11434".
+
+    The line is what llama.cpp b11434's common/build-info.cpp.in:33 prints
+    (`version: %s (build %d, commit %s)`) with cmake/build-info.cmake:1-2's fallbacks
+    (BUILD_NUMBER 0, BUILD_COMMIT "unknown") outside a git checkout. Stand-in binary: a real
+    build takes minutes and would cache a second llama-server.
+    """
+    stand_ins = tmp_path / "bin"
+    tool(
+        stand_ins,
+        "llama-server",
+        "echo 'version: 0.6.0-dev (build 0, commit unknown)' >&2\n"
+        "echo 'built with GNU 12.2.0 for Linux x86_64' >&2\n",
+    )
+    docker_standin(stand_ins, "up")
+    spec, _ = write_spec(tmp_path, "llamacpp")
+    code, out, _ = run_doctor(tmp_path, [stand_ins], str(spec))
+    found = line(out, "llamacpp binary")
+    assert found.startswith("info "), found
+    assert "does not say its llama.cpp build" in found
+    assert "it may or may not be b11434" in found
+    assert "llama.cpp b0" not in out
+    assert "install llama.cpp b11434" not in out
+    assert "-DLLAMA_BUILD_NUMBER=11434" in out
+    assert code == 0
+
+
 @pytest.mark.parametrize(
     ("state", "fix"),
     [

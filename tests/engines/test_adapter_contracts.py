@@ -589,7 +589,7 @@ def test_tgi_flags_for_every_knob() -> None:
         "2048",
         "--max-input-tokens",
         "1000",
-        "--max-concurrent-requests",
+        "--max-batch-size",
         "8",
         "--max-batch-prefill-tokens",
         "4096",
@@ -620,7 +620,7 @@ def test_tgi_cpu_defaults() -> None:
         "4096",
         "--max-input-tokens",
         "4095",
-        "--max-concurrent-requests",
+        "--max-batch-size",
         "4",
     )
     assert p.env == (("OMP_NUM_THREADS", "6"),)
@@ -693,13 +693,28 @@ def test_tgi_quantize_and_dtype() -> None:
     assert errors(extra("tgi", "--sharded", "false", gpus=1)) == []
 
 
+def test_tgi_queues_beyond_parallel() -> None:
+    # runtime.parallel is TGI 3.3.7's --max-batch-size (launcher/src/main.rs:757-760: "Enforce
+    # a maximum number of requests per batch"; backends/v3/src/queue.rs:397 closes a batch at
+    # that size and the rest stay queued). --max-concurrent-requests refuses with HTTP 429
+    # beyond its value (router/src/infer/mod.rs:111-119, server.rs:2408), so it is never
+    # `parallel`: TGI's default 128 (main.rs:648) is kept, and raised to 2 x parallel above 64.
+    for parallel in (1, 4, 64):
+        flags = pairs(plan("tgi", runtime={"parallel": parallel}).args)
+        assert flags["--max-batch-size"] == str(parallel)
+        assert "--max-concurrent-requests" not in flags
+    big = pairs(plan("tgi", runtime={"parallel": 100}).args)
+    assert (big["--max-batch-size"], big["--max-concurrent-requests"]) == ("100", "200")
+    # Given in extra_args, --max-batch-size is a second spelling of runtime.parallel.
+    assert ("error", "runtime.extra_args.0") in found(extra("tgi", "--max-batch-size", "2"))
+
+
 def test_tgi_launcher_rules() -> None:
-    for flag in ("--validation-workers", "--max-batch-size"):
-        p = extra("tgi", flag, "0")
-        assert [(d.path, d.hint) for d in errors(p)] == [
-            ("runtime.extra_args.0", f"give {flag} 1 or more")
-        ]
-        assert errors(extra("tgi", flag, "1")) == []
+    p = extra("tgi", "--validation-workers", "0")
+    assert [(d.path, d.hint) for d in errors(p)] == [
+        ("runtime.extra_args.0", "give --validation-workers 1 or more")
+    ]
+    assert errors(extra("tgi", "--validation-workers", "1")) == []
     assert ("error", "runtime.extra_args.0") in found(extra("tgi", "--max-input-length", "100"))
     assert ("error", "runtime.extra_args.0") in found(extra("tgi", "--ngrok"))
     lora = extra("tgi", "--lora-adapters", "a@b@c,d@e")
@@ -921,7 +936,7 @@ SPEC_FIELDS = {
         "--port": "server.port",
         "--max-total-tokens": "runtime.context_length",
         "--max-input-tokens": "runtime.max_input_tokens",
-        "--max-concurrent-requests": "runtime.parallel",
+        "--max-batch-size": "runtime.parallel",
         "--max-batch-prefill-tokens": "runtime.batch_size",
         "--num-shard": "runtime.gpus",
         "--cuda-memory-fraction": "runtime.gpu_memory_fraction",
@@ -1040,8 +1055,8 @@ def test_spellings_each_parser_reads() -> None:
     repeated = errors(extra("vllm", "--max_num_seqs", "8"))
     assert [d.message for d in repeated] == ["'--max-num-seqs' is already set by runtime.parallel"]
     assert errors(extra("llamacpp", "--repeat_penalty", "1.1")) == []
-    assert errors(extra("tgi", "--max_batch_size", "3")) != []
-    assert errors(extra("tgi", "--max-batch-size=3")) == []
+    assert errors(extra("tgi", "--max_best_of", "3")) != []
+    assert errors(extra("tgi", "--max-best-of=3")) == []
     assert errors(extra("vllm", "--seed=3")) == []
     assert errors(extra("llamacpp", "--repeat-penalty=1.1")) != []
 
@@ -1147,12 +1162,11 @@ def test_flags_that_move_the_routes(engine: str, flag: str, value: str) -> None:
 
 
 def test_tgi_launcher_messages_and_cpu_shards() -> None:
-    # launcher/src/main.rs: "`validation_workers` must be > 0", "`max_batch_size` must be > 0".
-    for flag, message in (
-        ("--validation-workers", "`validation_workers` must be > 0"),
-        ("--max-batch-size", "`max_batch_size` must be > 0"),
-    ):
-        assert [d.message for d in errors(extra("tgi", flag, "0"))] == [message]
+    # launcher/src/main.rs: "`validation_workers` must be > 0". (`max_batch_size` must be > 0
+    # too, but it is runtime.parallel now, at least 1, and a repeat in extra_args is refused.)
+    assert [d.message for d in errors(extra("tgi", "--validation-workers", "0"))] == [
+        "`validation_workers` must be > 0"
+    ]
     # Without GPUs llmgen renders no --num-shard: one shard.
     assert errors(extra("tgi", "--quantize", "exl2")) == []
     assert [d.path for d in errors(extra("tgi", "--sharded", "true"))] == ["runtime.extra_args.0"]

@@ -48,7 +48,7 @@ FLAGS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "tgi": {
         "context_length": ("--max-total-tokens",),
-        "parallel": ("--max-concurrent-requests",),
+        "parallel": ("--max-batch-size",),
         "batch_size": ("--max-batch-prefill-tokens",),
     },
     "llamacpp": {

@@ -15,6 +15,16 @@ from llmgen.rules.analysis import validate_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
+# The pod passes its CPU limit (4 without runtime.threads) as llama.cpp's --threads, which
+# ignores CPU quotas; the other targets leave the engine's default.
+POD_THREADS = {"llamacpp-gpu-local": ("--gpu-layers", ["--threads", "4"])}
+
+
+def _with_threads(argv: list[str], before: str, words: list[str]) -> list[str]:
+    at = argv.index(before)
+    return [*argv[:at], *words, *argv[at:]]
+
+
 ARGV = {
     # context_length 8192 per request x parallel 2 = --ctx-size 16384.
     "llamacpp-gpu-local": [
@@ -41,14 +51,14 @@ ARGV = {
     "tgi-sharded-public": [
         "--model-id", "Qwen/Qwen2.5-7B-Instruct", "--revision", "main", "--hostname", "0.0.0.0",
         "--port", "8080", "--max-total-tokens", "8192", "--max-input-tokens", "6144",
-        "--max-concurrent-requests", "32", "--max-batch-prefill-tokens", "8192", "--num-shard",
+        "--max-batch-size", "32", "--max-batch-prefill-tokens", "8192", "--num-shard",
         "2", "--dtype", "bfloat16",
     ],
     # max_input_tokens unset: context 4096 - 1 (TGI needs input < total).
     "tgi-smollm2": [
         "--model-id", "HuggingFaceTB/SmolLM2-360M-Instruct", "--hostname", "0.0.0.0", "--port",
         "8080", "--max-total-tokens", "4096", "--max-input-tokens", "4095",
-        "--max-concurrent-requests", "8", "--max-batch-prefill-tokens", "4096", "--num-shard",
+        "--max-batch-size", "8", "--max-batch-prefill-tokens", "4096", "--num-shard",
         "1",
     ],
     "vllm-cpu-smollm2": [
@@ -71,6 +81,11 @@ ARGV = {
 }  # fmt: skip
 
 
+POD_ARGV = {
+    name: _with_threads(ARGV[name], before, words) for name, (before, words) in POD_THREADS.items()
+}
+
+
 @pytest.mark.parametrize("name", sorted(ARGV))
 def test_every_container_target_runs_the_literal_argv(name: str) -> None:
     path = EXAMPLES / f"{name}.yaml"
@@ -83,4 +98,4 @@ def test_every_container_target_runs_the_literal_argv(name: str) -> None:
     for document in yaml.safe_load_all(files["kubernetes.yaml"]):
         if document and document["kind"] in ("Deployment", "StatefulSet"):
             container = document["spec"]["template"]["spec"]["containers"][0]
-            assert container["args"] == ARGV[name]
+            assert container["args"] == POD_ARGV.get(name, ARGV[name])

@@ -180,6 +180,8 @@ def test_verify_via_docker_run(
     metrics = report["metrics"]
     # The container's cgroup, not the docker CLI's ~30 MB process tree.
     assert "container" in metrics["peak_rss_scope"], metrics
+    # Not "peak RSS": the cgroup leaves out the model file mapped from the host.
+    assert metrics["memory_label"].startswith("container memory (cgroup peak"), metrics
     assert metrics["peak_rss_bytes"] > 1_000_000
     assert wait_gone(name), f"container {name} survived verify"
 
@@ -312,3 +314,106 @@ def test_docker_run_reaches_the_daemon_here() -> None:
     runtimes = docker("info", "--format", "{{json .Runtimes}}").stdout
     assert "runc" in runtimes and "nvidia" not in runtimes
     assert os.path.exists("/var/run/docker.sock")
+
+
+USER_ID = 4242  # a user of nobody's, so root and this host's own users cannot pass for it
+
+
+def _world_readable_dir(parent: Path) -> Path:
+    """A folder the unprivileged test user can enter (pytest's tmp_path is root's, mode 0700)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="llmgen-host-cache-", dir="/tmp"))
+    folder.chmod(0o755)
+    return folder
+
+
+def test_host_cache_run_leaves_nothing_of_root_in_the_users_cache(
+    tmp_path: Path, tiny_gguf: Path, created: Created
+) -> None:
+    """`container.model_cache: host`: docker-run.sh, started by an unprivileged user in the docker
+    group, runs llama.cpp as that user; what the container writes into the user's own Hugging
+    Face cache belongs to the user, and nothing there is root's afterwards.
+
+    The run is real (this Docker Engine, the local llama.cpp image, the tiny GGUF). The write is
+    made by `docker exec` of the image's curl, which runs as the container's user as the engine
+    does: llama.cpp writes its cache only when it downloads, and no hub can be reached here.
+    """
+    import shutil
+
+    docker_gid = int(
+        subprocess.run(
+            ["getent", "group", "docker"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.split(":")[2]
+    )
+    base = _world_readable_dir(tmp_path)
+    try:
+        model = base / "tiny.gguf"
+        shutil.copyfile(tiny_gguf, model)
+        model.chmod(0o644)
+        home = base / "home"
+        home.mkdir()
+        os.chown(home, USER_ID, USER_ID)
+        name = f"llmgen-test-{secrets.token_hex(4)}"
+        port = free_port()
+        spec = {
+            "name": name,
+            "engine": "llamacpp",
+            "model": {"path": str(model)},
+            "server": {"host": "127.0.0.1", "port": port},
+            "runtime": {"context_length": 256, "parallel": 1, "threads": 1},
+            "container": {"model_cache": "host"},
+        }
+        (base / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), "utf-8")
+        out = base / "out"
+        rendered = subprocess.run(
+            [LLMGEN, "render", str(base / "spec.yaml"), "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert rendered.returncode == 0, rendered.stderr
+        for path in [out, *out.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() or path.suffix == ".sh" else 0o644)
+        created.containers.append(name)
+        env = {"PATH": os.environ["PATH"], "HOME": str(home)}
+        log = (base / "run.log").open("wb")
+        run = subprocess.Popen(
+            ["setpriv", f"--reuid={USER_ID}", f"--regid={USER_ID}", f"--groups={docker_gid}",
+             "bash", str(out / "docker-run.sh")],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            try:
+                wait_for_http_ok(port, run, base / "run.log")
+            finally:
+                log.close()
+            pid = docker("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+            status = Path(f"/proc/{pid}/status").read_text()
+            uids = next(line for line in status.splitlines() if line.startswith("Uid:"))
+            assert uids.split()[1:] == [str(USER_ID)] * 4, uids  # the engine runs as the user
+            written = docker(
+                "exec", name, "/usr/bin/curl", "-sS", "--create-dirs",
+                "-o", "/hf-cache/hub/models--org--probe/blobs/probe", "file:///app/llama-server",
+            )  # fmt: skip
+            assert written.returncode == 0
+        finally:
+            docker("stop", "--time", "10", name, check=False)
+            run.wait(timeout=60)
+        cache = home / ".cache" / "huggingface"
+        owners = {path: path.stat().st_uid for path in [cache, *cache.rglob("*")]}
+        assert cache / "hub" / "models--org--probe" / "blobs" / "probe" in owners
+        assert {p: u for p, u in owners.items() if u != USER_ID} == {}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_for_http_ok(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """/health answers 200 through the published port, or the script's own words."""
+    from tests.support.engines import wait_for_http
+
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", timeout=120)
+    except TimeoutError:
+        pytest.fail(f"not ready (exit {process.poll()}):\n{log.read_text()[-2000:]}")

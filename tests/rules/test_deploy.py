@@ -38,7 +38,8 @@ def found(
     return [
         (d.severity.value, d.path, d.message)
         for d in diagnostics
-        if d.path == "name" or d.path.startswith(("deploy", "runtime.extra_args"))
+        if d.path == "name"
+        or d.path.startswith(("deploy", "runtime.extra_args", "runtime.gpu_layers"))
     ]
 
 
@@ -109,21 +110,22 @@ def test_flags_set_from_the_node_count_are_refused_in_extra_args() -> None:
 RPC_WARNING = (
     "warning",
     "deploy.nodes",
-    "llama.cpp spans 2 hosts with rpc-server outside Kubernetes only: multinode/ holds the "
+    "llama.cpp spans 2 hosts with ggml-rpc-server outside Kubernetes only: multinode/ holds the "
     "head and worker scripts; kubernetes.yaml, compose.yaml and docker-run.sh run the model "
     "on one node",
 )
 RPC_NO_LAYERS = (
     "error",
-    "deploy.nodes",
-    "rpc-server workers only receive the layers offloaded with --gpu-layers, and this spec "
+    "runtime.gpu_layers",
+    "ggml-rpc-server workers only receive the layers offloaded with --gpu-layers, and this spec "
     "offloads none",
 )
 
 
 def test_llamacpp_spans_hosts_with_rpc_and_needs_offloaded_layers() -> None:
     assert found("llamacpp", runtime={"gpus": 1}, nodes=2) == [RPC_WARNING]
-    assert found("llamacpp", runtime={"gpus": 0}, nodes=2) == [RPC_NO_LAYERS, RPC_WARNING]
+    # A CPU head offloads every layer to its workers (the RPC servers are devices): accepted.
+    assert found("llamacpp", runtime={"gpus": 0}, nodes=2) == [RPC_WARNING]
     no_layers = {"gpus": 1, "gpu_layers": 0}
     assert found("llamacpp", runtime=no_layers, nodes=2) == [RPC_NO_LAYERS, RPC_WARNING]
 

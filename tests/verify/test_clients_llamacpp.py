@@ -144,6 +144,22 @@ def test_client_answers_with_the_edge_values(served: Served, name: str) -> None:
     assert done.stderr == ""
 
 
+@pytest.mark.parametrize("name", CLIENTS)
+@pytest.mark.parametrize("suffix", ["/", "/v1/"])
+def test_client_takes_a_base_url_with_a_trailing_slash(
+    served: Served, name: str, suffix: str
+) -> None:
+    """`http://host:port/` and `.../v1/` work in every client, as in the OpenAI SDKs.
+
+    llama-server answers both /chat/completions and /v1/chat/completions; a doubled slash
+    (`//chat/completions`) is a 404, which client.sh sent before it trimmed the slash.
+    """
+    url = f"http://127.0.0.1:{served.port}{suffix}"
+    done = run_client(served, name, "Say", "hi", url=url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), "no completion printed"
+
+
 def test_llamacpp_accepts_the_negative_penalty_edges(served: Served, tmp_path: Path) -> None:
     """-2 for both penalties (the spec's lower bound) is answered with HTTP 200."""
     source = (served.out / "clients" / "client.py").read_text("utf-8")

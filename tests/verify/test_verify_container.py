@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from llmgen.verify import container
+from llmgen.verify.report import as_dict, format_text
+from llmgen.verify.runner import VerifyResult
 
 
 @pytest.mark.parametrize(
@@ -48,3 +50,18 @@ def test_cgroup_files_for_v1_and_v2(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         root / "system.slice/docker-abc.scope" / "memory.peak",
         root / "unified" / "system.slice/docker-abc.scope" / "memory.peak",
     ]
+
+
+def test_a_container_s_memory_is_not_called_peak_rss(tmp_path: Path) -> None:
+    """The cgroup's figure leaves out the model file mapped from the host: never "peak RSS"."""
+    result = VerifyResult(
+        tmp_path, "tiny", "llamacpp", "docker-run.sh", "http://127.0.0.1:8080/v1", "tiny"
+    )
+    result.peak_rss_bytes, result.rss_scope = 20 * 2**20, "the container's cgroup peak"
+    text = format_text(result)
+    assert "peak RSS" not in text
+    assert "container memory (cgroup peak, leaves out the mapped model file) 20.0 MiB" in text
+    assert as_dict(result)["metrics"]["memory_label"].startswith("container memory (cgroup")
+    native = VerifyResult(tmp_path, "tiny", "llamacpp", "launch.sh", "http://x/v1", "tiny")
+    native.peak_rss_bytes = 20 * 2**20
+    assert "peak RSS 20.0 MiB" in format_text(native)

@@ -161,6 +161,22 @@ def _engine_checks(engine: Engine, executable: str | None, required: bool) -> li
                 name, "problem", f"{found}: cannot tell its version ({shown})", engine.install_hint
             )
         ]
+    if probes.unknown_build(engine, version):
+        # A build from a source tarball without -DLLAMA_BUILD_NUMBER reports build 0: it may
+        # well be the pinned build, so it is not another version to replace.
+        return [
+            Check(
+                name,
+                "info",
+                f"{found} does not say its {engine.title} build ({probe.first_line()}): "
+                "built from a source tarball without a build number, it may or may not be "
+                f"{engine.version}, whose flags and defaults llmgen renders (built with "
+                f"-DLLAMA_BUILD_NUMBER={engine.version.removeprefix('b')}, it says)",
+                f"if it is not {engine.version}, check its --help against the rendered flags; "
+                f"a build of {engine.version}'s source with -DLLAMA_BUILD_NUMBER="
+                f"{engine.version.removeprefix('b')} reports it",
+            )
+        ]
     if version != engine.version:
         return [
             Check(

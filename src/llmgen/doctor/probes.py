@@ -83,6 +83,11 @@ def parse_version(engine: Engine, text: str) -> str | None:
     return engine.version_spelling.format(version)
 
 
+def unknown_build(engine: Engine, version: str) -> bool:
+    """Whether `version` is the placeholder of a build that does not know its number."""
+    return version in engine.unknown_versions
+
+
 def cuda_version(nvidia_smi_text: str) -> tuple[int, int] | None:
     """The highest CUDA version the driver supports, from `nvidia-smi`'s header."""
     found = re.search(r"CUDA Version:\s*(\d+)\.(\d+)", nvidia_smi_text)

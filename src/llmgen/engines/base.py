@@ -168,6 +168,12 @@ class Engine(ABC):
     install_hint: ClassVar[str]
     open_routes: ClassVar[tuple[str, ...]]
     cache_volume: ClassVar[tuple[str, str]]  # (named volume, mount point in the image)
+    # With `container.model_cache: host`: the container runs as the invoking user, with the
+    # host's cache mounted at this path outside the image's root-only /root and this
+    # environment pointing the engine at it (None: the image's own user and cache path).
+    host_user_cache: ClassVar[tuple[str, tuple[tuple[str, str], ...]] | None] = None
+    # Versions a build reports when it cannot tell its own (doctor: "cannot tell", not "old").
+    unknown_versions: ClassVar[tuple[str, ...]] = ()
     # Cache variables the systemd unit points into its CacheDirectory (variable -> subfolder).
     unit_cache_dirs: ClassVar[tuple[tuple[str, str], ...]] = (("HF_HOME", "huggingface"),)
     start_period_s: ClassVar[int] = 600
@@ -239,6 +245,10 @@ class Engine(ABC):
 
     def container_environment(self, spec: Spec) -> dict[str, str]:
         """Extra environment only inside the container."""
+        return {}
+
+    def pod_environment(self, spec: Spec, cpus: int) -> dict[str, str]:
+        """Environment of a Kubernetes pod limited to `cpus` CPUs, over the container's."""
         return {}
 
     def entrypoint_splits(self, spec: Spec) -> bool:

@@ -41,6 +41,13 @@ class LlamaCppEngine(Engine):
     # assets stay open (/v1/models needs the key, unlike older builds).
     open_routes = ("/health", "/v1/health", "/ (web UI)")
     cache_volume = ("llmgen-hf-cache", "/root/.cache/huggingface")
+    # b11434 common/hf-cache.cpp:38-44: LLAMA_CACHE is the hub folder itself and wins over
+    # HF_HOME and HOME; HOME=/tmp gives the user-run server a writable home in the image.
+    host_user_cache = ("/hf-cache", (("HOME", "/tmp"), ("LLAMA_CACHE", "/hf-cache/hub")))
+    # A source tarball built without -DLLAMA_BUILD_NUMBER prints "version: 0.6.0-dev (build 0,
+    # commit unknown)": cmake/build-info.cmake:1-2 default BUILD_NUMBER 0 and BUILD_COMMIT
+    # "unknown" outside a git checkout; common/build-info.cpp.in:33 prints them.
+    unknown_versions = ("b0",)
     start_period_s = 300
     model_kind = "gguf"
     context_flag = "--ctx-size"

@@ -12,6 +12,9 @@ from llmgen.errors import Diagnostic, error, warning
 if TYPE_CHECKING:
     from llmgen.spec.models import Spec
 
+# TGI 3.3.7 launcher/src/main.rs:648: `--max-concurrent-requests` defaults to 128.
+TGI_CONCURRENT_REQUESTS = 128
+
 
 class TgiEngine(Engine):
     """TGI's launcher; the model name it reports is the --model-id string itself."""
@@ -37,7 +40,7 @@ class TgiEngine(Engine):
     memory_flags = MemoryFlags(
         tensor_parallel="--num-shard",
         context="--max-total-tokens",
-        sequences="--max-concurrent-requests",
+        sequences="--max-batch-size",
         batched_tokens="--max-batch-prefill-tokens",
         batched_tokens_default=4096,
         memory_fraction="--cuda-memory-fraction",
@@ -74,7 +77,7 @@ class TgiEngine(Engine):
         "--port": "server.port",
         "--max-total-tokens": "runtime.context_length",
         "--max-input-tokens": "runtime.max_input_tokens",
-        "--max-concurrent-requests": "runtime.parallel",
+        "--max-batch-size": "runtime.parallel",
         "--max-batch-prefill-tokens": "runtime.batch_size",
         "--num-shard": "runtime.gpus",
         "--cuda-memory-fraction": "runtime.gpu_memory_fraction",
@@ -98,9 +101,19 @@ class TgiEngine(Engine):
             str(rt.context_length),
             "--max-input-tokens",
             str(self._max_input_tokens(spec)),
-            "--max-concurrent-requests",
-            str(rt.parallel),
         ]
+        # runtime.parallel caps the sequences in one batch; the rest wait in TGI's queue.
+        # TGI 3.3.7 launcher/src/main.rs:757-760 (`--max-batch-size`, passed to the router at
+        # main.rs:1910-1913); backends/v3/src/backend.rs:197-198 admits at most
+        # max_batch_size - batch_size new entries per step, and queue.rs:397 closes the batch at
+        # that size, leaving the others queued (backend.rs:175-184: a model that chunks its
+        # prefill ignores it and is bounded by the token budgets instead, still queueing the
+        # rest). --max-concurrent-requests (main.rs:645-649,
+        # default 128) is a different limit: router/src/infer/mod.rs:84,111-119 refuses every
+        # request beyond it (HTTP 429, server.rs:2408), so it must not be `parallel`.
+        args += ["--max-batch-size", str(rt.parallel)]
+        if (limit := self.concurrent_requests(rt.parallel)) != TGI_CONCURRENT_REQUESTS:
+            args += ["--max-concurrent-requests", str(limit)]
         if rt.batch_size is not None:
             args += ["--max-batch-prefill-tokens", str(rt.batch_size)]
         if rt.gpus > 0:
@@ -113,6 +126,15 @@ class TgiEngine(Engine):
         if rt.enforce_eager and rt.gpus > 0:
             args += ["--cuda-graphs", "0"]
         return args
+
+    @staticmethod
+    def concurrent_requests(parallel: int) -> int:
+        """Requests TGI admits (running + queued) before it answers 429.
+
+        TGI's own default (128), raised to twice `parallel` for large batches, so a burst of
+        a few batches' worth waits in the queue instead of being refused.
+        """
+        return max(TGI_CONCURRENT_REQUESTS, 2 * parallel)
 
     @staticmethod
     def _max_input_tokens(spec: Spec) -> int:
@@ -152,15 +174,17 @@ class TgiEngine(Engine):
     def _launcher_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         """TGI 3.3.7 launcher and router argument checks (launcher/src/main.rs, router/src)."""
         found: list[Diagnostic] = []
-        for name, field in (
-            ("--validation-workers", "validation_workers"),
-            ("--max-batch-size", "max_batch_size"),
-        ):
-            setting = config.given(name)
-            if setting is not None and setting.as_int() == 0:
-                found.append(
-                    error(setting.origin.path, f"`{field}` must be > 0", f"give {name} 1 or more")
+        # --max-batch-size must be > 0 too (backends/v3/src/main.rs:143-149): it is
+        # runtime.parallel, at least 1, and a repeat in extra_args is refused.
+        setting = config.given("--validation-workers")
+        if setting is not None and setting.as_int() == 0:
+            found.append(
+                error(
+                    setting.origin.path,
+                    "`validation_workers` must be > 0",
+                    "give --validation-workers 1 or more",
                 )
+            )
         if (length := config.given("--max-input-length")) is not None:
             # main.rs:2100-2106: the deprecated spelling of --max-input-tokens, which llmgen
             # always renders; both set is an error.

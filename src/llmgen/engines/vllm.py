@@ -160,6 +160,16 @@ class VllmEngine(Engine):
             env["VLLM_CPU_OMP_THREADS_BIND"] = f"0-{spec.runtime.threads - 1}"
         return env
 
+    def pod_environment(self, spec: Spec, cpus: int) -> dict[str, str]:
+        if spec.runtime.gpus > 0:
+            return {}
+        # A pod's CPUs are a quota, not a set of cores: binding OpenMP threads to cores 0..n-1
+        # may name cores the pod may not use (the kubelet's static CPU manager gives other
+        # ids). "nobind" leaves the threads unpinned and OMP_NUM_THREADS sizes the pool
+        # (vllm-cpu 0.32.0 vllm/utils/ompmultiprocessing.py:122-125: nobind skips the set-up
+        # at :71-73 that would overwrite OMP_NUM_THREADS).
+        return {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "OMP_NUM_THREADS": str(cpus)}
+
     def shm_size(self, spec: Spec) -> str | None:
         # Tensor parallel workers exchange tensors through /dev/shm. The CPU engine needs more
         # than the 64 MiB a container or pod gets by default even with one worker ("Insufficient

@@ -38,7 +38,7 @@ class HfSetup:
     """The settings of vLLM or TGI that decide memory."""
 
     context: int  # max_model_len / max_total_tokens
-    parallel: int  # max_num_seqs / max_concurrent_requests
+    parallel: int  # max_num_seqs / max_batch_size
     batched_tokens: int  # max_num_batched_tokens / max_batch_prefill_tokens
     gpus: int  # tensor parallel size (0 = CPU)
     dtype: str  # auto | float16 | bfloat16 | float32

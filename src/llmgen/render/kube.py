@@ -9,17 +9,19 @@ The template only prints these values. What is decided here, and why:
   non-loopback `server.host` asks for a LoadBalancer;
 - every pod runs as a non-root user on a read-only root filesystem, with a writable HOME and
   /tmp on emptyDir volumes, no service-account token, seccomp RuntimeDefault and no capabilities;
-- the startup probe budget grows with the model's size when it is known.
+- the startup probe budget grows with the model's size when it is known;
+- the engine's CPU threads follow the pod's CPU limit: the engines size their thread pools
+  from the host's cores and ignore CPU quotas, so an unset runtime.threads becomes the limit.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from llmgen.engines import ENGINES
-from llmgen.engines.base import LaunchPlan, is_loopback
+from llmgen.engines.base import Engine, LaunchPlan, is_loopback
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.render.multinode import MultiNode, multinode_plan
 from llmgen.spec.models import Spec, TolerationSpec
@@ -71,8 +73,14 @@ class HostCache:
     shell: str  # one double-quoted word for docker-run.sh
     compose: str  # compose interpolation
     description: str
+    target: str = ""  # where the container sees it ("": the image's own cache path)
+    user_shell: str = ""  # docker-run.sh's --user word ("": the image's user)
+    user_compose: str = ""  # compose's `user:` ("": the image's user)
+    env: tuple[tuple[str, str], ...] = ()  # points the engine at `target`, gives it a HOME
 
 
+# Compose cannot run `id`: the user comes from a variable it requires, named in the README.
+HOST_USER_VAR = "LLMGEN_USER"
 HOST_CACHE = HostCache(
     shell='"${HF_HOME:-$HOME/.cache/huggingface}"',
     compose="${HF_HOME:-${HOME}/.cache/huggingface}",
@@ -92,6 +100,8 @@ class KubePlan:
     startup_failures: int
     probe_period_s: int
     cpu: str
+    args: tuple[str, ...]  # the engine's container arguments, threads matching `cpu`
+    engine_env: tuple[tuple[str, str], ...]  # the engine's environment, threads matching `cpu`
     memory: str
     gpu_resource: str
     node_selector: tuple[tuple[str, str], ...]
@@ -170,6 +180,8 @@ def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:
     else:
         kind = "Deployment"
     shm = (multinode.shm_size if spans_nodes and multinode else None) or plan.shm_size
+    cpus = spec.runtime.threads or DEFAULT_CPU
+    pod = _pod_launch(spec, plan, cpus)
     return KubePlan(
         namespace=deploy.namespace or spec.name,
         kind=kind,
@@ -178,7 +190,11 @@ def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:
         cache_mount=next(v.target for v in plan.volumes if v.named),
         startup_failures=math.ceil(_startup_budget_s(spec, plan, spans_nodes) / PROBE_PERIOD_S),
         probe_period_s=PROBE_PERIOD_S,
-        cpu=str(spec.runtime.threads or DEFAULT_CPU),
+        cpu=str(cpus),
+        args=pod.container_args,
+        engine_env=tuple(
+            {**dict(pod.env + pod.container_env), **engine.pod_environment(spec, cpus)}.items()
+        ),
         memory=_memory(spec, shm, plan.config),
         gpu_resource=deploy.gpu_resource,
         node_selector=tuple(sorted(deploy.node_selector.items())),
@@ -197,7 +213,7 @@ def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:
         secret_name=f"{spec.name}-secrets",
         skips=_skips(plan),
         multinode=multinode if spans_nodes else None,
-        host_cache=HOST_CACHE if spec.container.model_cache == "host" else None,
+        host_cache=_host_cache(engine) if spec.container.model_cache == "host" else None,
         host_exposure=(
             "launch.sh, docker-run.sh, compose and the unit listen on loopback, this host only"
             if is_loopback(spec.server.host)
@@ -205,6 +221,39 @@ def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:
             "open to the network (allow_unauthenticated)"
         ),
     )
+
+
+def _host_cache(engine: Engine) -> HostCache:
+    """The host's cache, and whether the container runs as the invoking user to write it.
+
+    An image running as root would leave root-owned folders in the user's own cache, which the
+    user can then no longer write; an engine that can run as any user does so.
+    """
+    if engine.host_user_cache is None:
+        return HOST_CACHE
+    target, env = engine.host_user_cache
+    return replace(
+        HOST_CACHE,
+        target=target,
+        user_shell='"$(id -u):$(id -g)"',
+        user_compose=f"${{{HOST_USER_VAR}:?set {HOST_USER_VAR} to your uid:gid (id -u, id -g)}}",
+        env=env,
+    )
+
+
+def _pod_launch(spec: Spec, plan: LaunchPlan, cpus: int) -> LaunchPlan:
+    """The launch plan with runtime.threads = the pod's CPU limit.
+
+    llama.cpp starts one thread per host core (it ignores CPU quotas), so a pod limited to 4 CPUs
+    on a 64-core node would run 64 threads throttled to 4 cores' time: the pod passes the limit
+    as --threads (and the CPU builds' thread variables) when the spec leaves threads unset.
+    """
+    if spec.runtime.threads is not None:
+        return plan
+    threaded = spec.model_copy(
+        update={"runtime": spec.runtime.model_copy(update={"threads": cpus})}
+    )
+    return ENGINES[spec.engine].plan(threaded)
 
 
 def _storage(spec: Spec, *, per_pod: bool) -> Storage:

@@ -2,7 +2,8 @@
 
 An engine says which recipe it supports with one class constant (`multinode`): vLLM joins a Ray
 cluster (tensor parallel within a node, pipeline parallel across nodes, as vLLM's own multi-node
-recipe does); llama.cpp offloads to `rpc-server` processes on worker hosts; TGI has none.
+recipe does); llama.cpp offloads to `ggml-rpc-server` processes on worker hosts (b11434
+builds the worker under that name: tools/rpc/CMakeLists.txt:1); TGI has none.
 Everything that differs between the recipes reaches the templates as values of a `MultiNode`
 object, never as an engine name. The rules of the deploy section live in llmgen.rules.deploy.
 """
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 RAY_PORT = 6379
 RPC_PORT = 50052
+# llama.cpp b11434 tools/rpc/CMakeLists.txt:1: `set(TARGET ggml-rpc-server)` (not rpc-server).
+RPC_WORKER = "ggml-rpc-server"
 # NCCL between the nodes of a Ray group exchanges tensors through /dev/shm, like tensor parallel.
 RAY_SHM_SIZE = "16g"
 # Bare-metal variables the rendered multi-node scripts read (documented in docs/scale-out.md).
@@ -96,27 +99,50 @@ def multinode_plan(spec: Spec, engine: Engine, plan: LaunchPlan) -> MultiNode | 
             worker_env_help="the head host's address, e.g. 10.0.0.1",
             worker_env_value=f'"${HEAD_ADDRESS_VAR}:{RAY_PORT}"',
         )
-    # llama.cpp: the head loads the model and offloads layers to rpc-server on each worker.
+    # llama.cpp: the head loads the model and offloads layers to ggml-rpc-server on each worker.
     return MultiNode(
         recipe="rpc",
         nodes=nodes,
         leader_script='exec "$@"',
-        leader_args=(*command, *plan.container_args),
-        native_leader_args=(*command, *plan.args),
+        leader_args=(*command, *rpc_head_args(spec, plan.container_args)),
+        native_leader_args=(*command, *rpc_head_args(spec, plan.args)),
         worker_script="",
         worker_probe="",
-        native_worker_argv=("rpc-server", "--port", str(RPC_PORT), "--host"),
+        native_worker_argv=(RPC_WORKER, "--port", str(RPC_PORT), "--host"),
         worker_port=RPC_PORT,
         shm_size=None,
         kubernetes=False,
         head_tools=(plan.executable,),
         head_env_var=RPC_SERVERS_VAR,
-        head_env_help=f"the workers' rpc-server addresses, e.g. 10.0.0.2:{RPC_PORT},10.0.0.3:{RPC_PORT}",
+        head_env_help=(
+            f"the workers' {RPC_WORKER} addresses, e.g. 10.0.0.2:{RPC_PORT},10.0.0.3:{RPC_PORT}"
+        ),
         head_tail=(f'--rpc "${RPC_SERVERS_VAR}"',),
         worker_env_var="LLMGEN_RPC_HOST",
-        worker_env_help="this worker's private address (rpc-server has no authentication)",
+        worker_env_help=f"this worker's private address ({RPC_WORKER} has no authentication)",
         worker_env_value='"$LLMGEN_RPC_HOST"',
     )
+
+
+def rpc_head_args(spec: Spec, args: tuple[str, ...]) -> tuple[str, ...]:
+    """The single-node llama-server argv, changed for a head that offloads to RPC workers.
+
+    `--device` goes: given, llama.cpp uses no RPC server it does not name, so the workers would
+    get nothing (without it, layers split across every device, the workers included). An unset
+    runtime.gpu_layers becomes `all`, also on a CPU head (its default 0 offloads nothing).
+    """
+    out: list[str] = []
+    words = iter(args)
+    for word in words:
+        if word == "--device":
+            next(words, None)
+            continue
+        if word == "--gpu-layers" and spec.runtime.gpu_layers is None:
+            next(words, None)
+            out += ["--gpu-layers", "all"]
+            continue
+        out.append(word)
+    return tuple(out)
 
 
 def _wait_for_ray(nodes: int) -> str:

@@ -1,8 +1,8 @@
 """The deploy section's rules: replicas, nodes and what a multi-node spec must not set.
 
 An engine says which multi-node recipe it supports with one class constant (`multinode`):
-vLLM joins a Ray cluster; llama.cpp offloads to `rpc-server` processes on worker hosts; TGI has
-none. The recipes themselves are rendered by llmgen.render.multinode. Each rule reads the
+vLLM joins a Ray cluster; llama.cpp offloads to `ggml-rpc-server` processes on worker hosts;
+TGI has none. The recipes themselves are rendered by llmgen.render.multinode. Each rule reads the
 plan's effective configuration (extra_args are parsed once, there).
 """
 
@@ -125,7 +125,7 @@ def node_flags(c: Context) -> list[Diagnostic]:
 @rule(
     "deploy.rpc_hosts",
     "warning",
-    "llama.cpp across hosts: rpc-server runs outside Kubernetes only (multinode/ scripts)",
+    "llama.cpp across hosts: ggml-rpc-server runs outside Kubernetes only (multinode/ scripts)",
     "list the workers in LLMGEN_RPC_SERVERS when starting multinode/launch-head.sh",
     when=_recipe("rpc"),
 )
@@ -133,31 +133,30 @@ def rpc_hosts(c: Context) -> list[Diagnostic]:
     return [
         warning(
             "deploy.nodes",
-            f"llama.cpp spans {c.spec.deploy.nodes} hosts with rpc-server outside Kubernetes "
-            "only: multinode/ holds the head and worker scripts; kubernetes.yaml, compose.yaml "
+            f"llama.cpp spans {c.spec.deploy.nodes} hosts with ggml-rpc-server outside "
+            "Kubernetes only: multinode/ holds the head and worker scripts; kubernetes.yaml, compose.yaml "
             "and docker-run.sh run the model on one node",
             "list the workers in LLMGEN_RPC_SERVERS when starting multinode/launch-head.sh",
         )
     ]
 
 
+# A CPU head offloads to the workers too: the RPC servers are devices like GPUs, and the head
+# renders --gpu-layers all for them (llmgen.render.multinode.rpc_head_args).
 @rule(
     "deploy.rpc_offload",
     "error",
-    "llama.cpp across hosts with no layer offloaded (rpc-server workers get only those)",
-    "set runtime.gpus to the head's GPUs and leave runtime.gpu_layers unset or above 0",
-    when=lambda c: (
-        _recipe("rpc")(c) and (c.spec.runtime.gpus == 0 or c.spec.runtime.gpu_layers == 0)
-    ),
+    "llama.cpp across hosts with no layer offloaded (ggml-rpc-server workers get only those)",
+    "leave runtime.gpu_layers unset (every layer is offloaded) or above 0",
+    when=lambda c: _recipe("rpc")(c) and c.spec.runtime.gpu_layers == 0,
 )
 def rpc_offload(c: Context) -> list[Diagnostic]:
     return [
         error(
-            "deploy.nodes",
-            "rpc-server workers only receive the layers offloaded with --gpu-layers, "
+            "runtime.gpu_layers",
+            "ggml-rpc-server workers only receive the layers offloaded with --gpu-layers, "
             "and this spec offloads none",
-            "set runtime.gpus to the head's GPUs (1 or more) and leave runtime.gpu_layers "
-            "unset or above 0",
+            "leave runtime.gpu_layers unset (every layer is offloaded) or above 0",
         )
     ]
 

@@ -274,9 +274,11 @@ class RuntimeSpec(StrictModel):
         ge=1,
         le=4096,
         description="Concurrent sequences the engine works on at once (llama.cpp --parallel "
-        "slots, vLLM --max-num-seqs per step, TGI --max-concurrent-requests). Beyond it "
-        "llama.cpp and vLLM queue requests; TGI answers HTTP 429 above "
-        "--max-concurrent-requests instead of queueing.",
+        "slots, vLLM --max-num-seqs per step, TGI --max-batch-size). Beyond it every engine "
+        "queues requests. TGI applies --max-batch-size only to models without prefill "
+        "chunking; with chunking its batch is bounded by token budgets. TGI refuses (HTTP 429) "
+        "beyond --max-concurrent-requests, which llmgen leaves at TGI's 128 or sets to twice "
+        "parallel, whichever is larger.",
     )
     threads: int | None = Field(
         default=None,
@@ -382,8 +384,9 @@ class ContainerSpec(StrictModel):
         description="Model cache of docker-run.sh and compose.yaml: `volume` (default) a "
         "named Docker volume, kept across runs and apart from your files; `host` the host's "
         "own Hugging Face cache (`$HF_HOME`, else ~/.cache/huggingface), as the engines' "
-        "docs do, so models already downloaded are reused (the root-run images may leave "
-        "root-owned files there).",
+        "docs do, so models already downloaded are reused. llama.cpp then runs as you "
+        "(docker-run.sh: --user of `id`; compose: set LLMGEN_USER=uid:gid); the vLLM and TGI "
+        "images run as root and may leave root-owned files there.",
     )
 
 
@@ -576,7 +579,7 @@ class DeploySpec(StrictModel):
         le=64,
         description="Nodes per replica; runtime.gpus stays the GPUs of one node. vLLM: a "
         "LeaderWorkerSet over a Ray cluster, tensor parallel = runtime.gpus and pipeline "
-        "parallel = nodes. llama.cpp: rpc-server on worker hosts. TGI: 1 only.",
+        "parallel = nodes. llama.cpp: ggml-rpc-server on worker hosts. TGI: 1 only.",
     )
     node_selector: Annotated[
         dict[str, str],

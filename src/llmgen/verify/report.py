@@ -46,6 +46,7 @@ def as_dict(result: VerifyResult) -> dict[str, Any]:
             "tokens_per_second": _round(result.tokens_per_second, 1),
             "peak_rss_bytes": result.peak_rss_bytes,
             "peak_rss_scope": result.rss_scope or None,
+            "memory_label": memory_label(result) if result.peak_rss_bytes else None,
             "total_s": _round(result.total_s),
         },
         "pgid": result.pgid,
@@ -120,8 +121,17 @@ def _figures(result: VerifyResult) -> list[str]:
     if result.tokens_per_second is not None:
         figures.append(f"{result.tokens_per_second:.0f} tokens/s")
     if result.peak_rss_bytes:
-        figures.append(f"peak RSS {result.peak_rss_bytes / 2**20:.1f} MiB")
+        figures.append(f"{memory_label(result)} {result.peak_rss_bytes / 2**20:.1f} MiB")
     return figures
+
+
+def memory_label(result: VerifyResult) -> str:
+    """What the memory figure is: a process group's RSS, or a container's cgroup charge."""
+    if result.mode == "docker-run.sh":
+        # The cgroup counts the container's own pages; the model file is mapped from a host
+        # path, and its pages already in the host's page cache are charged elsewhere.
+        return "container memory (cgroup peak, leaves out the mapped model file)"
+    return "peak RSS"
 
 
 def _teardown_lines(result: VerifyResult) -> list[str]:
