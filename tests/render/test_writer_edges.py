@@ -77,8 +77,14 @@ def test_a_manifest_that_is_not_a_regular_file_is_never_opened(tmp_path: Path) -
 
     def feed() -> None:
         # Blocks until a reader opens it; the release below closes at once (a broken pipe).
-        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as stream:
-            stream.write(valid)
+        # Unbuffered on purpose: a buffered file whose close fails on the broken pipe tries to
+        # flush again when collected, an "unraisable" error that pytest turns into a failure.
+        descriptor = os.open(fifo, os.O_WRONLY)
+        try:
+            with contextlib.suppress(BrokenPipeError):
+                os.write(descriptor, valid)
+        finally:
+            os.close(descriptor)
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
@@ -87,9 +93,15 @@ def test_a_manifest_that_is_not_a_regular_file_is_never_opened(tmp_path: Path) -
             f"{fifo}: not a manifest llmgen can read; move it away or pick another output directory"
         )
     finally:
-        # Release the feeder: a reader that opens and closes at once.
-        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-        feeder.join(timeout=10)
+        # Release the feeder: hold a reader open until its write went through (it may not
+        # have reached its open yet on a busy machine), then close it.
+        for _ in range(100):
+            if not feeder.is_alive():
+                break
+            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            feeder.join(timeout=0.1)
+            os.close(reader)
+        assert not feeder.is_alive()
 
 
 @pytest.mark.parametrize(
