@@ -29,7 +29,7 @@ from llmgen.cli.app import main
 from tests.support.engines import free_port
 from tests.support.gguf_shapes import Shape, write_shaped_gguf
 
-pytestmark = [pytest.mark.docker, pytest.mark.engine]
+pytestmark = [pytest.mark.docker, pytest.mark.engine, pytest.mark.timeout(2400)]
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF:Q8_0"
