@@ -787,6 +787,9 @@ def test_llamacpp_flags_for_every_knob() -> None:
         "CUDA0,CUDA1",
         "--fit",
         "off",
+        # The prompt cache off: tools/server/server-context.cpp creates it for cache_ram_mib != 0.
+        "--cache-ram",
+        "0",
     )
     assert p.container_user == "65532:65532"
     assert p.start_period_s == 300
@@ -813,6 +816,8 @@ def test_llamacpp_cpu_defaults() -> None:
         "none",
         "--fit",
         "off",
+        "--cache-ram",
+        "0",
     )
     assert p.container_user is None
     assert pairs(plan("llamacpp", runtime={"gpus": 1, "gpu_layers": 5}).args)["--gpu-layers"] == "5"

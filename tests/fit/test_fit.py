@@ -53,7 +53,7 @@ def test_json_contract(tmp_path: Path, gguf_model: Path) -> None:
     (host,) = report["devices"]
     assert set(host) == {"name", "estimate_bytes", "budget_bytes", "breakdown"}
     assert host["name"] == "host" and host["budget_bytes"] == 8 << 30
-    assert set(host["breakdown"]) == {"weights", "kv_cache", "compute", "overhead"}
+    assert set(host["breakdown"]) == {"weights", "kv_cache", "compute", "overhead", "prompt_cache"}
     assert host["estimate_bytes"] == sum(host["breakdown"].values())
     # mmap maps the whole file.
     assert host["breakdown"]["weights"] == gguf_model.stat().st_size

@@ -35,14 +35,23 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def windowed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The same shape with a 300-token sliding window (llama architecture: every layer)."""
+    """The same shape with a 300-token sliding window on every layer. llama's loader never
+    reads a window, so the file says gemma2 (src/models/gemma2.cpp uses one) with its own
+    all-true `sliding_window_pattern`, which replaces the architecture's period
+    (src/llama-model.cpp, load_swa_pattern). fit reads only the header here."""
+    original_init = gguf.GGUFWriter.__init__
     original = gguf.GGUFWriter.add_layer_norm_rms_eps
+
+    def as_gemma2(self: gguf.GGUFWriter, path: str, arch: str, *args: Any, **kw: Any) -> None:
+        original_init(self, path, "gemma2", *args, **kw)
 
     def with_window(self: gguf.GGUFWriter, value: float) -> None:
         original(self, value)
         self.add_sliding_window(300)
+        self.add_array("gemma2.attention.sliding_window_pattern", [True] * SHAPE.n_layer)
 
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gguf.GGUFWriter, "__init__", as_gemma2)
         patch.setattr(gguf.GGUFWriter, "add_layer_norm_rms_eps", with_window)
         yield write_shaped_gguf(tmp_path_factory.mktemp("swa") / "swa.gguf", SHAPE)
 

@@ -31,21 +31,22 @@ ARGV = {
         "--model", "/srv/models/mistral-7b-instruct-v0.3.Q5_K_M.gguf", "--alias", "mistral-7b",
         "--host", "0.0.0.0", "--port", "8081", "--ctx-size", "16384", "--parallel", "2",
         "--batch-size", "1024", "--gpu-layers", "all", "--device", "CUDA0", "--fit", "off",
-        "--flash-attn", "on",
+        # The prompt cache off (tools/server/server-context.cpp: created for cache_ram_mib != 0).
+        "--cache-ram", "0", "--flash-attn", "on",
     ],
     # 8192 x 4 slots = 32768.
     "llamacpp-replicated": [
         "--hf-repo", "Qwen/Qwen2.5-7B-Instruct-GGUF:Q4_K_M", "--alias",
         "Qwen/Qwen2.5-7B-Instruct-GGUF", "--host", "0.0.0.0", "--port", "8080", "--ctx-size",
         "32768", "--parallel", "4", "--threads", "4", "--gpu-layers", "all", "--device", "CUDA0",
-        "--fit", "off",
+        "--fit", "off", "--cache-ram", "0",
     ],
     # 4096 x 1 slot; gpu_layers 0 on no GPU: --device none.
     "llamacpp-smollm2": [
         "--hf-repo", "HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF:Q4_K_M", "--alias",
         "HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF", "--host", "0.0.0.0", "--port", "8080",
         "--ctx-size", "4096", "--parallel", "1", "--batch-size", "512", "--threads", "8",
-        "--gpu-layers", "0", "--device", "none", "--fit", "off",
+        "--gpu-layers", "0", "--device", "none", "--fit", "off", "--cache-ram", "0",
     ],
     "tgi-sharded-public": [
         "--model-id", "Qwen/Qwen2.5-7B-Instruct", "--revision", "main", "--hostname", "0.0.0.0",

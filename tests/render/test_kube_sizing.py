@@ -47,9 +47,12 @@ def pod(documents: dict[str, Any]) -> dict[str, Any]:
 SIZES = [
     # SmolLM2-1.7B Q4_K_M: the file is 1,048,048,083 bytes (mmap maps it whole); KV cache
     # 24 layers x 4096 cells x 32 KV heads x 64 x 2 (K, V) x 2 bytes = 805,306,368; compute
-    # and overhead about 100 MB: ~1.95e9 x 1.25 = ~2.44e9 = 2.27 GiB -> 3Gi (any compute and
-    # overhead from 0 to 0.72e9 gives 3Gi; without the 1.25 it would be 2Gi). threads: 8.
-    ("llamacpp-smollm2", "8", "3Gi", None),
+    # and overhead about 100 MB; plus the repacked copy of its Q4_K matrices on an AVX2 host
+    # (ggml-cpu repack.cpp): q, k, o, gate, up on all 24 layers and v, down on the 12 that
+    # llama-quant.cpp's use_more_bits leaves in Q4_K (the rest Q6_K), 1,358,954,496 values x
+    # 144/256 bytes = 764,411,904: ~2.71e9 x 1.25 = ~3.39e9 = 3.16 GiB -> 4Gi (any compute and
+    # overhead from 0 to 0.5e9 gives 4Gi; without the repacked copy it would be 3Gi). threads: 8.
+    ("llamacpp-smollm2", "8", "4Gi", None),
     # Qwen2.5-7B Q4_K_M, 4,663,808,830 bytes mapped on the host, the layers on the GPU: the host
     # holds the file plus ~0.36e9 -> ~5.02e9 x 1.25 = ~6.28e9 = 5.85 GiB -> 6Gi (5Gi without
     # the margin). threads: 4.
@@ -145,7 +148,8 @@ def test_threads_set_the_cpu_and_an_unknown_model_the_default_memory() -> None:
     resources = pod(
         demo("127.0.0.1", "runtime:\n  threads: 6\n  context_length: 4096\n  parallel: 1\n")
     )["containers"][0]["resources"]
-    assert resources["requests"] == {"cpu": "6", "memory": "3Gi"}
+    # The SIZES arithmetic for the same model and context: 4Gi.
+    assert resources["requests"] == {"cpu": "6", "memory": "4Gi"}
     unknown = pod(demo("127.0.0.1", model="acme/unknown-GGUF:Q4_K_M"))["containers"][0]
     assert unknown["resources"]["requests"] == {"cpu": "4", "memory": "16Gi"}
     # No size known: the documented 100Gi claim.

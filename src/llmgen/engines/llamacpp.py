@@ -18,6 +18,11 @@ _KV_TYPES = ("int", "float", "bool", "str")
 LARGE_KV_TOKENS = 262_144
 
 
+def _names_flag(words: list[str], names: tuple[str, ...]) -> bool:
+    # common/arg.cpp reads '_' as '-' in `--` arguments.
+    return any(word.replace("_", "-") in names for word in words)
+
+
 class LlamaCppEngine(Engine):
     """llama-server: GGUF models, context split across slots, 503 while loading."""
 
@@ -106,6 +111,14 @@ class LlamaCppEngine(Engine):
         args += ["--device", ",".join(self._devices(rt.gpus)) or "none"]
         # The spec pins context and layers: --fit (on by default) would silently shrink them.
         args += ["--fit", "off"]
+        # llama-server's prompt cache (common/common.h: cache_ram_mib = 8192 MiB by default)
+        # keeps one saved KV state per distinct conversation and grows with traffic up to that
+        # limit (tools/server/server-task.cpp, server_prompt_cache::alloc), which a pod sized
+        # for the model alone does not survive. 0 turns it off (tools/server/server-context.cpp:
+        # `cache_ram_mib != 0` creates it); `extra_args: [--cache-ram, N]` sets a bound that
+        # fit and the pod's memory then count (docs/fit.md).
+        if not _names_flag(rt.extra_args, ("--cache-ram", "-cram")):
+            args += ["--cache-ram", "0"]
         return args
 
     @staticmethod

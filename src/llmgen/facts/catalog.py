@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmgen.facts.catalog_tensors import catalog_tensors
 from llmgen.facts.ggml_types import preset_bits_per_weight
-from llmgen.facts.model import ModelFacts
+from llmgen.facts.model import ModelFacts, TensorFact
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,23 @@ class CatalogEntry:
     def model_type(self) -> str | None:
         """config.json's model_type where a rule depends on it (vLLM special-cases Gemma 3)."""
         return "gemma3" if "gemma-3" in self.hub_id else None
+
+    @property
+    def architecture(self) -> str:
+        """The GGUF `general.architecture` llama.cpp's converter writes for this family
+        (convert_hf_to_gguf.py: Gemma2ForCausalLM -> gemma2, Gemma3ForCausalLM -> gemma3,
+        Phi3ForCausalLM (Phi-3 and phi-4) -> phi3, Qwen2ForCausalLM -> qwen2, the rest llama);
+        fit's sliding-window rules follow it (fit/llama_swa.py)."""
+        name = self.hub_id.lower()
+        for marker, arch in (
+            ("gemma-2", "gemma2"),
+            ("gemma-3", "gemma3"),
+            ("phi-", "phi3"),
+            ("qwen2", "qwen2"),
+        ):
+            if marker in name:
+                return arch
+        return "llama"
 
     @property
     def config(self) -> str:
@@ -187,18 +205,34 @@ def catalog_facts(hub_id: str, gguf: bool) -> ModelFacts | None:
     if entry is None:
         return None
     quant = hub_id.split(":", 1)[1].upper() if ":" in hub_id else None
+    tensors: tuple[TensorFact, ...] = ()
     if gguf:
         # llama.cpp's default quant for a repo without ':QUANT' is Q4_K_M (common/arg.cpp).
         preset = quant or "Q4_K_M"
         bits = preset_bits_per_weight(preset)
         weight_bytes = int(entry.parameters * bits / 8) if bits else None
         dtype: str | None = preset if bits else None
+        table = catalog_tensors(
+            entry.architecture,
+            preset,
+            hidden=entry.hidden,
+            layers=entry.layers,
+            q_width=entry.heads * entry.head_dim,
+            kv_width=entry.kv_heads * entry.head_dim,
+            intermediate=entry.intermediate,
+            vocab=entry.vocab,
+            tied=entry.tied,
+            qkv_bias=entry.qkv_bias,
+        )
+        if table is not None:  # the quantizer's own choice per tensor: exact sizes
+            tensors, weight_bytes, dtype = table, sum(t.nbytes for t in table), preset
     else:
         weight_bytes, dtype = entry.parameters * 2, "bfloat16"
     rope_type, factor, original = entry.rope or (None, None, None)
     return ModelFacts(
         source=f"catalog:{entry.hub_id} ({entry.config})",
         kind="gguf" if gguf else "hf",
+        architecture=entry.architecture if gguf else None,
         layers=entry.layers,
         attention_heads=entry.heads,
         kv_heads=entry.kv_heads,
@@ -216,4 +250,5 @@ def catalog_facts(hub_id: str, gguf: bool) -> ModelFacts | None:
         parameters=entry.parameters,
         tied_embeddings=entry.tied,
         model_type=entry.model_type,
+        tensors=tensors,
     )

@@ -97,15 +97,32 @@ def facts_from_gguf_header(
         rope_scaling_factor=float(factor) if isinstance(factor, int | float) else None,
         rope_original_context=number("rope.scaling.original_context_length"),
         sliding_window=number("attention.sliding_window"),
+        sliding_window_pattern=_swa_pattern(meta.get(prefix + "attention.sliding_window_pattern")),
         weight_bytes=header.tensor_bytes,
         file_bytes=file_bytes or header.data_offset + _data_span(header),
         weight_dtype=FILE_TYPES.get(file_type) if isinstance(file_type, int) else None,
         parameters=sum(_elements(t.shape) for t in header.tensors),
         tied_embeddings="output.weight" not in names if names else None,
         tensors=tuple(
-            TensorFact(t.name, t.type_name, _elements(t.shape), t.nbytes) for t in header.tensors
+            TensorFact(
+                t.name,
+                t.type_name,
+                _elements(t.shape),
+                t.nbytes,
+                t.shape[1] if len(t.shape) > 1 else 1,
+            )
+            for t in header.tensors
         ),
     )
+
+
+def _swa_pattern(value: object) -> tuple[bool, ...] | int | None:
+    # src/llama-model.cpp load_swa_pattern: a bool per layer, else one period.
+    if isinstance(value, GGUFArray):
+        return tuple(bool(v) for v in value.values or ())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
 
 
 def _data_span(header: GGUFHeader) -> int:

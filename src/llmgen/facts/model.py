@@ -16,6 +16,7 @@ class TensorFact:
     type_name: str
     elements: int
     nbytes: int
+    rows: int | None = None  # ne[1]: ggml-cpu's repack needs a multiple of 4 or 8 rows
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class ModelFacts:
     rope_scaling_factor: float | None = None
     rope_original_context: int | None = None
     sliding_window: int | None = None
+    # GGUF `<arch>.attention.sliding_window_pattern`: per-layer bools, or a period.
+    sliding_window_pattern: tuple[bool, ...] | int | None = None
     model_max_length: int | None = None  # tokenizer_config.json
     weight_bytes: int | None = None
     file_bytes: int | None = None  # the whole weight file(s), header included (GGUF)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.facts.ggml_types import GGML_TYPES
 from llmgen.facts.model import ModelFacts, TensorFact
+from llmgen.fit.llama_repack import DEFAULT_FEATURES, repacks
+from llmgen.fit.llama_swa import sliding_window, swa_layers
 from llmgen.fit.model import Breakdown
 
 MIB = 1 << 20
@@ -34,8 +36,6 @@ PER_VOCAB_ENTRY = 155
 # CUDA's context and kernels: host and device memory per GPU (not measurable here).
 CUDA_HOST_OVERHEAD = 300 * MIB
 CUDA_DEVICE_OVERHEAD = 400 * MIB
-# Types ggml-cpu repacks on x86 with AVX2 (Q8_0 only on ARM and RISC-V; Q2_K needs AVX-512).
-REPACKED_TYPES = frozenset({"Q4_0", "Q4_K", "IQ4_NL"})
 CACHE_TYPE_BYTES = {  # bytes per element of the KV cache types llama-server accepts
     name: GGML_TYPES[type_id][2] / GGML_TYPES[type_id][1]
     for name, type_id in {
@@ -67,10 +67,22 @@ class LlamaSetup:
     mmap: bool = True
     kv_offload: bool = True
     swa_full: bool = False
+    # --cache-ram in MiB: the prompt cache's bound (common/common.h: 8192 by default, -1 no
+    # limit, 0 off); llmgen renders 0 unless extra_args set it.
+    cache_ram_mib: int = 8192
+    ctx_checkpoints: int = 32  # --ctx-checkpoints: saved SWA states per slot
+    repack: bool = True  # --repack / --no-repack
+    cpu_features: frozenset[str] = DEFAULT_FEATURES  # decide what repacks (llama_repack.py)
 
 
-def setup_from_config(config: EffectiveConfig, gpus: int, layers: int | None) -> LlamaSetup:
-    """Read the settings from the effective configuration (spec fields and extra_args)."""
+def setup_from_config(
+    config: EffectiveConfig,
+    gpus: int,
+    layers: int | None,
+    cpu_features: frozenset[str] = DEFAULT_FEATURES,
+) -> LlamaSetup:
+    """Read the settings from the effective configuration (spec fields and extra_args);
+    `cpu_features`: the serving host's (llama_repack.host_cpu_features), else an AVX2 x86."""
 
     def number(name: str, default: int) -> int:
         value = config.int_value(name)
@@ -98,7 +110,20 @@ def setup_from_config(config: EffectiveConfig, gpus: int, layers: int | None) ->
         mmap=mode not in ("none", "dio"),
         kv_offload=config.enabled("--kv-offload") is not False,
         swa_full=config.enabled("--swa-full") is True,
+        cache_ram_mib=_int(config, "--cache-ram", 8192),
+        ctx_checkpoints=max(_int(config, "--ctx-checkpoints", 32), 0),
+        repack=config.enabled("--repack") is not False,
+        cpu_features=cpu_features,
     )
+
+
+def _int(config: EffectiveConfig, name: str, default: int) -> int:
+    # A signed integer (std::stoi in common/arg.cpp): --cache-ram -1 means no limit.
+    setting = config.get(name)
+    try:
+        return int(setting.value) if setting and setting.value else default
+    except ValueError:
+        return default
 
 
 def host_estimate_bytes(facts: ModelFacts, config: EffectiveConfig, gpus: int) -> int:
@@ -131,13 +156,19 @@ def estimate(facts: ModelFacts, setup: LlamaSetup) -> dict[str, Breakdown]:
     kv_layer = _kv_bytes_per_layer(facts, setup)
     host = Breakdown()
     devices = {name: Breakdown() for name in gpu_names}
-    # Weights: the mapped file on the host (all of it while loading), plus repacked copies.
+    # Weights: the mapped file on the host (all of it while loading) plus the repacked copies;
+    # without mmap (--load-mode none/dio) each host tensor is read once into its buffer, the
+    # repacked ones straight into CPU_REPACK (src/llama-model-loader.cpp load_all_data), so
+    # only a tied output's own copy comes on top.
+    repacked, tied_copy = _repacked_bytes(facts, setup, on_gpu, output_on_gpu)
     if setup.mmap:
-        host_weights = facts.file_bytes or facts.weight_bytes or 0
+        host_weights = (facts.file_bytes or facts.weight_bytes or 0) + repacked + tied_copy
     else:
         host_weights = embeddings + sum(per_layer[i] for i in range(layers) if i not in on_gpu)
-        host_weights += 0 if output_on_gpu else output
-    host_weights += _repacked_bytes(facts, on_gpu, output_on_gpu)
+        if not output_on_gpu:
+            # A tied output reads the embeddings already counted (unless repacked: its copy).
+            shared = _tensor_bytes(facts, "token_embd.weight") if facts.tied_embeddings else 0
+            host_weights += output - shared + tied_copy
     host = replace(host, weights=host_weights)
     for index in sorted(on_gpu):
         name = owner[index]
@@ -161,6 +192,7 @@ def estimate(facts: ModelFacts, setup: LlamaSetup) -> dict[str, Breakdown]:
         overhead=PROCESS_BASE
         + PER_VOCAB_ENTRY * (facts.vocab_size or 0)
         + (CUDA_HOST_OVERHEAD if setup.gpus else 0),
+        prompt_cache=prompt_cache_bytes(facts, setup),
     )
     for name in gpu_names:
         if devices[name].weights or devices[name].kv_cache:
@@ -170,6 +202,30 @@ def estimate(facts: ModelFacts, setup: LlamaSetup) -> dict[str, Breakdown]:
                 overhead=CUDA_DEVICE_OVERHEAD,
             )
     return {"host": host, **devices}
+
+
+def prompt_cache_bytes(facts: ModelFacts, setup: LlamaSetup) -> int:
+    """Host memory that grows with traffic, at its bound: the prompt cache and the slots'
+    context checkpoints. An unbounded cache (--cache-ram -1) cannot be counted (0 here; the
+    report says so).
+
+    - The prompt cache never holds more than --cache-ram MiB of saved states: alloc() drops the
+      oldest entries first and skips an entry larger than the limit
+      (tools/server/server-task.cpp, `server_prompt_cache::alloc` and `update`).
+    - A model with sliding-window layers (and no --swa-full) saves up to --ctx-checkpoints
+      states of its window layers per slot (tools/server/server-context.cpp, `do_checkpoint`
+      and the `while (... >= n_ctx_checkpoints)` eviction; saved with
+      LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY, i.e. the SWA cache of that sequence).
+    """
+    cache = setup.cache_ram_mib * MIB if setup.cache_ram_mib > 0 else 0
+    window = sliding_window(facts)
+    if not window or setup.swa_full or setup.ctx_checkpoints <= 0:
+        return cache
+    per_slot, _ = context_cells(setup)
+    cells = _pad(min(per_slot, window + setup.ubatch), 256)
+    per_cell = _kv_bytes_per_cell(facts, setup)
+    sliding = sum(swa_layers(facts))
+    return cache + int(setup.ctx_checkpoints * setup.parallel * sliding * cells * per_cell)
 
 
 def host_compute_bytes(facts: ModelFacts, setup: LlamaSetup, all_on_gpu: bool) -> int:
@@ -209,32 +265,26 @@ def _ffn_width(facts: ModelFacts) -> int:
 
 def _kv_bytes_per_layer(facts: ModelFacts, setup: LlamaSetup) -> list[int]:
     layers = facts.layers or 0
-    kv_heads = facts.kv_heads_or_heads or 0
-    k_width = kv_heads * (facts.head_size or 0)
-    v_width = kv_heads * (facts.head_size_v or facts.head_size or 0)
-    per_cell = k_width * CACHE_TYPE_BYTES.get(setup.cache_type_k, 2.0)
-    per_cell += v_width * CACHE_TYPE_BYTES.get(setup.cache_type_v, 2.0)
+    per_cell = _kv_bytes_per_cell(facts, setup)
     per_slot, total = context_cells(setup)
-    window = facts.sliding_window
+    window = sliding_window(facts)
+    slides = swa_layers(facts)
     sizes: list[int] = []
     for index in range(layers):
         cells = total
-        if window and not setup.swa_full and _is_swa_layer(facts, index):
+        if window and not setup.swa_full and slides[index]:
             cells = _pad(min(per_slot, window + setup.ubatch), 256) * setup.parallel
         sizes.append(int(cells * per_cell))
     return sizes
 
 
-def _is_swa_layer(facts: ModelFacts, index: int) -> bool:
-    # Gemma 2 alternates sliding and global layers; Gemma 3 has 5 sliding per global one
-    # (llama.cpp src/llama-model.cpp, `hparams.set_swa_pattern`). Other models with a window
-    # in their GGUF slide on every layer.
-    arch = facts.architecture or ""
-    if arch == "gemma2":
-        return index % 2 == 0
-    if arch.startswith("gemma3"):
-        return (index + 1) % 6 != 0
-    return True
+def _kv_bytes_per_cell(facts: ModelFacts, setup: LlamaSetup) -> float:
+    # One layer's K and V for one cell, in the cache types.
+    kv_heads = facts.kv_heads_or_heads or 0
+    k_width = kv_heads * (facts.head_size or 0)
+    v_width = kv_heads * (facts.head_size_v or facts.head_size or 0)
+    per_cell = k_width * CACHE_TYPE_BYTES.get(setup.cache_type_k, 2.0)
+    return per_cell + v_width * CACHE_TYPE_BYTES.get(setup.cache_type_v, 2.0)
 
 
 def _weights_by_layer(facts: ModelFacts) -> tuple[list[int], int, int]:
@@ -266,27 +316,39 @@ def _weights_by_layer(facts: ModelFacts) -> tuple[list[int], int, int]:
     return per_layer, embeddings, output
 
 
-def _repacked_bytes(facts: ModelFacts, on_gpu: set[int], output_on_gpu: bool) -> int:
-    total = 0
+def _repacked_bytes(
+    facts: ModelFacts, setup: LlamaSetup, on_gpu: set[int], output_on_gpu: bool
+) -> tuple[int, int]:
+    """(bytes of host matrices ggml-cpu repacks, the tied output's repacked copy)."""
+    if not setup.repack:
+        return 0, 0
+    total = tied = 0
     for tensor in facts.tensors:
-        if tensor.type_name not in REPACKED_TYPES or not _is_matrix_weight(tensor):
+        if not repacks(tensor.type_name, tensor.rows, setup.cpu_features):
             continue
         index = _layer_index(tensor)
         if index is not None and index in on_gpu:
             continue
+        if tensor.name == "token_embd.weight":
+            # get_rows reads the embeddings from the mapping; a tied output is a duplicate
+            # tensor in the output's (repack) buffer: its own copy.
+            if facts.tied_embeddings and not output_on_gpu:
+                tied += tensor.nbytes
+            continue
         if tensor.name.startswith("output") and output_on_gpu:
             continue
-        total += tensor.nbytes
-    return total
+        if _is_matrix_weight(tensor):
+            total += tensor.nbytes
+    return total, tied
+
+
+def _tensor_bytes(facts: ModelFacts, name: str) -> int:
+    return sum(t.nbytes for t in facts.tensors if t.name == name)
 
 
 def _is_matrix_weight(tensor: TensorFact) -> bool:
-    # Matrices used by matmul; token embeddings are read by get_rows and stay mapped.
-    return (
-        tensor.name.endswith(".weight")
-        and "norm" not in tensor.name
-        and (tensor.name != "token_embd.weight")
-    )
+    # Matrices used by matmul (norms and biases are vectors).
+    return tensor.name.endswith(".weight") and "norm" not in tensor.name
 
 
 def _layer_index(tensor: TensorFact) -> int | None:

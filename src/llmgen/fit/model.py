@@ -20,11 +20,14 @@ class Breakdown:
     kv_cache: int = 0
     compute: int = 0
     overhead: int = 0
+    # What grows under traffic up to a bound: llama-server's prompt cache and context
+    # checkpoints (zero for engines without such a store).
+    prompt_cache: int = 0
 
     @property
     def total(self) -> int:
         """Everything together."""
-        return self.weights + self.kv_cache + self.compute + self.overhead
+        return self.weights + self.kv_cache + self.compute + self.overhead + self.prompt_cache
 
 
 @dataclass(frozen=True)

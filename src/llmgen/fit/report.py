@@ -11,7 +11,8 @@ from llmgen.fit.sizes import format_size
 def as_json(report: FitReport) -> dict[str, Any]:
     """The public JSON contract (keep these names):
     {engine, model: {source, ...facts}, devices: [{name, estimate_bytes, budget_bytes,
-    breakdown: {weights, kv_cache, compute, overhead}}], verdict, fixes: [{field, from, to,
+    breakdown: {weights, kv_cache, compute, overhead,
+    prompt_cache}}], verdict, fixes: [{field, from, to,
     saves_bytes, device}]}."""
     model: dict[str, Any]
     if report.facts is None:
@@ -32,6 +33,7 @@ def as_json(report: FitReport) -> dict[str, Any]:
                     "kv_cache": device.breakdown.kv_cache,
                     "compute": device.breakdown.compute,
                     "overhead": device.breakdown.overhead,
+                    "prompt_cache": device.breakdown.prompt_cache,
                 },
             }
             for device in report.devices
@@ -75,7 +77,7 @@ def as_text(report: FitReport) -> str:
         if report.devices:
             lines.append(
                 f"{'device':8} {'weights':>10} {'kv cache':>10} {'compute':>10} {'overhead':>10} "
-                f"{'total':>10} {'budget':>10}  verdict"
+                f"{'prompt':>10} {'total':>10} {'budget':>10}  verdict"
             )
         for device in report.devices:
             b = device.breakdown
@@ -83,7 +85,7 @@ def as_text(report: FitReport) -> str:
             lines.append(
                 f"{device.name:8} {format_size(b.weights):>10} {format_size(b.kv_cache):>10} "
                 f"{format_size(b.compute):>10} {format_size(b.overhead):>10} "
-                f"{format_size(b.total):>10} {budget:>10}  {device.verdict}"
+                f"{format_size(b.prompt_cache):>10} {format_size(b.total):>10} {budget:>10}  {device.verdict}"
             )
     lines.append(f"verdict: {report.verdict}")
     if report.fixes:

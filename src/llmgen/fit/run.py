@@ -15,6 +15,7 @@ from llmgen.facts.ggml_types import preset_bits_per_weight
 from llmgen.facts.model import ModelFacts
 from llmgen.facts.resolve import FactsLookup, lookup_facts
 from llmgen.fit import hf_engines, llamacpp
+from llmgen.fit.llama_repack import DEFAULT_FEATURES, host_cpu_features
 from llmgen.fit.model import Breakdown, DeviceEstimate, FitReport, Fix, missing_facts
 from llmgen.fit.sizes import format_size, parse_size
 from llmgen.spec.models import Spec
@@ -42,6 +43,15 @@ def budgets_for(spec: Spec, gpu_memory: str | None, memory: str | None) -> Budge
     return Budgets(host, parse_size(gpu_text) if gpu_text else None, note)
 
 
+def _cpu_features(given: frozenset[str] | None) -> tuple[frozenset[str], str]:
+    if given is not None:
+        return given, "given"
+    host = host_cpu_features()
+    if host is None:
+        return DEFAULT_FEATURES, "assumed: /proc/cpuinfo unreadable"
+    return host, "this machine's /proc/cpuinfo"
+
+
 def machine_memory() -> int | None:
     """MemTotal of this machine, or None where /proc/meminfo is missing."""
     try:
@@ -65,12 +75,14 @@ def fit_spec(
     online: bool = False,
     config: EffectiveConfig | None = None,
     lookup: FactsLookup | None = None,
+    cpu_features: frozenset[str] | None = None,
 ) -> FitReport:
     """Estimate the deployment's memory per device and what to change when it is short.
 
     `config` and `lookup` come from the spec's analysis (llmgen.rules.analysis) when the caller
     has one; without them fit parses the configuration and looks the facts up (local file,
-    Hugging Face cache, the hub when `online`, catalog) itself.
+    Hugging Face cache, the hub when `online`, catalog) itself. `cpu_features`: the serving
+    host's (llama.cpp's repacked weights depend on them); None reads this machine's.
     """
     engine = ENGINES[spec.engine]
     config = config or engine.effective(spec)
@@ -90,7 +102,8 @@ def fit_spec(
     if budgets.gpu is None and spec.runtime.gpus > 0:
         notes.append("GPU budget unknown: give --gpu-memory or hardware.gpu_memory")
     if engine.memory_flags is None:  # a GGUF engine: llama.cpp's own estimator
-        setup = llamacpp.setup_from_config(config, spec.runtime.gpus, facts.layers)
+        features, feature_source = _cpu_features(cpu_features)
+        setup = llamacpp.setup_from_config(config, spec.runtime.gpus, facts.layers, features)
 
         def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
             assert isinstance(value, llamacpp.LlamaSetup)
@@ -98,23 +111,22 @@ def fit_spec(
 
         devices = evaluate(setup)
         fixes = _llamacpp_fixes(spec, facts, setup, devices, evaluate)
-        cache_ram = config.int_value("--cache-ram")
-        if cache_ram is None or cache_ram != 0:
-            limit = (
-                "no limit"
-                if cache_ram is not None and cache_ram < 0
-                else f"{cache_ram or 8192} MiB"
-            )
+        if setup.cache_ram_mib < 0:
             notes.append(
-                f"llama-server's prompt cache may add up to {limit} of host RAM once slots are "
-                "reused (--cache-ram; not in the estimate; extra_args: --cache-ram N bounds it)"
+                "--cache-ram -1: llama-server's prompt cache has no limit and grows with every "
+                "distinct conversation; not in the estimate (--cache-ram N bounds it)"
             )
-        if facts.kind == "gguf" and any(
-            t.type_name in llamacpp.REPACKED_TYPES for t in facts.tensors
-        ):
+        elif setup.cache_ram_mib > 0:
             notes.append(
-                "host weights count the mapped file plus the copies of Q4_0/Q4_K/IQ4_NL "
-                "matrices that ggml-cpu repacks on x86 CPUs with AVX2"
+                f"the estimate counts llama-server's prompt cache at its bound "
+                f"(--cache-ram {setup.cache_ram_mib} MiB), which it reaches under traffic"
+            )
+        if facts.kind == "gguf" and setup.repack and spec.runtime.gpus == 0:
+            names = ", ".join(sorted(features)) or "none"
+            notes.append(
+                f"host weights count the mapped file plus the matrices ggml-cpu repacks for "
+                f"CPU features {names} ({feature_source}; llmgen fit --cpu-features for "
+                "another host)"
             )
     else:
         hf_setup = _hf_setup(spec, config, engine.memory_flags)
