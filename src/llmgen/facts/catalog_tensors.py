@@ -16,6 +16,7 @@ The types follow src/llama-quant.cpp (b11434), `llama_tensor_get_type_impl`:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from llmgen.facts.ggml_types import GGML_TYPES
 from llmgen.facts.model import TensorFact
@@ -29,6 +30,9 @@ def _use_more_bits(layer: int, layers: int) -> bool:
     return layer < layers // 8 or layer >= 7 * layers // 8 or (layer - layers // 8) % 3 == 2
 
 
+# Cached: a pure function of its arguments, asked once per spec by validate, which checks
+# hundreds of specs naming the same few catalog models (building a table is ~1 ms).
+@cache
 def catalog_tensors(
     arch: str,
     preset: str,
