@@ -139,8 +139,10 @@ def test_layers_split_across_real_rpc_workers_on_loopback(
 
     servers = ",".join(f"127.0.0.1:{p}" for p in worker_ports)
     head_log = tmp_path / "head.log"
+    # `-lv 4` (passed on by the script): b11434 logs each device's buffers and the offloaded
+    # layer count only at verbosity 4 (seen on the real binary; at the default 3 they are absent).
     head = group.start(
-        [str(out / "multinode" / "launch-head.sh")],
+        [str(out / "multinode" / "launch-head.sh"), "-lv", "4"],
         {**env, "LLMGEN_RPC_SERVERS": servers},
         head_log,
     )
