@@ -121,4 +121,8 @@ def test_the_public_api_works_from_the_fresh_install(fresh_venv: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines() == ["True", "['llamacpp', 'tgi', 'vllm'] True", "True"]
+    assert done.stdout.splitlines() == [
+        "True",
+        "['llamacpp', 'sglang', 'tgi', 'vllm'] True",
+        "True",
+    ]
