@@ -8,6 +8,7 @@ them as a value on the plan.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -29,6 +30,17 @@ from llmgen.errors import Diagnostic, error, warning
 if TYPE_CHECKING:
     from llmgen.facts.model import ModelFacts
     from llmgen.spec.models import Spec
+
+
+def renamed_or_model_string(spec: Spec) -> str:
+    """The served name of an engine that serves `--served-model-name` when given, else the hub id
+    exactly, else the model folder's name (vLLM and SGLang alike)."""
+    if spec.model.served_name:
+        return spec.model.served_name
+    if spec.model.id:
+        return spec.model.id
+    return posixpath.basename((spec.model.path or "").rstrip("/"))
+
 
 Readiness = Literal["refused-while-loading", "503-while-loading"]
 

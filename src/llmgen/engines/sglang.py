@@ -6,10 +6,9 @@ Citations are paths inside the `sglang` package of the PyPI wheel sglang==0.5.23
 from __future__ import annotations
 
 import dataclasses
-import posixpath
 from typing import TYPE_CHECKING, ClassVar
 
-from llmgen.engines.base import Engine, LaunchPlan
+from llmgen.engines.base import Engine, LaunchPlan, renamed_or_model_string
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
@@ -134,11 +133,7 @@ class SglangEngine(Engine):
         return args
 
     def served_name(self, spec: Spec) -> str:
-        if spec.model.served_name:
-            return spec.model.served_name
-        if spec.model.id:
-            return spec.model.id
-        return posixpath.basename((spec.model.path or "").rstrip("/"))
+        return renamed_or_model_string(spec)
 
     def image(self, spec: Spec) -> tuple[str, str]:
         # Release tags are v<version> (sgl-project/sglang .github/workflows/release-docker.yml,

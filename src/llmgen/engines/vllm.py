@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import posixpath
 from typing import TYPE_CHECKING, ClassVar
 
-from llmgen.engines.base import Engine, MemoryFlags
+from llmgen.engines.base import Engine, MemoryFlags, renamed_or_model_string
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
@@ -143,11 +142,7 @@ class VllmEngine(Engine):
         return args
 
     def served_name(self, spec: Spec) -> str:
-        if spec.model.served_name:
-            return spec.model.served_name
-        if spec.model.id:
-            return spec.model.id
-        return posixpath.basename((spec.model.path or "").rstrip("/"))
+        return renamed_or_model_string(spec)
 
     def image(self, spec: Spec) -> tuple[str, str]:
         if spec.runtime.gpus > 0:
