@@ -19,7 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.oracle_common import RESULTS, Comparison
+from tests.support.oracle_common import (
+    Comparison,
+    check_corpus_ids,
+    corpus_param,
+    record_and_check,
+)
 from tests.support.oracle_sglang import Case, judge_all, sglang_python
 from tests.support.oracle_vllm import make_variants
 
@@ -172,22 +177,10 @@ def verdicts(
     return judge_all(list(CORPUS), sglang_python(), models, work)
 
 
-def _param(case: Case) -> object:
-    marks = [pytest.mark.xfail(reason=case.disagree, strict=True)] if case.disagree else []
-    return pytest.param(case, id=case.id, marks=marks)
-
-
-@pytest.mark.parametrize("case", [_param(c) for c in CORPUS])
+@pytest.mark.parametrize("case", [corpus_param(c) for c in CORPUS])
 def test_llmgen_agrees_with_sglang(case: Case, verdicts: dict[str, Comparison]) -> None:
-    comparison = verdicts[case.id]
-    RESULTS.append(comparison)
-    if case.policy:
-        assert comparison.kind == "policy", comparison.why
-    else:
-        assert comparison.kind == "agree", comparison.why
+    record_and_check(case.policy, verdicts[case.id])
 
 
 def test_corpus_is_large_and_ids_unique() -> None:
-    ids = [case.id for case in CORPUS]
-    assert len(ids) >= 40
-    assert len(set(ids)) == len(ids)
+    check_corpus_ids(case.id for case in CORPUS)

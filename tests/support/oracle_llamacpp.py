@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tests.support.engines import free_port
-from tests.support.oracle_common import Comparison, Kind, Verdict, llmgen_verdict, rendered_plan
+from tests.support.oracle_common import (
+    Comparison,
+    Verdict,
+    classify,
+    llmgen_verdict,
+    rendered_plan,
+)
 
 Outcome = Literal["healthy", "exited", "moved", "timeout"]
 DEADLINE_S = 30.0  # generous for a busy CI machine; a tiny model is up in well under a second
@@ -188,33 +194,14 @@ def judge(case: Case, binary: Path, models: dict[str, Path]) -> Comparison:
     plan = rendered_plan(data)
     url = f"http://{plan.client_host}:{plan.port}{plan.health_path}"
     run = run_server(binary, plan.args, url, server_environment(data))
-    ours, theirs = case.patterns()
     why = f"server: {run.outcome} in {run.seconds:.2f} s"
-    if said.verdict != run.verdict:
-        agree = False
-        why += f"; llmgen {said.verdict}s"
-        if said.errors:
-            why += f": {said.errors[0]}"
-        if run.outcome == "exited":
-            why += f"; server log ends: {error_lines(run.log)}"
-    elif said.verdict == "refuse":
-        named_by_us = bool(ours) and re.search(ours, "\n".join(said.errors), re.I) is not None
-        evidence = f"{run.log}\n[oracle] outcome: {run.outcome}"
-        named_by_server = bool(theirs) and re.search(theirs, evidence, re.I) is not None
-        agree = named_by_us and named_by_server
-        why += f"; cause {theirs!r}: llmgen {named_by_us}, server {named_by_server}"
-        if not agree:
-            why += f"; llmgen: {said.errors}; server: {error_lines(run.log)}"
-    else:
-        agree = True
-    kind: Kind = "agree" if agree else "disagree"
-    if (
-        case.policy
-        and said.verdict == "refuse"
-        and run.verdict == "accept"
-        and re.search(case.policy, "\n".join(said.errors), re.I)
-    ):
-        kind = "policy"
+    evidence = f"{run.log}\n[oracle] outcome: {run.outcome}"
+    kind, reason = classify(
+        said, run.verdict, evidence, case.patterns(), policy=case.policy, engine="server"
+    )
+    why += reason
+    if kind == "disagree":
+        why += f"; server log ends: {error_lines(run.log)}"
     return Comparison(
         "llama.cpp",
         case.id,

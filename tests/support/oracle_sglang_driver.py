@@ -1,7 +1,8 @@
 """Ask SGLang's own parser and argument checks about many `sglang serve` argvs in one process.
 
 Run by the SGLang environment's python (scripts/setup-sglang.sh), never by the test
-environment, and imports nothing from the test suite:
+environment, and imports nothing from the test suite but its sibling oracle_driver_loop.py (standard
+library only), which reads the requests and writes the verdicts:
 
     python oracle_sglang_driver.py REQUESTS.json VERDICTS.json
 
@@ -20,10 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import sys
 from typing import Any
+
+from oracle_driver_loop import main  # a sibling module: see its docstring
 
 
 def judge(argv: list[str]) -> dict[str, Any]:
@@ -61,24 +62,5 @@ def judge(argv: list[str]) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    with open(sys.argv[1], encoding="utf-8") as source:
-        requests = json.load(source)
-    verdicts = []
-    for request in requests:
-        saved = dict(os.environ)
-        os.environ.update(request.get("env", {}))
-        try:
-            verdict = judge(request["argv"])
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        verdict["error"] = "\n".join(verdict["error"])
-        verdicts.append({"id": request["id"], **verdict})
-    with open(sys.argv[2], "w", encoding="utf-8") as out:
-        json.dump(verdicts, out, indent=1)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(judge))
