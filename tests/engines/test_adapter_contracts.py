@@ -1109,13 +1109,16 @@ def test_vllm_healthcheck_program_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_engine_facts() -> None:
-    # vLLM spans nodes with Ray and llama.cpp with its RPC backend; TGI has no multi-node mode.
+    # vLLM spans nodes with Ray, llama.cpp with its RPC backend, SGLang with node ranks; TGI has
+    # no multi-node mode.
     # vLLM and TGI load Hugging Face checkpoints, llama.cpp GGUF files.
     assert {key: engine.multinode for key, engine in ENGINES.items()} == {
         "vllm": "ray",
         "tgi": None,
         "llamacpp": "rpc",
-        "sglang": None,  # --nnodes/--node-rank/--dist-init-addr exist; no llmgen recipe yet
+        # sglang 0.5.23 srt/arg_groups/fields/parallel.py:32-44: --dist-init-addr, --nnodes,
+        # --node-rank; every node runs the server itself (llmgen's "ranks" recipe).
+        "sglang": "ranks",
     }
     assert {key: engine.model_kind for key, engine in ENGINES.items()} == {
         "vllm": "hf",

@@ -29,6 +29,8 @@ if args[:1] == ["info"]:
     if "--format" in args:
         print(os.environ.get("FAKE_RUNTIMES", '{"runc":{"path":"runc"}}'))
     sys.exit(0)
+if args[:2] == ["image", "inspect"]:
+    sys.exit(0)  # the image is on the host (one an engine publishes none of was built)
 if args[:1] == ["run"]:
     with open(os.environ["RECORD"], "w") as out:
         json.dump({"argv": args, "env": {k: v for k, v in os.environ.items()

@@ -107,6 +107,43 @@ def test_flags_set_from_the_node_count_are_refused_in_extra_args() -> None:
     assert found("vllm", runtime=runtime) == []
 
 
+def test_sglang_spans_nodes_with_gpus_and_its_node_flags_come_from_deploy() -> None:
+    # Multi-node SGLang runs over GPUs only here (the ranks recipe); CPU is refused.
+    assert found("sglang", runtime={"gpus": 0}, nodes=2) == [
+        ("error", "deploy.nodes", "SGLang spans nodes with GPUs only, but runtime.gpus is 0")
+    ]
+    assert found("sglang", runtime={"gpus": 2}, nodes=2) == []
+    # --nnodes, --node-rank, --dist-init-addr (its alias --nccl-init-addr included) and the
+    # tensor-parallel size (it spans the nodes) come from deploy.nodes.
+    for words in (
+        ["--nnodes", "3"],
+        ["--node-rank", "1"],
+        ["--nccl-init-addr", "10.0.0.1:20000"],
+        ["--tp-size", "2"],
+    ):
+        assert (
+            "error",
+            "runtime.extra_args.0",
+            f"'{canonical(words[0])}' is set from deploy.nodes when the deployment spans nodes",
+        ) in found("sglang", runtime={"gpus": 2, "extra_args": words}, nodes=2), words
+    # On one node they are the user's (SGLang's defaults: one node, rank 0).
+    assert found("sglang", runtime={"gpus": 2, "extra_args": ["--nnodes", "1"]}) == []
+
+
+def canonical(flag: str) -> str:
+    """SGLang 0.5.23's canonical spelling (fields/parallel.py:32-38: --nccl-init-addr is an
+    alias of --dist-init-addr)."""
+    return {"--nccl-init-addr": "--dist-init-addr"}.get(flag, flag)
+
+
+def test_sglang_node_groups_allow_52_less_the_group_index() -> None:
+    # A LeaderWorkerSet as for vLLM: 10 replicas, last index 9: 52 - 1 - 1 = 50.
+    assert found("sglang", "a" * 50, runtime={"gpus": 1}, replicas=10, nodes=2) == []
+    assert found("sglang", "a" * 51, runtime={"gpus": 1}, replicas=10, nodes=2) == [
+        name_error(50, "a" * 51)
+    ]
+
+
 RPC_WARNING = (
     "warning",
     "deploy.nodes",

@@ -8,6 +8,7 @@ them as a value on the plan.
 from __future__ import annotations
 
 import ipaddress
+import json
 import posixpath
 import re
 from abc import ABC, abstractmethod
@@ -104,6 +105,16 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class Rendezvous:
+    """How the nodes of a "ranks" replica meet: `address_flag HOST:port` names rank 0's host
+    on every node, `rank_flag N` each node's rank (0 serves the HTTP API)."""
+
+    address_flag: str
+    rank_flag: str
+    port: int
+
+
+@dataclass(frozen=True)
 class LaunchPlan:
     """How one engine runs one spec: everything the templates need, and nothing else."""
 
@@ -139,9 +150,41 @@ class LaunchPlan:
     config: EffectiveConfig  # the effective configuration the rules read
     diagnostics: tuple[Diagnostic, ...] = field(default=())
     unit: UnitSettings | None = None  # the systemd unit's sandbox choices
-    # (flag, variable): a secret the engine reads only from its command line, passed from the
-    # named variable at launch (launch.sh, the systemd unit); never written into a file.
+    # (flag, variable): a secret a Python engine reads only from its command line. Never on a
+    # command line (every user of the host reads those: ps, /proc/PID/cmdline): the launchers
+    # run the engine's Python on `secret_program`, which appends each flag and the variable's
+    # value to sys.argv inside the process, then calls `python_entry` (module:function, what
+    # the engine's console script calls), so the secret stays in the environment.
     secret_flags: tuple[tuple[str, str], ...] = ()
+    python_entry: str | None = None
+    # Where the engine publishes no image for this spec: the shell command that builds
+    # `image` from the engine's own recipe (the container files say it; docker-run.sh checks).
+    image_build: str | None = None
+
+    @property
+    def secret_program(self) -> str | None:
+        """`python -c` program that starts the engine with the secret flags added in process."""
+        if not self.secret_flags or self.python_entry is None:
+            return None
+        module, function = self.python_entry.split(":")
+        # Double-quoted literals (json.dumps of ASCII names): the shell wraps it in single quotes.
+        added = ", ".join(
+            f"{json.dumps(flag)}, os.environ[{json.dumps(var)}]" for flag, var in self.secret_flags
+        )
+        return (
+            f"import os, sys; sys.argv[0] = {json.dumps(self.executable)}; sys.argv += [{added}]; "
+            f"from {module} import {function}; sys.exit({function}())"
+        )
+
+    @property
+    def python_package(self) -> str:
+        """The top-level package the engine's Python must import (launchers check it)."""
+        return (self.python_entry or "").split(".")[0].split(":")[0]
+
+    @property
+    def unit_python(self) -> str:
+        """The systemd unit's Python: the one beside the engine's executable (its venv's)."""
+        return posixpath.join(posixpath.dirname(self.unit_executable), "python3")
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -198,10 +241,13 @@ class Engine(ABC):
     cpu_head_sizes: ClassVar[frozenset[int] | None] = None  # CPU attention kernels' limits
     model_kind: ClassVar[Literal["gguf", "hf"]]
     # How one replica spans several nodes (deploy.nodes > 1); recipes live in llmgen.render.multinode.
-    multinode: ClassVar[Literal["ray", "rpc"] | None] = None
+    multinode: ClassVar[Literal["ray", "rpc", "ranks"] | None] = None
     # Flags llmgen sets from deploy.nodes when a replica spans nodes: extra_args may not set
     # them then, and the device count of one node leaves them out.
     node_flags: ClassVar[tuple[str, ...]] = ()
+    # The "ranks" recipe (every node runs the engine with its node rank; rank 0 serves HTTP):
+    # the engine's own flags for the rank-0 address every node meets at and for the rank.
+    rendezvous: ClassVar[Rendezvous | None] = None
     # Canonical flag -> the spec field that renders it: messages name the field to change.
     spec_fields: ClassVar[dict[str, str]] = {}
     # Flags llmgen renders with no spec field behind them -> why (shown by `llmgen explain`).
@@ -276,6 +322,10 @@ class Engine(ABC):
     def shm_size(self, spec: Spec) -> str | None:
         """Shared memory the container needs (tensor parallel), or None."""
         return None
+
+    def node_args(self, spec: Spec) -> tuple[str, ...]:
+        """The "ranks" recipe: flags every node adds to the single-node argv (the world size)."""
+        return ()
 
     def container_user(self, spec: Spec) -> str | None:
         """A non-root user for the container where the image allows it, else None."""

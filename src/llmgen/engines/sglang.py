@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, ClassVar
 
-from llmgen.engines.base import Engine, LaunchPlan, renamed_or_model_string
+from llmgen.engines.base import Engine, LaunchPlan, Rendezvous, renamed_or_model_string
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.engines.rules import world_size_rule
 from llmgen.errors import Diagnostic, error, warning
@@ -17,14 +17,23 @@ from llmgen.facts.model import ModelFacts
 if TYPE_CHECKING:
     from llmgen.spec.models import Spec
 
-# SGLang reads its API key from `--api-key` only (srt/arg_groups/fields/serving.py:160; no
-# variable in srt/environ.py), so llmgen hands it over from this variable at launch time.
+# SGLang reads its API key from `--api-key` only (srt/arg_groups/fields/serving.py:160-163;
+# srt/environ.py names no variable for it), and a key on the command line is readable by every
+# user of the host (ps). llmgen keeps it in this variable and starts SGLang through Python with
+# a program (LaunchPlan.secret_program) that appends `--api-key <value>` to sys.argv inside the
+# process, then calls what the `sglang` console script calls (sglang.cli.main:main, the wheel's
+# entry_points.txt). SGLang parses that argv once (cli/serve.py:103-105 prepare_server_args),
+# and its scheduler processes receive the parsed ServerArgs, not an argv, so the key is in no
+# process's command line. (SGLang's other way, `--config FILE.yaml`
+# (srt/server_args.py:683-689), would leave the key in a file.)
 API_KEY_VAR = "SGLANG_API_KEY"
+# The local name SGLang's CPU instructions build (docs/platforms/cpu_server.md).
+CPU_IMAGE = "sglang-cpu"
+PYTHON_ENTRY = "sglang.cli.main:main"
 
 # In the image: SGLang's own compose file runs `python3 -m sglang.launch_server`
-# (docker/compose.yaml of sgl-project/sglang); the wrapper adds the key from the environment.
+# (docker/compose.yaml of sgl-project/sglang); with a key, the image's python3 runs the program.
 _CONTAINER_COMMAND = ("python3", "-m", "sglang.launch_server")
-_WITH_KEY = 'exec python3 -m sglang.launch_server "$@" --api-key "$' + API_KEY_VAR + '"'
 
 
 class SglangEngine(Engine):
@@ -73,6 +82,17 @@ class SglangEngine(Engine):
         "(its CPU backend cannot run here; docs/targets.md, SGLang)"
     )
     parallel_flags = ("--tp-size", "--pp-size", "--dp-size")
+    # Across nodes every node runs `sglang serve` with --nnodes, its --node-rank and
+    # --dist-init-addr naming rank 0 (srt/arg_groups/fields/parallel.py:32-44); tensor parallel
+    # spans the nodes: tp_size must be divisible by nnodes (srt/arg_groups/validation_hook.py:
+    # 178-181) and each node runs tp_size / nnodes ranks (srt/entrypoints/engine.py:2061-2075).
+    # Rank 0 alone serves the API: the others return before the HTTP server
+    # (srt/entrypoints/http_server.py:3163-3165) and answer /health from a dummy server on the
+    # same host and port once their schedulers are ready (srt/entrypoints/engine.py:1234-1284).
+    multinode = "ranks"
+    node_flags = ("--nnodes", "--node-rank", "--dist-init-addr")
+    # Port 20000: SGLang's multi-node examples (docs/references/multi_node_deployment).
+    rendezvous = Rendezvous("--dist-init-addr", "--node-rank", 20000)
     spec_fields: ClassVar[dict[str, str]] = {
         "--model-path": "model",
         "--served-model-name": "model.served_name",
@@ -135,13 +155,20 @@ class SglangEngine(Engine):
     def served_name(self, spec: Spec) -> str:
         return renamed_or_model_string(spec)
 
+    def node_args(self, spec: Spec) -> tuple[str, ...]:
+        # runtime.gpus counts one node's GPUs; the tensor parallel group spans every node.
+        nodes = spec.deploy.nodes
+        return ("--tp-size", str(spec.runtime.gpus * nodes), "--nnodes", str(nodes))
+
     def image(self, spec: Spec) -> tuple[str, str]:
-        # Release tags are v<version> (sgl-project/sglang .github/workflows/release-docker.yml,
-        # `tag=v${version}`); the CPU (Xeon) image is built from docker/xeon.Dockerfile and
-        # published as v<version>-xeon (docs/platforms/cpu_server.md).
+        # GPU: the release workflow tags `v${version}` (.github/workflows/release-docker.yml,
+        # "Create versioned manifest"). CPU: SGLang documents no published tag, only a build
+        # from its recipe (docs/platforms/cpu_server.md, "Install Using Docker":
+        # `docker build -t sglang-cpu:latest -f xeon.Dockerfile .`), so the CPU targets use
+        # that local name, pinned to this version; the container files say how to build it.
         if spec.runtime.gpus > 0:
             return ("lmsysorg/sglang", f"v{self.version}")
-        return ("lmsysorg/sglang", f"v{self.version}-xeon")
+        return (CPU_IMAGE, f"v{self.version}")
 
     def environment(self, spec: Spec) -> dict[str, str]:
         if spec.runtime.gpus == 0 and spec.runtime.threads is not None:
@@ -175,14 +202,19 @@ class SglangEngine(Engine):
     def plan(self, spec: Spec) -> LaunchPlan:
         """The shared plan, with the container command spelt out (the image runs none)."""
         plan = super().plan(spec)
-        if spec.server.api_key_env:
-            command: tuple[str, ...] = ("/bin/sh", "-c", _WITH_KEY, "sglang")
-        else:
-            command = _CONTAINER_COMMAND
+        if spec.runtime.gpus == 0:
+            plan = dataclasses.replace(plan, image_build=self._cpu_image_build(spec))
+        if not spec.server.api_key_env:
+            return dataclasses.replace(
+                plan, container_args=(*_CONTAINER_COMMAND, *plan.container_args)
+            )
+        plan = dataclasses.replace(
+            plan, secret_flags=(("--api-key", API_KEY_VAR),), python_entry=PYTHON_ENTRY
+        )
+        program = plan.secret_program or ""
         return dataclasses.replace(
             plan,
-            container_args=(*command, *plan.container_args),
-            secret_flags=(("--api-key", API_KEY_VAR),) if spec.server.api_key_env else (),
+            container_args=("python3", "-c", program, *self.subcommand, *plan.container_args),
         )
 
     def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
@@ -190,6 +222,17 @@ class SglangEngine(Engine):
         found += self._memory_rules(spec, config)
         found += self._argument_checks(spec, config)
         return found
+
+    def _cpu_image_build(self, spec: Spec) -> str:
+        """SGLang's documented CPU image build (docs/platforms/cpu_server.md, "Install Using
+        Docker"), at this version: docker/xeon.Dockerfile checks out VER_SGLANG (`main`
+        unless given) and installs SGLang with its CPU kernels."""
+        tag = spec.container.image_tag or f"v{self.version}"
+        return (
+            f"git clone --branch v{self.version} https://github.com/sgl-project/sglang && "
+            f"docker build -t {CPU_IMAGE}:{tag} --build-arg VER_SGLANG=v{self.version} "
+            "-f sglang/docker/xeon.Dockerfile sglang/docker"
+        )
 
     def _argument_checks(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         """SGLang 0.5.23's own checks (srt/arg_groups/validation_hook.py check_server_args)."""

@@ -3,17 +3,20 @@
 An engine says which recipe it supports with one class constant (`multinode`): vLLM joins a Ray
 cluster (tensor parallel within a node, pipeline parallel across nodes, as vLLM's own multi-node
 recipe does); llama.cpp offloads to `ggml-rpc-server` processes on worker hosts (b11434
-builds the worker under that name: tools/rpc/CMakeLists.txt:1); TGI has none.
+builds the worker under that name: tools/rpc/CMakeLists.txt:1); an engine with its own
+rendezvous (`ranks`: every node runs the engine itself with its node rank and the address of
+rank 0, which alone serves HTTP) names its flags in `Engine.rendezvous`; TGI has none.
 Everything that differs between the recipes reaches the templates as values of a `MultiNode`
 object, never as an engine name. The rules of the deploy section live in llmgen.rules.deploy.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llmgen.engines.base import Engine, LaunchPlan
+from llmgen.engines.base import Engine, LaunchPlan, Rendezvous
 from llmgen.spec.models import Spec
 
 if TYPE_CHECKING:
@@ -27,6 +30,7 @@ RPC_WORKER = "ggml-rpc-server"
 RAY_SHM_SIZE = "16g"
 # Bare-metal variables the rendered multi-node scripts read (documented in docs/scale-out.md).
 HEAD_ADDRESS_VAR = "LLMGEN_HEAD_ADDRESS"
+NODE_RANK_VAR = "LLMGEN_NODE_RANK"
 RPC_SERVERS_VAR = "LLMGEN_RPC_SERVERS"
 
 
@@ -38,7 +42,7 @@ class MultiNode:
     stays a list to the last step; the wrappers are fixed shell programs that only `exec "$@"`.
     """
 
-    recipe: str  # "ray" or "rpc": named in docs and comments only
+    recipe: str  # "ray", "rpc" or "ranks": named in docs and comments only
     nodes: int
     leader_script: str  # sh -c program run on the leader pod/host before exec "$@"
     leader_args: tuple[str, ...]  # container argv on Kubernetes (executable first)
@@ -59,6 +63,12 @@ class MultiNode:
     worker_env_var: str = HEAD_ADDRESS_VAR
     worker_env_help: str = ""
     worker_env_value: str = ""  # the raw shell word completing the worker's argv
+    # More variables a bare-metal worker needs, (name, help), and the environment it exports.
+    worker_more_vars: tuple[tuple[str, str], ...] = ()
+    worker_env: tuple[tuple[str, str], ...] = ()
+    worker_args: tuple[str, ...] = ()  # a worker pod's argv after its sh -c program, if any
+    worker_serves_health: bool = False  # workers answer the health path on the HTTP port
+    port_name: str = "ray"  # the name of the leader's worker_port in the pod spec
 
 
 def multinode_plan(spec: Spec, engine: Engine, plan: LaunchPlan) -> MultiNode | None:
@@ -99,6 +109,8 @@ def multinode_plan(spec: Spec, engine: Engine, plan: LaunchPlan) -> MultiNode | 
             worker_env_help="the head host's address, e.g. 10.0.0.1",
             worker_env_value=f'"${HEAD_ADDRESS_VAR}:{RAY_PORT}"',
         )
+    if engine.multinode == "ranks" and engine.rendezvous is not None:
+        return _ranks(spec, engine, engine.rendezvous, plan)
     # llama.cpp: the head loads the model and offloads layers to ggml-rpc-server on each worker.
     return MultiNode(
         recipe="rpc",
@@ -122,6 +134,62 @@ def multinode_plan(spec: Spec, engine: Engine, plan: LaunchPlan) -> MultiNode | 
         worker_env_help=f"this worker's private address ({RPC_WORKER} has no authentication)",
         worker_env_value='"$LLMGEN_RPC_HOST"',
     )
+
+
+def _ranks(spec: Spec, engine: Engine, meet: Rendezvous, plan: LaunchPlan) -> MultiNode:
+    """Every node runs the engine itself: the single-node argv without the engine's shard flag
+    (the world size spans the nodes), plus the engine's node_args, the rendezvous address
+    (rank 0's host) and the node's rank. Rank 0 serves HTTP; the others only compute."""
+    nodes = spec.deploy.nodes
+    command = (plan.executable, *plan.subcommand)
+    native = (*command, *_without(plan.args, engine.shard_flag), *engine.node_args(spec))
+    # The image runs no command of its own here: the container argv starts with the engine.
+    pod = (*_without(plan.container_args, engine.shard_flag), *engine.node_args(spec))
+    meet_pod = f'{meet.address_flag} "$LWS_LEADER_ADDRESS:{meet.port}"'
+    meet_host = f'{meet.address_flag} "${HEAD_ADDRESS_VAR}:{meet.port}"'
+    probe = " ".join(shlex.quote(word) for word in plan.healthcheck)
+    return MultiNode(
+        recipe="ranks",
+        nodes=nodes,
+        # LeaderWorkerSet gives every pod the leader's address and the pod's index in its group
+        # (0 for the leader): exactly the rendezvous address and the node rank.
+        leader_script=f'exec "$@" {meet_pod} {meet.rank_flag} 0',
+        leader_args=pod,
+        native_leader_args=native,
+        worker_script=f'exec "$@" {meet_pod} {meet.rank_flag} "$LWS_WORKER_INDEX"',
+        worker_probe=probe,
+        native_worker_argv=native,
+        worker_port=meet.port,
+        shm_size=RAY_SHM_SIZE,
+        kubernetes=True,
+        head_tools=(plan.executable,),
+        head_env_var=HEAD_ADDRESS_VAR,
+        head_env_help=(
+            f"this host's private address, which the workers reach on port {meet.port}, "
+            "e.g. 10.0.0.1"
+        ),
+        head_tail=(meet_host, f"{meet.rank_flag} 0"),
+        worker_env_var=HEAD_ADDRESS_VAR,
+        worker_env_help="the head host's address, e.g. 10.0.0.1",
+        worker_env_value=f'{meet_host} {meet.rank_flag} "${NODE_RANK_VAR}"',
+        worker_more_vars=((NODE_RANK_VAR, f"this worker's rank, 1 to {nodes - 1}"),),
+        worker_env=plan.env,
+        worker_args=pod,
+        worker_serves_health=True,
+        port_name="rendezvous",
+    )
+
+
+def _without(args: tuple[str, ...], flag: str | None) -> tuple[str, ...]:
+    """`args` without `flag` and its value (llmgen renders it as one `--flag value` pair)."""
+    out: list[str] = []
+    words = iter(args)
+    for word in words:
+        if flag is not None and word == flag:
+            next(words, None)
+            continue
+        out.append(word)
+    return tuple(out)
 
 
 def rpc_head_args(spec: Spec, args: tuple[str, ...]) -> tuple[str, ...]:

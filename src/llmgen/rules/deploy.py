@@ -2,6 +2,7 @@
 
 An engine says which multi-node recipe it supports with one class constant (`multinode`):
 vLLM joins a Ray cluster; llama.cpp offloads to `ggml-rpc-server` processes on worker hosts;
+with `ranks`, every node runs the engine with its node rank (the engine's own rendezvous);
 TGI has none. The recipes themselves are rendered by llmgen.render.multinode. Each rule reads the
 plan's effective configuration (extra_args are parsed once, there).
 """
@@ -20,9 +21,9 @@ def _spans_nodes(c: Context) -> bool:
     return c.spec.deploy.nodes > 1
 
 
-def _recipe(name: str) -> Callable[[Context], bool]:
-    """The condition 'one replica spans nodes with this recipe (ray or rpc)'."""
-    return lambda c: _spans_nodes(c) and c.engine.multinode == name
+def _recipe(*names: str) -> Callable[[Context], bool]:
+    """The condition 'one replica spans nodes with one of these recipes (ray, rpc, ranks)'."""
+    return lambda c: _spans_nodes(c) and c.engine.multinode in names
 
 
 @rule(
@@ -86,13 +87,14 @@ def no_multinode(c: Context) -> list[Diagnostic]:
 
 
 @rule(
-    "deploy.ray_gpus",
+    "deploy.node_gpus",
     "error",
-    "a Ray multi-node deployment (vLLM) without GPUs",
+    "a multi-node deployment without GPUs where the engine spans nodes over GPUs only "
+    "(the ray and ranks recipes)",
     "set runtime.gpus to the GPUs of one node",
-    when=lambda c: _recipe("ray")(c) and c.spec.runtime.gpus == 0,
+    when=lambda c: _recipe("ray", "ranks")(c) and c.spec.runtime.gpus == 0,
 )
-def ray_gpus(c: Context) -> list[Diagnostic]:
+def node_gpus(c: Context) -> list[Diagnostic]:
     return [
         error(
             "deploy.nodes",
@@ -107,18 +109,22 @@ def ray_gpus(c: Context) -> list[Diagnostic]:
     "error",
     "extra_args setting a flag llmgen sets from deploy.nodes when a replica spans nodes",
     "remove the flag from runtime.extra_args",
-    when=_recipe("ray"),
+    when=_recipe("ray", "ranks"),
 )
 def node_flags(c: Context) -> list[Diagnostic]:
     config = c.config
+    flags = c.engine.node_flags
+    if c.engine.multinode == "ranks" and c.engine.shard_flag:
+        # Tensor parallel spans the nodes there: its size is runtime.gpus x deploy.nodes.
+        flags = (*flags, c.engine.shard_flag)
     return [
         error(
             config.path_of(flag),
             f"'{flag}' is set from deploy.nodes when the deployment spans nodes",
             f"remove {flag} from runtime.extra_args",
         )
-        for flag in c.engine.node_flags
-        if config.given(flag) is not None
+        for flag in flags
+        if (setting := config.given(flag)) is not None and setting.origin.kind == "extra_args"
     ]
 
 
@@ -181,7 +187,7 @@ def rpc_flag(c: Context) -> list[Diagnostic]:
 def _longest_name(spec: Spec, engine: Engine) -> int:
     # A StatefulSet's pods carry `controller-revision-hash: <name>-<10-char hash>` (a label,
     # at most 63); a LeaderWorkerSet adds `-<group index>` for each group's worker StatefulSet.
-    if spec.deploy.nodes > 1 and engine.multinode == "ray":
+    if spec.deploy.nodes > 1 and engine.multinode in ("ray", "ranks"):
         return 52 - 1 - len(str(spec.deploy.replicas - 1))
     if spec.deploy.replicas > 1 and spec.deploy.storage.claim is None:
         return 52

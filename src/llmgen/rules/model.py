@@ -84,11 +84,15 @@ def shards(c: Context) -> list[Diagnostic]:
     if name is None:
         return []
     shards = config.int_value(name) or spec.runtime.gpus
-    if shards <= 1:
-        return []
     field, path = config.field_for(name), config.path_of(name)
     if config.given(name) is None:
         field = path = "runtime.gpus"
+    if engine.multinode == "ranks" and spec.deploy.nodes > 1:
+        # The tensor-parallel group spans the nodes (llmgen.render.multinode, ranks).
+        shards *= spec.deploy.nodes
+        field = "runtime.gpus x deploy.nodes"
+    if shards <= 1:
+        return []
     found = []
     heads, kv = facts.attention_heads, facts.kv_heads
     if heads is not None and heads % shards:
