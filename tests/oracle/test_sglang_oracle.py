@@ -15,6 +15,7 @@ device (the scheduler's model runner), so those cases are llmgen's own policy, s
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,11 @@ pytest_plugins = ("tests.support.vllm_fixtures",)
 pytestmark = [pytest.mark.vllm, pytest.mark.sglang]
 
 LONG = r"greater than the derived context_length"
+# Where a GPU decides: the Llama model's attention, built on each rank when the workers load.
+HEADS_VS_TP = (
+    "srt/models/llama.py:183 (LlamaAttention): assert self.total_num_heads % tp_size == 0, "
+    "tp_size being the whole tensor-parallel group across the nodes"
+)
 
 CORPUS: tuple[Case, ...] = (
     # --- model facts: the derived context length (srt/configs/model_config.py) -------------
@@ -166,6 +172,39 @@ CORPUS: tuple[Case, ...] = (
     ),
 )
 
+# Multi-node (deploy.nodes): every node's argv as the rendered scripts and pods make it
+# (oracle_sglang.node_argvs: bare-metal head and worker, LeaderWorkerSet leader and worker).
+NODE_CORPUS: tuple[Case, ...] = (
+    Case("two-nodes-one-gpu-each", runtime={"gpus": 1}, nodes=2),
+    Case("two-nodes-three-gpus-each", model="heads-6", runtime={"gpus": 3}, nodes=2),
+    Case("three-nodes-two-gpus-each", model="heads-6", runtime={"gpus": 2}, nodes=3),
+    # tp 2 x 2 = 4 does not divide 6 heads: SGLang's argument checks accept it, its model
+    # refuses it when the workers load it on their GPUs.
+    Case(
+        "two-nodes-tp-across-nodes-vs-heads",
+        model="heads-6",
+        runtime={"gpus": 2},
+        nodes=2,
+        cause=(r"6 attention heads .* 4 GPUs", r"total_num_heads % tp_size"),
+        source=("refuse", HEADS_VS_TP),
+    ),
+    Case("two-nodes-context-at-limit", runtime={"gpus": 1, "context_length": 2048}, nodes=2),
+    Case(
+        "two-nodes-context-above-limit",
+        runtime={"gpus": 1, "context_length": 2049},
+        nodes=2,
+        cause=(r"2048", LONG),
+    ),
+    Case(
+        "two-nodes-data-parallel",
+        runtime={"gpus": 1},
+        extra=("--dp-size", "2"),
+        nodes=2,
+        cause=(r"data-parallel replicas across nodes", r"multi-node data-parallel"),
+    ),
+)
+ROLES = ("head", "worker", "leader-pod", "worker-pod")
+
 
 @pytest.fixture(scope="module")
 def verdicts(
@@ -184,3 +223,35 @@ def test_llmgen_agrees_with_sglang(case: Case, verdicts: dict[str, Comparison]) 
 
 def test_corpus_is_large_and_ids_unique() -> None:
     check_corpus_ids(case.id for case in CORPUS)
+    check_corpus_ids([case.id for case in CORPUS + NODE_CORPUS], at_least=50)
+
+
+@pytest.fixture(scope="module")
+def node_verdicts(
+    tiny_hf_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Comparison]:
+    """Every node of every multi-node case judged, in one subprocess of the SGLang environment."""
+    work = tmp_path_factory.mktemp("sglang-node-oracle")
+    models = make_variants(tiny_hf_model, work / "models")
+    return judge_all(list(NODE_CORPUS), sglang_python(), models, work)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", [corpus_param(c) for c in NODE_CORPUS])
+def test_sglang_accepts_each_nodes_argv(
+    case: Case, role: str, node_verdicts: dict[str, Comparison]
+) -> None:
+    comparison = node_verdicts[f"{case.id}/{role}"]
+    record_and_check(case.policy, comparison)
+    if comparison.llmgen == "refuse":
+        return
+    argv = comparison.details["argv"]
+    words = dict(itertools.pairwise(argv))
+    # Tensor parallel spans the nodes: runtime.gpus x deploy.nodes ranks, tp_size // nnodes on
+    # each node (srt/entrypoints/engine.py:2070-2071), which SGLang's resolution keeps.
+    gpus, nodes = case.runtime["gpus"], case.nodes
+    assert comparison.details["config"]["tp_size"] == str(gpus * nodes)
+    assert words["--nnodes"] == str(nodes)
+    assert words["--node-rank"] == ("0" if role in ("head", "leader-pod") else "1")
+    address = "10.0.0.1" if role in ("head", "worker") else "oracle-0.oracle.oracle"
+    assert words["--dist-init-addr"] == f"{address}:20000"

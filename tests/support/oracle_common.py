@@ -231,28 +231,39 @@ class ArgvOracle:
         spec_for: Callable[[Any], dict[str, Any]],
         python: Path,
         work: Path,
+        argvs: Callable[[Any, dict[str, Any], Any], dict[str, list[str]]] | None = None,
     ) -> dict[str, Comparison]:
         """llmgen's and the engine's verdicts on every case, compared; keyed by case id.
 
         The engine is asked about exactly the argv and environment llmgen renders for the
-        case's spec (`spec_for(case)`).
+        case's spec (`spec_for(case)`): the plan's argv, or with `argvs(case, data, plan)` one
+        argv per role (e.g. each node of a multi-node deployment), keyed `<case id>/<role>`.
         """
         datas = {case.id: spec_for(case) for case in cases}
         plans = {case.id: rendered_plan(datas[case.id]) for case in cases}
+        asked: list[tuple[ArgvCase, str, list[str]]] = []
+        for case in cases:
+            data, plan = datas[case.id], plans[case.id]
+            roles = argvs(case, data, plan) if argvs else {"": list(plan.args)}
+            asked += [(case, f"{case.id}/{r}" if r else case.id, a) for r, a in roles.items()]
         requests = [
-            {"id": case.id, "argv": list(plans[case.id].args), "env": dict(plans[case.id].env)}
-            for case in cases
+            {"id": key, "argv": argv, "env": dict(plans[case.id].env)} for case, key, argv in asked
         ]
         verdicts = {v["id"]: v for v in self.ask(python, requests, work)}
         return {
-            case.id: self.compare(case, datas[case.id], plans[case.id], verdicts[case.id])
-            for case in cases
+            key: self.compare(case, datas[case.id], argv, verdicts[key], key)
+            for case, key, argv in asked
         }
 
     def compare(
-        self, case: ArgvCase, data: dict[str, Any], plan: Any, answer: dict[str, Any]
+        self,
+        case: ArgvCase,
+        data: dict[str, Any],
+        argv: list[str],
+        answer: dict[str, Any],
+        key: str,
     ) -> Comparison:
-        """One case: the verdicts, whether they agree, and why."""
+        """One argv of a case: the verdicts, whether they agree, and why."""
         said = llmgen_verdict(data)
         cpu_verdict: Verdict = answer["verdict"]
         source_verdict, citation = case.source
@@ -267,14 +278,14 @@ class ArgvOracle:
         )
         return Comparison(
             self.engine,
-            case.id,
+            key,
             said.verdict,
             oracle,
             kind,
             why + reason,
             case.disagree,
             {
-                "argv": list(plan.args),
+                "argv": argv,
                 "llmgen": said.text,
                 f"{self.engine.lower()}_error": answer["error"],
                 "config": answer.get("config", {}),

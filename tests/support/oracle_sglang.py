@@ -8,6 +8,8 @@ SGLang's ModelConfig reads only config.json and the tokenizer files while checki
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ class Case(ArgvCase):
     model.served_name."""
 
     served_name: str | None = None
+    nodes: int = 1  # deploy.nodes: above 1, every node's argv is judged (node_argvs)
 
 
 def spec_for(case: Case, models: dict[str, Path]) -> dict[str, Any]:
@@ -45,13 +48,72 @@ def spec_for(case: Case, models: dict[str, Path]) -> dict[str, Any]:
     model: dict[str, Any] = {"path": str(models[case.model])}
     if case.served_name is not None:
         model["served_name"] = case.served_name
-    return {
+    data: dict[str, Any] = {
         "name": "oracle",
         "engine": "sglang",
         "model": model,
         "server": {"host": "127.0.0.1", "port": 30000},
         "runtime": runtime,
     }
+    if case.nodes > 1:
+        data["deploy"] = {"nodes": case.nodes}
+    return data
+
+
+# What the rendered scripts and pods are given: the head's address, a worker's rank (1), and
+# LeaderWorkerSet's variables for the first worker of a group.
+NODE_ENV = {
+    "LLMGEN_HEAD_ADDRESS": "10.0.0.1",
+    "LLMGEN_NODE_RANK": "1",
+    "LWS_LEADER_ADDRESS": "oracle-0.oracle.oracle",
+    "LWS_WORKER_INDEX": "1",
+}
+
+
+def node_argvs(case: Case, data: dict[str, Any], plan: Any) -> dict[str, list[str]]:
+    """The argv after `sglang serve` of each node, as a real shell makes it from what llmgen
+    renders: the bare-metal head and worker (multinode/launch-*.sh: the argv, then the raw
+    shell words with the rendezvous address and rank) and the LeaderWorkerSet's leader and
+    worker (their `sh -c` programs exec "$@" plus those words).
+
+    The shell runs each fragment with `printf '%s\\0'` in the engine's place, so the words are
+    exactly what the engine would get. `--device cpu` is added: no accelerator here, and
+    SGLang's node checks (validation_hook.py:178-181 tp_size divisible by nnodes, 199-202 no
+    multi-node dp) do not depend on the device.
+    """
+    from llmgen.engines import ENGINES
+    from llmgen.render.multinode import multinode_plan
+    from llmgen.spec.models import parse_spec
+
+    multinode = multinode_plan(parse_spec(data), ENGINES["sglang"], plan)
+    if multinode is None:
+        return {"": list(plan.args)}
+    # (shell program that ends in exec "$@" ..., the argv it is given)
+    fragments = {
+        "head": ('exec "$@" ' + " ".join(multinode.head_tail), multinode.native_leader_args),
+        "worker": (
+            'exec "$@" ' + multinode.worker_env_value,
+            multinode.native_worker_argv,
+        ),
+        "leader-pod": (multinode.leader_script, multinode.leader_args),
+        "worker-pod": (multinode.worker_script, multinode.worker_args),
+    }
+    argvs = {}
+    for role, (program, argv) in fragments.items():
+        done = subprocess.run(
+            ["sh", "-c", program, role, "printf", "%s\\0", *argv],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **NODE_ENV},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        words = done.stdout.split("\0")[:-1]
+        # The words after the engine's command (`sglang serve`, `python3 -m ...`): from the
+        # first flag on.
+        first = next(i for i, word in enumerate(words) if word.startswith("--"))
+        argvs[role] = [*words[first:], "--device", "cpu"]
+    return argvs
 
 
 # SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN is removed: the oracle judges the default behaviour.
@@ -67,5 +129,8 @@ ORACLE = ArgvOracle(
 def judge_all(
     cases: list[Case], python: Path, models: dict[str, Path], work: Path
 ) -> dict[str, Comparison]:
-    """llmgen's and SGLang's verdicts on every case, compared; keyed by case id."""
-    return ORACLE.judge_all(cases, lambda case: spec_for(case, models), python, work)
+    """llmgen's and SGLang's verdicts on every case, compared; keyed by case id, and for a
+    multi-node case by `<case id>/<node role>` (node_argvs)."""
+    return ORACLE.judge_all(
+        cases, lambda case: spec_for(case, models), python, work, argvs=node_argvs
+    )

@@ -219,6 +219,16 @@ class SglangEngine(Engine):
 
     def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         found = world_size_rule(self, spec, config)
+        dp = config.given("--dp-size")
+        if spec.deploy.nodes > 1 and dp is not None and (dp.as_int() or 1) > 1:
+            # validation_hook.py:199-202: "multi-node data-parallel replicas are not supported"
+            found.append(
+                error(
+                    dp.origin.path,
+                    f"{dp.shown()}: SGLang has no data-parallel replicas across nodes",
+                    "remove --dp-size and use deploy.replicas for more copies of the model",
+                )
+            )
         found += self._memory_rules(spec, config)
         found += self._argument_checks(spec, config)
         return found
