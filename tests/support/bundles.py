@@ -82,6 +82,21 @@ EXTRA_SPECS: dict[str, dict[str, Any]] = {
             "stream": True,
         },
     },
+    # SGLang across 2 nodes with a key: the head and worker scripts, the engine's Python
+    # adding the key in process, the LeaderWorkerSet.
+    "sglang-nodes-key": {
+        "engine": "sglang",
+        "model": {"id": "HuggingFaceTB/SmolLM2-1.7B-Instruct", "served_name": "smol"},
+        "server": {"host": "0.0.0.0", "port": 30000, "api_key_env": "LLM_API_KEY"},
+        "runtime": {"gpus": 1},
+        "deploy": {"nodes": 2},
+    },
+    # SGLang on CPU: its image is built from SGLang's recipe (docker-run.sh checks for it).
+    "sglang-cpu": {
+        "engine": "sglang",
+        "model": {"path": "/srv/models/smollm2/"},
+        "runtime": {"threads": 2},
+    },
     # YAML 1.1 reads a bare `no` as false: every YAML target must quote the name.
     "no": {
         "engine": "llamacpp",
