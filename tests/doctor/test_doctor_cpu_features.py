@@ -98,9 +98,11 @@ def test_fit_says_when_the_features_were_given(tmp_path: Path) -> None:
         "source": "given with --cpu-features",
     }
     path = tmp_path / "spec.yaml"
-    text = CliRunner().invoke(
-        main, ["fit", str(path), "--offline", "--memory", "8G", "--cpu-features", "none"]
-    ).output
+    text = (
+        CliRunner()
+        .invoke(main, ["fit", str(path), "--offline", "--memory", "8G", "--cpu-features", "none"])
+        .output
+    )
     assert "CPU features none (given with --cpu-features): llama.cpp repacks nothing" in text
 
 

@@ -131,9 +131,7 @@ def fit_spec(
 
         devices = evaluate(hf_setup)
         fixes = _hf_fixes(spec, facts, hf_setup, devices, evaluate)
-    return FitReport(
-        spec.engine, facts, found.note, devices, tuple(fixes), tuple(notes), assumed
-    )
+    return FitReport(spec.engine, facts, found.note, devices, tuple(fixes), tuple(notes), assumed)
 
 
 def _devices(

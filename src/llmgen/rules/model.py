@@ -51,7 +51,8 @@ def unreadable(c: Context) -> list[Diagnostic]:
     when=facts_known,
 )
 def context(c: Context) -> list[Diagnostic]:
-    engine, spec, config, facts = c.engine, c.spec, c.config, _facts(c)
+    engine, spec, config = c.engine, c.spec, c.config
+    facts = engine.configured_facts(config, _facts(c))
     limit = engine.context_limit(facts)
     asked = engine.context_per_sequence(spec, config)
     name = engine.context_flag
