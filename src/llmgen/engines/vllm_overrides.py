@@ -41,6 +41,11 @@ LENGTH_KEYS = (
     "seq_len",
 )
 ROPE_KEYS = ("rope_scaling", "rope_parameters")
+# Rope types whose factor vLLM does not apply (config/model.py:2593-2601: "YaRN variants leave
+# max_position_embeddings already scaled"); it never reads their factor, a string included.
+FACTOR_UNREAD = frozenset(
+    {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling"}
+)
 
 
 def parse(text: str) -> tuple[dict[str, Any] | None, str]:
@@ -80,7 +85,8 @@ def problems(overrides: dict[str, Any]) -> list[tuple[str, str]]:
                 )
             )
         factor = rope.get("factor")
-        if factor is not None and not _is_number(factor):
+        unread = rope.get("rope_type") in FACTOR_UNREAD
+        if factor is not None and not _is_number(factor) and not unread:
             found.append(
                 (
                     f"{key}.factor must be a number, got {json.dumps(factor)}",
