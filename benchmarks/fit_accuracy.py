@@ -108,6 +108,45 @@ SHAPES += tuple(
         ("Q4_K", "vocab256k", 256000, 512, 4, 4, 1, True),
     )
 )
+# Sliding-window attention (llama.cpp's gemma2 loader: every other layer slides, window from
+# the GGUF), and the same shape with the GGUF's own per-layer pattern (2 sliding, 1 global).
+SWA_SHAPES = (
+    Shape(
+        "gemma2-swa",
+        vocab=32000,
+        n_embd=512,
+        n_layer=6,
+        n_head=8,
+        n_head_kv=8,
+        n_ff=1536,
+        tied=True,
+        arch="gemma2",
+        sliding_window=256,
+    ),
+    Shape(
+        "gemma2-pattern",
+        vocab=32000,
+        n_embd=512,
+        n_layer=6,
+        n_head=8,
+        n_head_kv=8,
+        n_ff=1536,
+        tied=True,
+        arch="gemma2",
+        sliding_window=256,
+        swa_pattern=(True, True, False, True, True, False),
+    ),
+)
+SHAPES += SWA_SHAPES
+# One request makes at most 2 context checkpoints (4 + n_ubatch and 4 tokens before the end of
+# the prompt, tools/server/server-context.cpp), so the SWA cases bound them at 2 (fit counts
+# them at the bound); --swa-full keeps every layer's full context and makes none.
+SWA_CASES: tuple[tuple[int, int, tuple[str, ...]], ...] = (
+    (4096, 1, ("--ctx-checkpoints", "2")),
+    (4096, 2, ("--ctx-checkpoints", "2")),
+    (8192, 1, ("--ctx-checkpoints", "2")),
+    (4096, 1, ("--swa-full",)),
+)
 CASES = ((512, 1), (4096, 4), (8192, 1))  # (context_length per slot, parallel)
 # Load and cache flags, on a 4096 x 1 case of every shape (--flags).
 FLAG_CASES: tuple[tuple[str, ...], ...] = (
@@ -224,6 +263,8 @@ def main() -> None:
             cases = [(c, p, ()) for c, p in (QUICK_CASES if options.quick else CASES)]
             if options.flags:
                 cases += [(4096, 1, flags) for flags in FLAG_CASES]
+            if shape in SWA_SHAPES:
+                cases = list(SWA_CASES)
             for context, parallel, flags in cases:
                 row = run_case(binary, model, shape, context, parallel, flags)
                 rows.append(row)
