@@ -59,3 +59,51 @@ def test_estimate_within_5_percent_of_llama_server(
         f"estimate {host.estimate_bytes / MIB:.1f} MiB, measured "
         f"{measured.vm_hwm_bytes / MIB:.1f} MiB\n{measured.log_tail}"
     )
+
+
+# gemma2 (llama.cpp's loader: every other layer slides; src/models/gemma2.cpp) with a 256-token
+# window: 6 layers, 8 KV heads of 64, so one layer's K and V take 2 x 8 x 64 x 2 = 2048 bytes a
+# cell. The same shape with the GGUF's own pattern (sliding, sliding, global, ...).
+SWA = Shape("gemma2-swa", 32000, 512, 6, 8, 8, 1536, tied=True, arch="gemma2", sliding_window=256)
+SWA_PATTERN = Shape(
+    "gemma2-pattern", 32000, 512, 6, 8, 8, 1536, tied=True, arch="gemma2", sliding_window=256,
+    swa_pattern=(True, True, False, True, True, False),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shape", "sliding_layers"), [(SWA, 3), (SWA_PATTERN, 4)], ids=["period-2", "gguf-pattern"]
+)
+def test_sliding_window_kv_and_peak_match_llama_server(
+    tmp_path: Path, llama_server_bin: Path, shape: Shape, sliding_layers: int
+) -> None:
+    # One slot of 8192: a global layer keeps 8192 cells, a sliding one pad(256 + 512, 256) = 768
+    # (src/llama-kv-cache-iswa.cpp). --ctx-checkpoints 2: one request makes both checkpoints
+    # (tools/server/server-context.cpp); fit counts each at its bound, a whole window cache.
+    model = write_shaped_gguf(tmp_path / f"{shape.name}.gguf", shape)
+    spec = parse_spec(
+        {
+            "name": "swa",
+            "engine": "llamacpp",
+            "model": {"path": str(model)},
+            "runtime": {
+                "context_length": 8192,
+                "parallel": 1,
+                "threads": 2,
+                "extra_args": ["--ctx-checkpoints", "2"],
+            },
+        }
+    )
+    report = fit_spec(spec, memory="64G", cpu_features=FEATURES)
+    host = next(d for d in report.devices if d.name == "host")
+    args = list(ENGINES["llamacpp"].plan(spec).args)
+    measured = measure_llama_server(llama_server_bin, [*args, "-lv", "4"], 600)
+    per_cell = 2 * 8 * 64 * 2
+    expected_kv = ((6 - sliding_layers) * 8192 + sliding_layers * 768) * per_cell
+    assert measured.buffers.get("CPU KV", 0.0) * MIB == pytest.approx(expected_kv, abs=0.01 * MIB)
+    assert host.breakdown.kv_cache == expected_kv
+    slack = max(0.05 * measured.vm_hwm_bytes, 16 * MIB)
+    assert abs(host.estimate_bytes - measured.vm_hwm_bytes) <= slack, (
+        f"estimate {host.estimate_bytes / MIB:.1f} MiB, measured "
+        f"{measured.vm_hwm_bytes / MIB:.1f} MiB\n{measured.log_tail}"
+    )
