@@ -22,7 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.support (engines and model writers)
 
 from tests.support.engines import llama_server_binary  # noqa: E402
-from tests.support.gguf_shapes import Shape, write_shaped_gguf  # noqa: E402
+from tests.support.gguf_shapes import (  # noqa: E402
+    GEMMA2_PATTERN,
+    GEMMA2_SWA,
+    Shape,
+    write_shaped_gguf,
+)
 from tests.support.llama_memory import measure_llama_server  # noqa: E402
 
 from llmgen.engines import ENGINES  # noqa: E402
@@ -108,35 +113,8 @@ SHAPES += tuple(
         ("Q4_K", "vocab256k", 256000, 512, 4, 4, 1, True),
     )
 )
-# Sliding-window attention (llama.cpp's gemma2 loader: every other layer slides, window from
-# the GGUF), and the same shape with the GGUF's own per-layer pattern (2 sliding, 1 global).
-SWA_SHAPES = (
-    Shape(
-        "gemma2-swa",
-        vocab=32000,
-        n_embd=512,
-        n_layer=6,
-        n_head=8,
-        n_head_kv=8,
-        n_ff=1536,
-        tied=True,
-        arch="gemma2",
-        sliding_window=256,
-    ),
-    Shape(
-        "gemma2-pattern",
-        vocab=32000,
-        n_embd=512,
-        n_layer=6,
-        n_head=8,
-        n_head_kv=8,
-        n_ff=1536,
-        tied=True,
-        arch="gemma2",
-        sliding_window=256,
-        swa_pattern=(True, True, False, True, True, False),
-    ),
-)
+# Sliding-window attention: llama.cpp's gemma2 loader's period, and the GGUF's own pattern.
+SWA_SHAPES = (GEMMA2_SWA, GEMMA2_PATTERN)
 SHAPES += SWA_SHAPES
 # One request makes at most 2 context checkpoints (4 + n_ubatch and 4 tokens before the end of
 # the prompt, tools/server/server-context.cpp), so the SWA cases bound them at 2 (fit counts

@@ -11,8 +11,8 @@ import pytest
 
 from llmgen.engines import ENGINES
 from llmgen.fit.run import fit_spec
-from llmgen.spec.models import parse_spec
-from tests.support.gguf_shapes import Shape, write_shaped_gguf
+from llmgen.spec.models import Spec, parse_spec
+from tests.support.gguf_shapes import GEMMA2_PATTERN, GEMMA2_SWA, Shape, write_shaped_gguf
 from tests.support.llama_memory import measure_llama_server
 
 pytest_plugins = ("tests.support.fixtures",)
@@ -29,15 +29,9 @@ CASES = (
 )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "case", CASES, ids=[f"{s.name}-{c}x{p}{'-'.join(('', *f))}" for s, c, p, f in CASES]
-)
-def test_estimate_within_5_percent_of_llama_server(
-    tmp_path: Path, llama_server_bin: Path, case: tuple[Shape, int, int, tuple[str, ...]]
-) -> None:
-    shape, context, parallel, flags = case
-    model = write_shaped_gguf(tmp_path / f"{shape.name}.gguf", shape)
-    spec = parse_spec(
+def spec_of(model: Path, context: int, parallel: int, flags: tuple[str, ...]) -> Spec:
+    """The spec a user would write for this model, context, slots and flags."""
+    return parse_spec(
         {
             "name": "accuracy",
             "engine": "llamacpp",
@@ -50,6 +44,17 @@ def test_estimate_within_5_percent_of_llama_server(
             },
         }
     )
+
+
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"{s.name}-{c}x{p}{'-'.join(('', *f))}" for s, c, p, f in CASES]
+)
+def test_estimate_within_5_percent_of_llama_server(
+    tmp_path: Path, llama_server_bin: Path, case: tuple[Shape, int, int, tuple[str, ...]]
+) -> None:
+    shape, context, parallel, flags = case
+    model = write_shaped_gguf(tmp_path / f"{shape.name}.gguf", shape)
+    spec = spec_of(model, context, parallel, flags)
     report = fit_spec(spec, memory="64G", cpu_features=FEATURES)
     host = next(d for d in report.devices if d.name == "host")
     args = list(ENGINES["llamacpp"].plan(spec).args)
@@ -61,18 +66,10 @@ def test_estimate_within_5_percent_of_llama_server(
     )
 
 
-# gemma2 (llama.cpp's loader: every other layer slides; src/models/gemma2.cpp) with a 256-token
-# window: 6 layers, 8 KV heads of 64, so one layer's K and V take 2 x 8 x 64 x 2 = 2048 bytes a
-# cell. The same shape with the GGUF's own pattern (sliding, sliding, global, ...).
-SWA = Shape("gemma2-swa", 32000, 512, 6, 8, 8, 1536, tied=True, arch="gemma2", sliding_window=256)
-SWA_PATTERN = Shape(
-    "gemma2-pattern", 32000, 512, 6, 8, 8, 1536, tied=True, arch="gemma2", sliding_window=256,
-    swa_pattern=(True, True, False, True, True, False),
-)  # fmt: skip
-
-
 @pytest.mark.parametrize(
-    ("shape", "sliding_layers"), [(SWA, 3), (SWA_PATTERN, 4)], ids=["period-2", "gguf-pattern"]
+    ("shape", "sliding_layers"),
+    [(GEMMA2_SWA, 3), (GEMMA2_PATTERN, 4)],
+    ids=["period-2", "gguf-pattern"],
 )
 def test_sliding_window_kv_and_peak_match_llama_server(
     tmp_path: Path, llama_server_bin: Path, shape: Shape, sliding_layers: int
@@ -81,19 +78,7 @@ def test_sliding_window_kv_and_peak_match_llama_server(
     # (src/llama-kv-cache-iswa.cpp). --ctx-checkpoints 2: one request makes both checkpoints
     # (tools/server/server-context.cpp); fit counts each at its bound, a whole window cache.
     model = write_shaped_gguf(tmp_path / f"{shape.name}.gguf", shape)
-    spec = parse_spec(
-        {
-            "name": "swa",
-            "engine": "llamacpp",
-            "model": {"path": str(model)},
-            "runtime": {
-                "context_length": 8192,
-                "parallel": 1,
-                "threads": 2,
-                "extra_args": ["--ctx-checkpoints", "2"],
-            },
-        }
-    )
+    spec = spec_of(model, 8192, 1, ("--ctx-checkpoints", "2"))
     report = fit_spec(spec, memory="64G", cpu_features=FEATURES)
     host = next(d for d in report.devices if d.name == "host")
     args = list(ENGINES["llamacpp"].plan(spec).args)

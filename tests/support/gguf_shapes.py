@@ -6,7 +6,7 @@ them (the recipe of ../shared/engines/README.md); the text they write is gibberi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +146,23 @@ def write_shaped_gguf(path: Path, shape: Shape, seed: int = 0) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+# llama.cpp's gemma2 loader makes every other layer slide (src/models/gemma2.cpp); a 256-token
+# window; 6 layers, 8 KV heads of 64 (one layer's K and V: 2048 bytes a cell). The same shape
+# with the GGUF's own pattern (sliding, sliding, global, twice) in place of the period.
+GEMMA2_SWA = Shape(
+    "gemma2-swa",
+    vocab=32000,
+    n_embd=512,
+    n_layer=6,
+    n_head=8,
+    n_head_kv=8,
+    n_ff=1536,
+    tied=True,
+    arch="gemma2",
+    sliding_window=256,
+)
+GEMMA2_PATTERN = replace(
+    GEMMA2_SWA, name="gemma2-pattern", swa_pattern=(True, True, False, True, True, False)
+)

@@ -108,7 +108,7 @@ def run_checks(analysis: Analysis | None, via: Way | None = None) -> Report:
         checks.append(_shm_check(shm, spec.runtime.gpus))
     checks.append(_disk_check(analysis))
     checks.append(_memory_check(analysis))
-    if spec.engine == "llamacpp":
+    if engine.loads_gguf:  # llama.cpp: the CPU's features decide which weights repack
         checks.append(_cpu_features_check())
     checks += _model_access_checks(spec)
     return Report(tuple(checks), via)

@@ -25,21 +25,12 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from llmgen.facts.hf_files import MAX_LEN_KEYS
 from llmgen.facts.model import ModelFacts
 
 FLAG = "--hf-overrides"
 # The keys vLLM takes the trained context from (the smallest wins).
-LENGTH_KEYS = (
-    "max_position_embeddings",
-    "n_positions",
-    "max_seq_len",
-    "seq_length",
-    "model_max_length",
-    "max_target_positions",
-    "max_sequence_length",
-    "max_seq_length",
-    "seq_len",
-)
+LENGTH_KEYS = MAX_LEN_KEYS
 ROPE_KEYS = ("rope_scaling", "rope_parameters")
 # Rope types whose factor vLLM does not apply (config/model.py:2593-2601: "YaRN variants leave
 # max_position_embeddings already scaled"); it never reads their factor, a string included.
