@@ -84,3 +84,11 @@ def test_a_yarn_factor_vllm_never_reads_may_be_anything(tmp_path: Path) -> None:
     model = hf_dir(tmp_path, context=2048, heads=2, hidden=128)
     overrides = '{"rope_scaling": {"rope_type": "yarn", "factor": "4"}}'
     assert [m for m in messages(spec(model, 1024, overrides)) if "error" in m] == []
+
+
+def test_the_yarn_recipe_refusal_says_how_vllm_accepts_it(tmp_path: Path) -> None:
+    # The fix it names is the oracle's accepted case hf-overrides-yarn-recipe-with-positions.
+    model = hf_dir(tmp_path, context=2048, heads=2, hidden=128)
+    (found,) = [m for m in messages(spec(model, 8192, YARN)) if "error" in m]
+    assert 'add "max_position_embeddings": 8192 to --hf-overrides' in found
+    assert "never applies the factor x4" in found

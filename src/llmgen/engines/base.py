@@ -355,6 +355,11 @@ class Engine(ABC):
         --hf-overrides to the model's config before it derives the context)."""
         return facts
 
+    def context_fix(self, facts: ModelFacts) -> str:
+        """Another way past the context limit than a shorter context, or "" (words after
+        "set ... or lower")."""
+        return ""
+
     def context_limit(self, facts: ModelFacts) -> int | None:
         """The longest context this engine accepts for the model."""
         return facts.max_position_embeddings

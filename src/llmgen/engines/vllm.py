@@ -213,6 +213,22 @@ class VllmEngine(Engine):
         """The longest max_model_len vLLM accepts for this model."""
         return vllm_max_model_len(facts)
 
+    def context_fix(self, facts: ModelFacts) -> str:
+        """For a yarn-like rope whose scaled length exceeds max_position_embeddings: vLLM never
+        applies the factor (it takes max_position_embeddings as already scaled), so the longer
+        context needs max_position_embeddings itself raised."""
+        kind, factor = facts.rope_scaling_type, facts.rope_scaling_factor
+        original = facts.rope_original_context or facts.max_position_embeddings
+        if kind not in vllm_overrides.FACTOR_UNREAD or not factor or not original:
+            return ""
+        scaled = int(original * factor)
+        if scaled <= (facts.max_position_embeddings or 0):
+            return ""
+        return (
+            f', or add "max_position_embeddings": {scaled} to --hf-overrides (vLLM takes it '
+            f"as already scaled for {kind} rope and never applies the factor x{factor:g})"
+        )
+
     def configured_facts(self, config: EffectiveConfig, facts: ModelFacts) -> ModelFacts:
         """The facts with --hf-overrides applied, as vLLM's ModelConfig applies them
         (llmgen.engines.vllm_overrides); unchanged when the overrides are refused."""

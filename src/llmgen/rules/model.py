@@ -67,7 +67,7 @@ def context(c: Context) -> list[Diagnostic]:
             config.path_of(name),
             f"{asked} tokens per sequence is beyond {engine.context_limit_words} for this "
             f"model: {limit} tokens ({facts.source}{scaled}); {engine.context_overflow}",
-            f"set {config.field_for(name)} to {limit} or lower",
+            f"set {config.field_for(name)} to {limit} or lower{engine.context_fix(facts)}",
         )
     ]
 
