@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.support.bundles import render_spec, world_readable_copy
 from tests.support.engines import free_port
 from tests.support.systemd_container import Mount, SystemdContainer, wait_for
 
@@ -103,34 +103,6 @@ class Deployment:
             )
 
 
-def _world_readable_copy(source: Path, dest: Path) -> Path:
-    """Copy the model where the unit's DynamicUser may read it (pytest's tmp is 0700)."""
-    if source.is_dir():
-        shutil.copytree(source, dest)
-    else:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, dest)
-    for path in [dest, *(dest.rglob("*") if dest.is_dir() else [])]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    dest.parent.chmod(0o755)
-    return dest
-
-
-def _render(tmp_path: Path, spec: dict[str, object]) -> Path:
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False), "utf-8")
-    out = tmp_path / "out"
-    done = subprocess.run(
-        [LLMGEN, "render", str(path), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return out
-
-
 def _install(container: SystemdContainer, out: Path, unit: str) -> None:
     """The rendered unit, byte for byte, plus the PrivateUsers drop-in; then daemon-reload."""
     container.write(f"/etc/systemd/system/{unit}", (out / unit).read_text("utf-8"))
@@ -142,7 +114,7 @@ def _install(container: SystemdContainer, out: Path, unit: str) -> None:
 def llamacpp_unit(tmp_path: Path, tiny_gguf: Path, llama_server_bin: Path) -> Iterator[Deployment]:
     name = f"llmgen-sd-{secrets.token_hex(3)}"
     models = tmp_path / "models"
-    _world_readable_copy(tiny_gguf, models / "tiny.gguf")
+    world_readable_copy(tiny_gguf, models / "tiny.gguf")
     port = free_port()
     spec = {
         "name": name,
@@ -155,7 +127,7 @@ def llamacpp_unit(tmp_path: Path, tiny_gguf: Path, llama_server_bin: Path) -> It
         },
         "runtime": {"context_length": 512, "parallel": 1, "threads": 2},
     }
-    out = _render(tmp_path, spec)
+    out = render_spec(tmp_path, spec)
     container = SystemdContainer(
         name,
         mounts=[
@@ -175,7 +147,7 @@ def llamacpp_unit(tmp_path: Path, tiny_gguf: Path, llama_server_bin: Path) -> It
 def vllm_unit(tmp_path: Path, tiny_hf_model: Path, vllm_python: Path) -> Iterator[Deployment]:
     name = f"llmgen-sd-{secrets.token_hex(3)}"
     models = tmp_path / "models"
-    _world_readable_copy(tiny_hf_model, models / "tiny-llama")
+    world_readable_copy(tiny_hf_model, models / "tiny-llama")
     port = free_port()
     venv = vllm_python.parent.parent
     # The venv's python is a link to the interpreter it was made from (pyvenv.cfg "home").
@@ -194,7 +166,7 @@ def vllm_unit(tmp_path: Path, tiny_hf_model: Path, vllm_python: Path) -> Iterato
             "enforce_eager": True,
         },
     }
-    out = _render(tmp_path, spec)
+    out = render_spec(tmp_path, spec)
     container = SystemdContainer(
         name,
         # The venv's scripts name its python by absolute path: bind it where it was made.
