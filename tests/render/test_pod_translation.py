@@ -5,6 +5,7 @@ later fails here until the translation learns what the kubelet does with it."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,8 +41,9 @@ def pod(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     return pod_template(workload)
 
 
-def test_every_field_of_the_rendered_pod_is_translated(pod: Any) -> None:
-    run = docker_run(pod, "pod")
+def test_every_field_of_the_rendered_pod_is_translated(pod: Any, tmp_path: Path) -> None:
+    scratch = tmp_path / "volumes"
+    run = docker_run(pod, "pod", scratch)
     argv = run.argv
     container = pod["containers"][0]
     assert argv[argv.index("--user") + 1] == "65532:65532"
@@ -80,7 +82,10 @@ def test_every_field_of_the_rendered_pod_is_translated(pod: Any) -> None:
         ("probe", "grpc", {"port": 9000}),
     ],
 )
-def test_a_field_it_does_not_know_is_refused(pod: Any, where: str, key: str, value: Any) -> None:
+def test_a_field_it_does_not_know_is_refused(
+    pod: Any, where: str, key: str, value: Any, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "volumes"
     changed = copy.deepcopy(dict(pod))
     container = changed["containers"][0]
     target = {
@@ -92,11 +97,35 @@ def test_a_field_it_does_not_know_is_refused(pod: Any, where: str, key: str, val
     }[where]
     target[key] = value
     with pytest.raises(UntranslatedFieldError, match=key):
-        docker_run(changed, "pod")
+        docker_run(changed, "pod", scratch)
 
 
-def test_a_root_user_is_refused_as_the_kubelet_does(pod: Any) -> None:
+def test_a_root_user_is_refused_as_the_kubelet_does(pod: Any, tmp_path: Path) -> None:
+    scratch = tmp_path / "volumes"
     changed = copy.deepcopy(dict(pod))
     changed["securityContext"]["runAsUser"] = 0
     with pytest.raises(PermissionError, match="runAsNonRoot"):
-        docker_run(changed, "pod")
+        docker_run(changed, "pod", scratch)
+
+
+def test_volumes_are_folders_made_as_the_kubelet_makes_them(pod: Any, tmp_path: Path) -> None:
+    """emptyDir 0777 and a new claim 0755, then fsGroup's: group fsGroup, group rw, setgid."""
+    scratch = tmp_path / "volumes"
+    docker_run(pod, "pod", scratch)
+    group = pod["securityContext"]["fsGroup"]
+    kinds = {v["name"]: set(v) - {"name"} for v in pod["volumes"]}
+    made = {path.name: path.stat() for path in scratch.iterdir()}
+    for name, kind in kinds.items():
+        if kind in ({"emptyDir"}, {"persistentVolumeClaim"}) and name != "dshm":
+            mode = 0o2777 if kind == {"emptyDir"} else 0o2775
+            assert (made[name].st_mode & 0o7777, made[name].st_gid) == (mode, group), name
+    assert "dshm" not in made  # /dev/shm is Docker's own tmpfs, sized
+
+
+def test_a_sized_emptydir_on_disk_is_refused(pod: Any, tmp_path: Path) -> None:
+    """The kubelet enforces it by eviction, which a single container run cannot show."""
+    changed = copy.deepcopy(dict(pod))
+    home = next(v for v in changed["volumes"] if v["name"] == "home")
+    home["emptyDir"] = {"sizeLimit": "1Gi"}
+    with pytest.raises(UntranslatedFieldError, match="on disk"):
+        docker_run(changed, "pod", tmp_path / "volumes")

@@ -2,7 +2,7 @@
 
 tests/support/pod_docker.py turns the pod template of kubernetes.yaml into `docker run` with
 the pod's own settings (user and group, fsGroup, read-only root, each emptyDir / claim as a
-tmpfs at its mount path, the Memory emptyDir as /dev/shm of its size, dropped capabilities, no
+fresh folder at its mount path, the Memory emptyDir as /dev/shm of its size, dropped capabilities, no
 privilege escalation, environment and arguments); tests/support/pod_probes.py then runs the
 startup, readiness and liveness probes as the kubelet does. The engine must start, every probe
 pass, and the generated client get an answer. What the container really runs with is read back
@@ -106,7 +106,7 @@ def _check_runs_as_the_pod_says(
         options, kind = mounts[target]
         assert options.split(",")[0] == ("ro" if mount.get("readOnly") else "rw"), target
         volume = volumes[mount["name"]]
-        if "emptyDir" in volume or "persistentVolumeClaim" in volume:
+        if target == "/dev/shm":
             assert kind == "tmpfs", (target, kind)
         size = (volume.get("emptyDir") or {}).get("sizeLimit")
         if size is not None:
@@ -155,7 +155,7 @@ def test_llamacpp_pod_starts_and_passes_its_probes(shared_dir: Path, tiny_gguf: 
     }
     out, workload = _render(shared_dir, spec)
     pod = dict(pod_template(workload))
-    run = docker_run(pod, spec["name"])
+    run = docker_run(pod, spec["name"], shared_dir / "volumes")
     assert image in run.argv
     try:
         docker(*run.argv)
@@ -185,7 +185,7 @@ def test_vllm_cpu_pod_starts_and_passes_its_probes(
     }
     out, workload = _render(shared_dir, spec)
     pod = dict(pod_template(workload))
-    run = docker_run(pod, spec["name"])
+    run = docker_run(pod, spec["name"], shared_dir / "volumes")
     assert image in run.argv
     with vllm_lock():
         try:

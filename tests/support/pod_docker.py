@@ -11,11 +11,13 @@ translation follows what the kubelet asks of the container runtime:
 - `readOnlyRootFilesystem` -> `--read-only`; `allowPrivilegeEscalation: false` ->
   `--security-opt no-new-privileges`; `capabilities.drop/add` -> `--cap-drop/--cap-add`;
   `seccompProfile: RuntimeDefault` is Docker's default profile.
-- each `emptyDir` -> a tmpfs at its mount path (empty, writable, gone with the pod); a Memory
-  emptyDir at /dev/shm -> `--shm-size` of its sizeLimit (the kubelet mounts a tmpfs of that
-  size); a `persistentVolumeClaim` -> a tmpfs too (a fresh claim is an empty folder of
-  fsGroup's); a `hostPath` -> a bind mount of the same path, read-only when the mount says so,
-  after the kubelet's own type check (Directory / File must exist).
+- each `emptyDir` and `persistentVolumeClaim` -> a fresh folder bind-mounted at its mount path,
+  made as the kubelet makes it on the node (emptyDir 0777, a new claim 0755) and handed to
+  fsGroup (a tmpfs would not do: runc gives a tmpfs the mode of the image's folder beneath it,
+  0700 for /root, where the kubelet's bind mount shows the volume's own); a Memory emptyDir at
+  /dev/shm -> `--shm-size` of its sizeLimit (the kubelet mounts a tmpfs of that size); a
+  `hostPath` -> a bind mount of the same path, read-only when the mount says so, after the
+  kubelet's own type check (Directory / File must exist).
 - `command` / `args` replace the image's ENTRYPOINT / CMD; `env` values are passed as they
   are, `secretKeyRef` values from the secrets the test hands over (an optional one may be
   missing, as in the cluster).
@@ -32,6 +34,7 @@ so a field added to the template cannot be silently left out of the run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,13 +170,29 @@ def _probe(kind: str, raw: Mapping[str, Any], ports: Mapping[str, int], where: s
     raise UntranslatedFieldError(f"{where}: a probe without httpGet or exec")
 
 
+def _pod_folder(scratch: Path, name: str, mode: int, fs_group: int | None) -> Path:
+    """A fresh folder for one volume, as the kubelet makes it on the node: emptyDir
+    (pkg/volume/emptydir) 0777, a claim's root as provisioned; then fsGroup's ownership
+    (pkg/volume/volume_linux.go SetVolumeOwnership: group fsGroup, group rw, setgid)."""
+    folder = scratch / name
+    folder.mkdir(parents=True)
+    if fs_group is not None:
+        os.chown(folder, 0, fs_group)
+        mode |= 0o2070
+    folder.chmod(mode)
+    return folder
+
+
 def _volume_args(
-    pod: Mapping[str, Any], mounts: list[Mapping[str, Any]], fs_group: int | None, where: str
+    pod: Mapping[str, Any],
+    mounts: list[Mapping[str, Any]],
+    fs_group: int | None,
+    scratch: Path,
+    where: str,
 ) -> tuple[list[str], list[Path]]:
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     argv: list[str] = []
     host_paths: list[Path] = []
-    owner = f",uid=0,gid={fs_group},mode=2777" if fs_group is not None else ",mode=1777"
     for index, mount in enumerate(mounts):
         here = f"{where}.volumeMounts[{index}]"
         _only(mount, MOUNT_FIELDS, here)
@@ -181,33 +200,37 @@ def _volume_args(
         volume = volumes[mount["name"]]
         kinds = set(volume) - {"name"}
         read_only = bool(mount.get("readOnly", False))
+        mode = "ro" if read_only else "rw"
         if kinds == {"emptyDir"}:
             empty = volume["emptyDir"] or {}
             _only(empty, {"medium", "sizeLimit"}, f"volumes[{mount['name']}].emptyDir")
-            size = empty.get("sizeLimit")
-            if target == SHM:
-                if empty.get("medium") != "Memory" or size is None:
-                    raise UntranslatedFieldError(f"{here}: /dev/shm other than a sized tmpfs")
-                argv += ["--shm-size", str(quantity_bytes(size))]
+            if empty.get("medium") == "Memory":
+                # The kubelet mounts a tmpfs of sizeLimit; Docker's own /dev/shm is one.
+                if target != SHM or "sizeLimit" not in empty:
+                    raise UntranslatedFieldError(f"{here}: a Memory emptyDir other than /dev/shm")
+                argv += ["--shm-size", str(quantity_bytes(empty["sizeLimit"]))]
                 continue
-            sized = f",size={quantity_bytes(size)}" if size is not None else ""
-            argv += ["--tmpfs", f"{target}:rw,exec{sized}{owner}"]
+            if "medium" in empty or "sizeLimit" in empty:
+                # On disk the kubelet enforces sizeLimit by eviction, which one node cannot show.
+                raise UntranslatedFieldError(f"{here}: emptyDir {sorted(empty)} on disk")
+            folder = _pod_folder(scratch, mount["name"], 0o777, fs_group)
+            argv += ["--volume", f"{folder}:{target}:{mode}"]
         elif kinds == {"persistentVolumeClaim"}:
-            # A fresh claim: an empty folder the kubelet hands to fsGroup.
-            argv += ["--tmpfs", f"{target}:rw,exec{owner}"]
+            # A freshly provisioned claim: an empty folder (0755 root, as local provisioners
+            # make it) handed to fsGroup.
+            folder = _pod_folder(scratch, mount["name"], 0o755, fs_group)
+            argv += ["--volume", f"{folder}:{target}:{mode}"]
         elif kinds == {"hostPath"}:
             host = volume["hostPath"]
             _only(host, {"path", "type"}, f"volumes[{mount['name']}].hostPath")
             path = Path(host["path"])
             kind = host.get("type", "")
-            # The kubelet refuses to start the pod when the typed path is not there.
-            if (kind == "Directory" and not path.is_dir()) or (
-                kind == "File" and not path.is_file()
-            ):
-                raise FileNotFoundError(f"hostPath {path} is not a {kind}: the pod would not start")
             if kind not in ("Directory", "File"):
                 raise UntranslatedFieldError(f"volumes[{mount['name']}].hostPath.type {kind!r}")
-            argv += ["--volume", f"{path}:{target}:{'ro' if read_only else 'rw'}"]
+            # The kubelet refuses to start the pod when the typed path is not there.
+            if not (path.is_dir() if kind == "Directory" else path.is_file()):
+                raise FileNotFoundError(f"hostPath {path} is not a {kind}: the pod would not start")
+            argv += ["--volume", f"{path}:{target}:{mode}"]
             host_paths.append(path)
         else:
             raise UntranslatedFieldError(f"volumes[{mount['name']}]: {sorted(kinds)}")
@@ -289,11 +312,13 @@ def pod_template(document: Mapping[str, Any]) -> Mapping[str, Any]:
 def docker_run(
     pod: Mapping[str, Any],
     name: str,
+    scratch: Path,
     *,
     secrets: Mapping[str, str] | None = None,
     image: str | None = None,
 ) -> PodRun:
-    """The `docker run` of `pod`'s only container (`image` replaces the pod's, e.g. a build)."""
+    """The `docker run` of `pod`'s only container. Its emptyDir and claim folders are made
+    under `scratch` (the caller removes it); `image` replaces the pod's, e.g. a build."""
     _only(pod, POD_FIELDS, "pod")
     if pod.get("automountServiceAccountToken", True) is not False:
         raise UntranslatedFieldError("pod: a mounted service account token")
@@ -317,8 +342,9 @@ def docker_run(
     )
     argv += security
     argv += _resource_args(container.get("resources", {}), where)
+    fs_group = pod.get("securityContext", {}).get("fsGroup")
     volumes, host_paths = _volume_args(
-        pod, container.get("volumeMounts", []), pod.get("securityContext", {}).get("fsGroup"), where
+        pod, container.get("volumeMounts", []), fs_group, scratch, where
     )
     argv += volumes
     argv += _env_args(container, secrets or {}, where)
