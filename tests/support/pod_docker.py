@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -143,30 +143,28 @@ class PodRun:
     argv: list[str]
     probes: dict[str, Probe]
     ports: dict[str, int]
-    user: tuple[int, int] | None
-    host_paths: list[Path] = field(default_factory=list)
 
 
 def _probe(kind: str, raw: Mapping[str, Any], ports: Mapping[str, int], where: str) -> Probe:
     _only(raw, PROBE_FIELDS, where)
     # The kubelet's defaults (k8s.io/api core/v1 Probe): period 10 s, timeout 1 s, 3 failures.
-    common = {
-        "kind": kind,
-        "period_s": float(raw.get("periodSeconds", 10)),
-        "failure_threshold": int(raw.get("failureThreshold", 3)),
-        "success_threshold": int(raw.get("successThreshold", 1)),
-        "timeout_s": float(raw.get("timeoutSeconds", 1)),
-        "initial_delay_s": float(raw.get("initialDelaySeconds", 0)),
-    }
+    common = Probe(
+        kind=kind,
+        period_s=float(raw.get("periodSeconds", 10)),
+        failure_threshold=int(raw.get("failureThreshold", 3)),
+        success_threshold=int(raw.get("successThreshold", 1)),
+        timeout_s=float(raw.get("timeoutSeconds", 1)),
+        initial_delay_s=float(raw.get("initialDelaySeconds", 0)),
+    )
     if "httpGet" in raw:
         http = raw["httpGet"]
         _only(http, {"path", "port"}, f"{where}.httpGet")
         port = http["port"]
         number = ports[port] if isinstance(port, str) else int(port)
-        return Probe(**common, http_path=str(http.get("path", "/")), http_port=number)
+        return replace(common, http_path=str(http.get("path", "/")), http_port=number)
     if "exec" in raw:
         _only(raw["exec"], {"command"}, f"{where}.exec")
-        return Probe(**common, command=tuple(raw["exec"]["command"]))
+        return replace(common, command=tuple(raw["exec"]["command"]))
     raise UntranslatedFieldError(f"{where}: a probe without httpGet or exec")
 
 
@@ -189,10 +187,9 @@ def _volume_args(
     fs_group: int | None,
     scratch: Path,
     where: str,
-) -> tuple[list[str], list[Path]]:
+) -> list[str]:
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     argv: list[str] = []
-    host_paths: list[Path] = []
     for index, mount in enumerate(mounts):
         here = f"{where}.volumeMounts[{index}]"
         _only(mount, MOUNT_FIELDS, here)
@@ -231,10 +228,9 @@ def _volume_args(
             if not (path.is_dir() if kind == "Directory" else path.is_file()):
                 raise FileNotFoundError(f"hostPath {path} is not a {kind}: the pod would not start")
             argv += ["--volume", f"{path}:{target}:{mode}"]
-            host_paths.append(path)
         else:
             raise UntranslatedFieldError(f"volumes[{mount['name']}]: {sorted(kinds)}")
-    return argv, host_paths
+    return argv
 
 
 def _env_args(container: Mapping[str, Any], secrets: Mapping[str, str], where: str) -> list[str]:
@@ -257,7 +253,7 @@ def _env_args(container: Mapping[str, Any], secrets: Mapping[str, str], where: s
 
 def _security_args(
     pod_security: Mapping[str, Any], security: Mapping[str, Any], where: str
-) -> tuple[list[str], tuple[int, int] | None]:
+) -> list[str]:
     _only(pod_security, POD_SECURITY_FIELDS, "securityContext")
     _only(security, CONTAINER_SECURITY_FIELDS, f"{where}.securityContext")
     argv: list[str] = []
@@ -270,9 +266,8 @@ def _security_args(
     if non_root and not uid:
         # The kubelet: "container has runAsNonRoot and image will run as root".
         raise PermissionError(f"{where}: runAsNonRoot without a non-zero runAsUser")
-    user = (int(uid), int(gid)) if uid is not None else None
-    if user is not None:
-        argv += ["--user", f"{user[0]}:{user[1]}"]
+    if uid is not None:
+        argv += ["--user", f"{int(uid)}:{int(gid)}"]
     if "fsGroup" in pod_security:
         argv += ["--group-add", str(pod_security["fsGroup"])]
     if security.get("privileged", False):
@@ -287,7 +282,7 @@ def _security_args(
         argv += ["--cap-drop", cap]
     for cap in caps.get("add", []):
         argv += ["--cap-add", cap]
-    return argv, user
+    return argv
 
 
 def _resource_args(resources: Mapping[str, Any], where: str) -> list[str]:
@@ -315,10 +310,9 @@ def docker_run(
     scratch: Path,
     *,
     secrets: Mapping[str, str] | None = None,
-    image: str | None = None,
 ) -> PodRun:
     """The `docker run` of `pod`'s only container. Its emptyDir and claim folders are made
-    under `scratch` (the caller removes it); `image` replaces the pod's, e.g. a build."""
+    under `scratch` (the caller removes it); `secrets` holds the Secret's keys the pod reads."""
     _only(pod, POD_FIELDS, "pod")
     if pod.get("automountServiceAccountToken", True) is not False:
         raise UntranslatedFieldError("pod: a mounted service account token")
@@ -337,21 +331,19 @@ def docker_run(
         number = int(port["containerPort"])
         ports[port.get("name", str(number))] = number
         argv += ["--publish", f"127.0.0.1:{number}:{number}"]
-    security, user = _security_args(
+    security = _security_args(
         pod.get("securityContext", {}), container.get("securityContext", {}), where
     )
     argv += security
     argv += _resource_args(container.get("resources", {}), where)
     fs_group = pod.get("securityContext", {}).get("fsGroup")
-    volumes, host_paths = _volume_args(
-        pod, container.get("volumeMounts", []), fs_group, scratch, where
-    )
+    volumes = _volume_args(pod, container.get("volumeMounts", []), fs_group, scratch, where)
     argv += volumes
     argv += _env_args(container, secrets or {}, where)
     command = list(container.get("command", []))
     if command:
         argv += ["--entrypoint", command[0]]
-    argv.append(image or container["image"])
+    argv.append(container["image"])
     argv += command[1:]
     argv += [str(arg) for arg in container.get("args", [])]
     probes = {
@@ -359,4 +351,4 @@ def docker_run(
         for kind in ("startup", "readiness", "liveness")
         if f"{kind}Probe" in container
     }
-    return PodRun(name, argv, probes, ports, user, host_paths)
+    return PodRun(name, argv, probes, ports)
