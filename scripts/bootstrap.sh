@@ -40,4 +40,6 @@ bash scripts/setup-sglang.sh >/dev/null
 bash scripts/setup-checkov.sh >/dev/null
 bash scripts/setup-node-clients.sh >/dev/null
 bash scripts/setup-docker.sh >/dev/null
-echo "bootstrap: ready (.venv, llama-server, vLLM CPU, SGLang checks, checkov, node clients, Docker Engine)" >&2
+# A local stand-in of the pinned vLLM CPU image, built from the vLLM CPU venv (cached by label).
+bash scripts/setup-vllm-cpu-image.sh >/dev/null
+echo "bootstrap: ready (.venv, llama-server, vLLM CPU, SGLang checks, checkov, node clients, Docker Engine, images)" >&2
