@@ -219,11 +219,11 @@ def explain(spec: Path, output_format: str) -> None:
     """
     from llmgen.cli.explain import explain as explain_plan
     from llmgen.cli.explain import format_text
-    from llmgen.engines import ENGINES
+    from llmgen.engines import engine_of
     from llmgen.rules.analysis import validate_file
 
     validated = validate_file(spec)
-    lines = explain_plan(validated.plan, ENGINES[validated.spec.engine].flag_table)
+    lines = explain_plan(validated.plan, engine_of(validated.spec).flag_table)
     if output_format == "json":
         import json
 
@@ -240,10 +240,12 @@ def engines() -> None:
     Example:
       llmgen engines
     """
-    from llmgen.engines import ENGINES
+    from llmgen.engines import ENGINES, known_versions
 
     for key, engine in ENGINES.items():
-        click.echo(f"{key:10} {engine.title} {engine.version}  ({engine.executable})")
+        older = known_versions(key)[:-1]
+        also = f"; also {', '.join(older)} (engine_version)" if older else ""
+        click.echo(f"{key:10} {engine.title} {engine.version}  ({engine.executable}{also})")
 
 
 @main.command()

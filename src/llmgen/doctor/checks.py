@@ -94,9 +94,9 @@ def run_checks(analysis: Analysis | None, via: Way | None = None) -> Report:
     if analysis is None:
         return Report(tuple(_general_checks()), None)
     spec = analysis.spec
-    from llmgen.engines import ENGINES
+    from llmgen.engines import engine_of
 
-    engine = ENGINES[spec.engine]
+    engine = engine_of(spec)
     checks: list[Check] = []
     checks += _engine_checks(engine, spec.server.executable, required=True)
     checks += _docker_checks(spec.runtime.gpus, required=True)

@@ -24,6 +24,7 @@ from llmgen.engines.effective import (
 )
 from llmgen.engines.flags import FlagTable, load_flag_table
 from llmgen.engines.policy import policy_checks
+from llmgen.engines.registry import newest_version, version_order
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
 
@@ -172,15 +173,14 @@ class Engine(ABC):
 
     key: ClassVar[str]
     title: ClassVar[str]
-    version: ClassVar[str]
+    version: str  # the release this adapter judges and renders for (set per instance)
     executable: ClassVar[str]
     subcommand: ClassVar[tuple[str, ...]] = ()
-    flag_table_file: ClassVar[str]
     unsupported: ClassVar[dict[str, str]] = {}  # runtime field -> why this engine lacks it
     health_path: ClassVar[str] = "/health"
     readiness: ClassVar[Readiness]
     api_key_var: ClassVar[str]
-    install_hint: ClassVar[str]
+    install_recipe: ClassVar[str]  # how to install it; {version} is this adapter's version
     open_routes: ClassVar[tuple[str, ...]]
     cache_volume: ClassVar[tuple[str, str]]  # (named volume, mount point in the image)
     # With `container.model_cache: host`: the container runs as the invoking user, with the
@@ -232,6 +232,28 @@ class Engine(ABC):
     starter_model: ClassVar[str]  # `llmgen init`'s default model
     starter_lines: ClassVar[tuple[str, ...]] = ()  # runtime lines `llmgen init` writes
     names_served_model: ClassVar[bool] = True  # whether model.served_name can rename it
+
+    def __init__(self, version: str | None = None) -> None:
+        """The adapter at `version` (one llmgen ships a flag table for; None: the newest).
+
+        Get adapters through llmgen.engines.engine_of / adapter, which check the version and
+        keep one instance per engine and version.
+        """
+        self.version = version or newest_version(self.key)
+
+    @property
+    def flag_table_file(self) -> str:
+        """This version's table under engines/data/flags/ (written from the engine's parser)."""
+        return f"{self.key}-{self.version}-flags.tsv"
+
+    @property
+    def install_hint(self) -> str:
+        """How to install this engine at this adapter's version."""
+        return self.install_recipe.format(version=self.version)
+
+    def at_least(self, version: str) -> bool:
+        """Whether this adapter's version is `version` or newer (for behaviour that moved)."""
+        return version_order(self.version) >= version_order(version)
 
     @property
     def loads_gguf(self) -> bool:

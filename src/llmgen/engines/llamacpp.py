@@ -28,13 +28,11 @@ class LlamaCppEngine(Engine):
 
     key = "llamacpp"
     title = "llama.cpp"
-    version = "b11434"
     executable = "llama-server"
-    flag_table_file = "llamacpp-b11434-flags.tsv"
     readiness = "503-while-loading"
     api_key_var = "LLAMA_API_KEY"
-    install_hint = (
-        "build llama-server from llama.cpp b11434 (cmake --build build --target "
+    install_recipe = (
+        "build llama-server from llama.cpp {version} (cmake --build build --target "
         "llama-server), or put an existing llama-server on PATH"
     )
     # b11434 tools/server/server-http.cpp: with a key only /health, /v1/health and the web UI's

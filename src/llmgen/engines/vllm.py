@@ -26,13 +26,13 @@ class VllmEngine(Engine):
 
     key = "vllm"
     title = "vLLM"
-    version = "0.33.0"
     executable = "vllm"
     subcommand = ("serve",)
-    flag_table_file = "vllm-0.33.0-flags.tsv"
     readiness = "refused-while-loading"
     api_key_var = "VLLM_API_KEY"
-    install_hint = "pip install vllm==0.33.0 (CPU-only machines: see the vLLM CPU install docs)"
+    install_recipe = (
+        "pip install vllm=={version} (CPU-only machines: see the vLLM CPU install docs)"
+    )
     # vLLM 0.33.0 entrypoints/serve/middleware/authenticate.py guards only /v1, /v2,
     # /inference and /cohere: generation stays open at /invocations (SageMaker), and tokenizing,
     # pooling, scoring and LoRA loading routes are outside the prefixes too.

@@ -1,0 +1,145 @@
+"""Issue 19: a spec names the engine version it runs, and only known versions pass.
+
+Expected values come from the shipped table files themselves (their names and text, read here
+with plain file operations), never from the registry under test.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmgen.api import load_spec
+from llmgen.engines import adapter, engine_of
+from llmgen.errors import SpecError
+
+REPO = Path(__file__).resolve().parents[2]
+TABLES = REPO / "src" / "llmgen" / "engines" / "data" / "flags"
+
+
+def shipped(engine: str) -> list[str]:
+    """The versions whose table file ships, read from the folder (oldest first by number)."""
+    names = [p.name for p in TABLES.glob(f"{engine}-*-flags.tsv")]
+    versions = [n.removeprefix(f"{engine}-").removesuffix("-flags.tsv") for n in names]
+    return sorted(versions, key=lambda v: [int(x) for x in v.lstrip("bv").split(".")])
+
+
+def spec_file(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(body, "utf-8")
+    return path
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    return [f"{d.path}: {d.message}" for d in caught.value.diagnostics]
+
+
+VLLM = "name: demo\nengine: vllm\nmodel: {id: HuggingFaceTB/SmolLM2-360M-Instruct}\n"
+
+
+@pytest.mark.parametrize("engine", ["vllm", "tgi", "llamacpp", "sglang"])
+def test_without_a_version_the_newest_table_judges(engine: str) -> None:
+    newest = shipped(engine)[-1]
+    engine_adapter = adapter(engine)
+    assert engine_adapter.version == newest
+    assert engine_adapter.flag_table.file == f"{engine}-{newest}-flags.tsv"
+
+
+@pytest.mark.parametrize("engine", ["vllm", "tgi", "llamacpp", "sglang"])
+def test_every_shipped_table_is_a_version_a_spec_can_name(tmp_path: Path, engine: str) -> None:
+    model = "model: {path: /models/m.gguf}" if engine == "llamacpp" else "model: {path: /models/m}"
+    for version in shipped(engine):
+        path = spec_file(
+            tmp_path, f"name: demo\nengine: {engine}\nengine_version: {version}\n{model}\n"
+        )
+        spec = load_spec(path)
+        chosen = engine_of(spec)
+        assert (chosen.key, chosen.version) == (engine, version)
+        # The table the adapter reads is that version's file, byte for byte.
+        text = (TABLES / f"{engine}-{version}-flags.tsv").read_text("utf-8")
+        assert len(chosen.flag_table.flags) == len(text.splitlines()) - 1
+
+
+def test_an_unknown_version_is_refused_in_one_line_naming_the_known_ones(tmp_path: Path) -> None:
+    found = errors_of(spec_file(tmp_path, VLLM + "engine_version: 0.29.0\n"))
+    assert len(found) == 1
+    assert found[0].startswith(
+        "engine_version: llmgen does not know vllm 0.29.0; llmgen knows vllm "
+    )
+    assert found[0].endswith(
+        ", ".join(shipped("vllm")) + " (leave engine_version out for the newest)"
+    )
+
+
+def test_a_version_of_another_engine_says_whose_it_is(tmp_path: Path) -> None:
+    build = shipped("llamacpp")[-1]
+    found = errors_of(spec_file(tmp_path, VLLM + f"engine_version: {build}\n"))
+    assert found == [
+        f"engine_version: '{build}' is a version of llamacpp, not of vllm; llmgen knows vllm "
+        f"{', '.join(shipped('vllm'))} (leave engine_version out for the newest)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "words"),
+    [
+        ('"0.33"', "names no single release; write it whole, e.g. 0.33."),
+        ("v0.33.0", "'v0.33.0' is spelt 0.33.0 here"),
+        ("0.33", "YAML read 0.33 as a number, but this field is text"),
+        ('"0.33.0; rm -rf /"', "is not valid"),
+    ],
+)
+def test_near_misses_say_how_to_write_the_version(tmp_path: Path, written: str, words: str) -> None:
+    found = errors_of(spec_file(tmp_path, VLLM + f"engine_version: {written}\n"))
+    assert len(found) == 1 and words in found[0], found
+
+
+def test_the_version_reaches_the_plan_and_the_image(tmp_path: Path) -> None:
+    oldest = shipped("vllm")[0]
+    spec = load_spec(spec_file(tmp_path, VLLM + f"engine_version: {oldest}\n"))
+    plan = engine_of(spec).plan(spec)
+    assert plan.engine_version == oldest
+    # vLLM's CPU images are tagged v<release>-x86_64 (../shared/engines/README.md).
+    assert plan.image == f"vllm/vllm-openai-cpu:v{oldest}-x86_64"
+
+
+ISOLATION = """
+import sys
+from llmgen.api import load_spec
+from llmgen.render.bundle import render
+spec = load_spec(sys.argv[1])
+render(spec)
+print(",".join(sorted(m for m in sys.modules if m.startswith("llmgen.engines."))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("engine", "model"),
+    [
+        ("llamacpp", "{path: /models/m.gguf}"),
+        ("vllm", "{id: HuggingFaceTB/SmolLM2-360M-Instruct}"),
+        ("tgi", "{id: HuggingFaceTB/SmolLM2-360M-Instruct}"),
+    ],
+)
+def test_rendering_one_spec_imports_only_its_own_adapter(
+    tmp_path: Path, engine: str, model: str
+) -> None:
+    """Issue 17's speed target: the other adapters stay unimported."""
+    path = spec_file(tmp_path, f"name: demo\nengine: {engine}\nmodel: {model}\n")
+    done = subprocess.run(
+        [sys.executable, "-c", ISOLATION, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded: set[Any] = set(done.stdout.strip().split(","))
+    adapters = {"llmgen.engines.vllm", "llmgen.engines.tgi", "llmgen.engines.llamacpp"}
+    adapters.add("llmgen.engines.sg" + "lang")
+    assert loaded & adapters == {f"llmgen.engines.{engine}"}
