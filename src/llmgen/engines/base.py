@@ -322,14 +322,33 @@ class Engine(ABC):
             forbidden=self.forbidden_extra_arg,
             secrets=SECRET_FLAGS,
             duplicate_hint=self.duplicate_hint,
+            history=self.flag_history,
+            notice=self.flag_notice,
         )
+
+    def flag_history(self, spelling: str) -> tuple[str, str] | None:
+        """(message, fix) for a spelling this version lacks that another known version takes."""
+        from llmgen.engines.history import absence
+
+        return absence(self.key, self.title, self.version, spelling)
+
+    def flag_notice(self, spelling: str, path: str) -> list[Diagnostic]:
+        """What this version itself says of a spelling it parses: removed, deprecated, renamed."""
+        from llmgen.engines.history import notice
+
+        told = notice(self.key, self.title, self.version, spelling)
+        if told is None:
+            return []
+        severity, message, fix = told
+        return [error(path, message, fix) if severity == "error" else warning(path, message, fix)]
 
     def effective(self, spec: Spec) -> EffectiveConfig:
         """Parse the spec-derived argv and extra_args once into the effective configuration."""
         words = [Word(text, None) for text in self.serve_args(spec, spec.server.host)]
         words += [Word(text, index) for index, text in enumerate(spec.runtime.extra_args)]
         explicit, problems = parse_argv(self.parser_rules(), words, self.llmgen_notes)
-        spec_problems = [d for d in problems if not d.path.startswith("runtime.extra_args")]
+        # A spec-derived word that parses as no flag at all (path "") can only be a name.
+        spec_problems = [d for d in problems if not d.path]
         if spec_problems:
             # Only a name derived from the model's file or directory can start with '-' (every
             # other spec string has a pattern): the engine would read it as a flag.

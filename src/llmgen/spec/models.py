@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from llmgen.engines.registry import ENGINE_NAMES, known_versions, version_problem
+from llmgen.engines.registry import version_problem
 from llmgen.spec.fieldrules import CharacterRule
 
 # The registry's keys (llmgen.engines.ENGINES; a test keeps them equal): a Literal, so the
@@ -793,10 +793,8 @@ class Spec(StrictModel):
         default=None,
         pattern=VERSION_PATTERN,
         description="The engine release the deployment runs; the spec is judged and rendered "
-        "by its flags, defaults and image tags. Leave it out for the newest llmgen knows. "
-        "Known: "
-        + "; ".join(f"{name} {', '.join(known_versions(name))}" for name in ENGINE_NAMES)
-        + ".",
+        "by its flags, defaults and image tags. Leave it out for the newest llmgen knows; "
+        "`llmgen engines` lists the versions of each engine (docs/versions.md).",
         examples=["0.34.0"],
     )
     model: ModelSpec = Field(description="The model to serve.")
