@@ -233,6 +233,44 @@ def explain(spec: Path, output_format: str) -> None:
 
 
 @main.command()
+@click.argument("spec", type=click.Path(path_type=Path, readable=False))
+@click.option(
+    "--to", "target", required=True, metavar="VERSION", help="The engine version to move to."
+)
+@format_option("json: the report as one object on stdout (docs/cli.md).")
+def upgrade(spec: Path, target: str, output_format: str) -> None:
+    """Say what changes for SPEC if its engine moves to VERSION.
+
+    Flags the target refuses or renamed (with the edits that fix them), engine defaults the
+    spec leaves alone that move, the image and the memory estimate. Exit 0 when nothing
+    breaks, 1 when the spec would break at VERSION, 2 when the spec or the command is wrong.
+
+    \b
+    Examples:
+      llmgen upgrade examples/tgi-smollm2.yaml --to 3.2.3
+      llmgen upgrade chat.llmgen.yaml --to 0.34.0 --format json
+    """
+    from llmgen.cli.upgrade import as_json, as_text, compare
+    from llmgen.errors import SpecError
+
+    try:
+        found = compare(spec, target)
+    except SpecError as exc:
+        _echo_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_USAGE)
+    except LlmgenError as exc:
+        report_error(exc, sys.stderr)
+        sys.exit(EXIT_USAGE)
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps(as_json(found), indent=2))
+    else:
+        click.echo(as_text(found), nl=False)
+    sys.exit(EXIT_INVALID if found.breaks else EXIT_OK)
+
+
+@main.command()
 def engines() -> None:
     """List the engines llmgen renders for, with their pinned versions and images.
 
