@@ -34,7 +34,7 @@ def text(rows: list[Deprecation]) -> str:
 
 
 def _flags_in(message: str) -> str:
-    return " ".join(dict.fromkeys(re.findall(r"(?<![\w-])--?[a-z][\w.-]*[a-z0-9]", message)))
+    return " ".join(dict.fromkeys(re.findall(r"(?<![\w-])--?[a-z][\w.*-]*[a-z0-9]", message)))
 
 
 def llamacpp(source: str) -> list[Deprecation]:
@@ -43,6 +43,8 @@ def llamacpp(source: str) -> list[Deprecation]:
 
     found: list[Deprecation] = []
     for option in options(source):
+        if not option.for_server:
+            continue
         spellings = option.args + option.args_neg
         if option.removed is not None:
             message = f"the argument has been removed. {option.removed}".strip()
