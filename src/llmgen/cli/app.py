@@ -250,12 +250,14 @@ def upgrade(spec: Path, target: str, output_format: str) -> None:
       llmgen upgrade examples/tgi-smollm2.yaml --to 3.2.3
       llmgen upgrade chat.llmgen.yaml --to 0.34.0 --format json
     """
-    from llmgen.cli.upgrade import as_json, as_text, compare
+    from llmgen.cli.upgrade import BrokenSpecError, as_json, as_text, compare
     from llmgen.errors import SpecError
 
     try:
         found = compare(spec, target)
     except SpecError as exc:
+        if isinstance(exc, BrokenSpecError):
+            click.echo(f"{spec}: {exc.headline}", err=True)
         _echo_diagnostics(exc.diagnostics)
         sys.exit(EXIT_USAGE)
     except LlmgenError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 from llmgen.engines import adapter, known_versions
 from llmgen.engines.registry import version_problem
-from llmgen.errors import Diagnostic, Severity, SpecError, UsageError, error
+from llmgen.errors import Diagnostic, Severity, SpecError, UsageError
 from llmgen.rules.analysis import Analysis, analyze
 from llmgen.spec.load import check_spec, position_all
 from llmgen.spec.yaml_loader import load_yaml_file
@@ -55,6 +55,12 @@ class Upgrade:
         return bool(self.problems)
 
 
+class BrokenSpecError(SpecError):
+    """The spec has errors at its own version: there is nothing sound to compare."""
+
+    headline = "the spec has errors at its own version; fix them first (llmgen validate):"
+
+
 def compare(path: Path, target: str) -> Upgrade:
     """Analyse the spec at `path` at its own version and at `target`, and say what changes."""
     loaded = load_yaml_file(path)
@@ -67,10 +73,7 @@ def compare(path: Path, target: str) -> Upgrade:
         raise UsageError(f"--to {target}: {known}")
     here = analyze(spec)
     if here.errors:
-        first = error(
-            "", "the spec has errors at its own version; fix them first (llmgen validate)"
-        )
-        raise SpecError([first, *position_all(loaded, list(here.errors))])
+        raise BrokenSpecError(position_all(loaded, list(here.errors)))
     there = analyze(spec.model_copy(update={"engine_version": target}))
     engine = adapter(spec.engine, here.plan.engine_version)
     seen = {(d.path, d.severity) for d in here.diagnostics}

@@ -84,7 +84,7 @@ def absence(engine: str, title: str, version: str, spelling: str) -> tuple[str, 
     use = _replacement(engine, version, words)
     if older and not newer:
         after = versions[versions.index(older[-1]) + 1]
-        said = f" ({title} says: {words.message})" if words and words.message else ""
+        said = f" ({title} says: {words.message})" if words and words.message and not use else ""
         message = f"'{spelling}' was removed after {title} {older[-1]} (gone in {after}){said}"
         return message, use or f"remove it, or pin engine_version: {older[-1]}"
     if newer and not older:
@@ -98,7 +98,13 @@ def absence(engine: str, title: str, version: str, spelling: str) -> tuple[str, 
         message = f"{title} {version} has no flag '{spelling}'; only {', '.join(having)} take it"
         return message, use or f"set engine_version to one of {', '.join(having)}"
     assert words is not None
-    message = f"{title} {version} refuses '{spelling}': {words.message}"
+    gone = [v for v in versions if spelling in engine_words(engine, v)]
+    said = "" if use else f" ({title} says: {words.message})"
+    message = (
+        f"'{spelling}' was removed in {title} {gone[0]} or earlier; {version} refuses it{said}"
+        if gone and words.status == "removed"
+        else f"{title} {version} has no flag '{spelling}'{said}"
+    )
     return message, use or "remove it"
 
 
