@@ -16,6 +16,7 @@ import pytest
 from llmgen.api import load_spec
 from llmgen.engines import adapter, engine_of
 from llmgen.errors import SpecError
+from llmgen.rules.analysis import analyze_file
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES = REPO / "src" / "llmgen" / "engines" / "data" / "flags"
@@ -112,6 +113,7 @@ def test_the_version_reaches_the_plan_and_the_image(tmp_path: Path) -> None:
 ISOLATION = """
 import sys
 from llmgen.api import load_spec
+from llmgen.rules.analysis import analyze_file
 from llmgen.render.bundle import render
 spec = load_spec(sys.argv[1])
 render(spec)
@@ -143,3 +145,102 @@ def test_rendering_one_spec_imports_only_its_own_adapter(
     adapters = {"llmgen.engines.vllm", "llmgen.engines.tgi", "llmgen.engines.llamacpp"}
     adapters.add("llmgen.engines.sg" + "lang")
     assert loaded & adapters == {f"llmgen.engines.{engine}"}
+
+
+def rows(engine: str, version: str, kind: str = "flags") -> dict[str, list[str]]:
+    """A shipped file's rows by their first column, read as plain text."""
+    lines = (TABLES / f"{engine}-{version}-{kind}.tsv").read_text("utf-8").splitlines()[1:]
+    return {line.split("\t")[0]: line.split("\t") for line in lines}
+
+
+def test_a_flag_of_a_newer_version_says_when_it_came(tmp_path: Path) -> None:
+    """TGI's `--prometheus-port` is in the 3.3.7 table and not in 3.2.3's (read here)."""
+    assert "--prometheus-port" in rows("tgi", "3.3.7")
+    assert "--prometheus-port" not in rows("tgi", "3.2.3")
+    body = (
+        "name: demo\nengine: tgi\nengine_version: 3.2.3\nmodel: {id: a/b}\n"
+        "runtime: {extra_args: [--prometheus-port, '9001']}\n"
+    )
+    analysis = analyze_file(spec_file(tmp_path, body))
+    assert [(d.path, d.message, d.hint) for d in analysis.errors] == [
+        (
+            "runtime.extra_args.0",
+            "'--prometheus-port' was added after TGI 3.2.3 (3.3.7 has it); this spec pins 3.2.3",
+            "set engine_version: 3.3.7 or newer, or remove it",
+        )
+    ]
+    # Without a pin the newest version judges it, and it passes.
+    assert (
+        analyze_file(spec_file(tmp_path, body.replace("engine_version: 3.2.3\n", ""))).errors == []
+    )
+
+
+def test_a_flag_removed_in_a_newer_build_names_the_engines_replacement(tmp_path: Path) -> None:
+    """llama.cpp's `--mlock`: a flag of b10441, gone from b10941's table, whose deprecation row
+    in b10441 names `--load-mode` (all read from the shipped files here)."""
+    builds = shipped("llamacpp")
+    assert "--mlock" in rows("llamacpp", "b10441") and "--mlock" not in rows("llamacpp", "b10941")
+    assert builds[builds.index("b10441") + 1] == "b10941"
+    replacement = rows("llamacpp", "b10441", "deprecations")["--mlock"][2]
+    assert replacement == "--load-mode" and "--load-mode" in rows("llamacpp", "b11434")
+    body = (
+        "name: demo\nengine: llamacpp\nmodel: {path: /m/x.gguf}\nruntime: {extra_args: [--mlock]}\n"
+    )
+    found = analyze_file(spec_file(tmp_path, body)).errors
+    assert [(d.path, d.message, d.hint) for d in found] == [
+        (
+            "runtime.extra_args.0",
+            "'--mlock' was removed after llama.cpp b10441 (gone in b10941)",
+            "use --load-mode",
+        )
+    ]
+    # Pinned to b10441 it still works, with llama.cpp's own deprecation words as a warning.
+    pinned = analyze_file(
+        spec_file(
+            tmp_path,
+            body.replace("engine: llamacpp\n", "engine: llamacpp\nengine_version: b10441\n"),
+        )
+    )
+    assert pinned.errors == []
+    words = rows("llamacpp", "b10441", "deprecations")["--mlock"][3]
+    assert any(
+        d.message == f"'--mlock' is deprecated in llama.cpp b10441: {words}"
+        for d in pinned.diagnostics
+    )
+
+
+def test_a_flag_llama_cpp_keeps_only_to_refuse_is_refused_with_its_replacement(
+    tmp_path: Path,
+) -> None:
+    """`--draft-max`: in the b11434 table, but its deprecation row says removed (arg_removed)."""
+    row = rows("llamacpp", "b11434", "deprecations")["--draft-max"]
+    assert row[1] == "removed"
+    first = next(
+        b for b in shipped("llamacpp") if "--draft-max" in rows("llamacpp", b, "deprecations")
+    )
+    body = (
+        "name: demo\nengine: llamacpp\nmodel: {path: /m/x.gguf}\n"
+        "runtime: {extra_args: [--draft-max, '8']}\n"
+    )
+    found = analyze_file(spec_file(tmp_path, body)).errors
+    assert [(d.message, d.hint) for d in found] == [
+        (
+            f"'--draft-max' was removed in llama.cpp {first} or earlier; b11434 refuses it",
+            "use " + " or ".join(row[2].split()),
+        )
+    ]
+
+
+def test_a_legacy_spelling_is_a_warning_in_the_engines_words(tmp_path: Path) -> None:
+    row = rows("tgi", "3.0.2", "deprecations")["--max-input-length"]
+    body = (
+        "name: demo\nengine: tgi\nengine_version: 3.0.2\nmodel: {id: a/b}\n"
+        "runtime: {max_input_tokens: null, extra_args: [--max-input-length, '100']}\n"
+    )
+    found = analyze_file(spec_file(tmp_path, body)).diagnostics
+    assert any(
+        d.severity.value == "warning"
+        and d.message == f"'--max-input-length' is a legacy spelling in TGI 3.0.2: {row[3]}"
+        and d.hint == f"use {row[2]}"
+        for d in found
+    ), found

@@ -218,12 +218,14 @@ def explain(spec: Path, output_format: str) -> None:
       llmgen explain examples/tgi-smollm2.yaml --format json
     """
     from llmgen.cli.explain import explain as explain_plan
-    from llmgen.cli.explain import format_text
+    from llmgen.cli.explain import format_text, moved_defaults
     from llmgen.engines import engine_of
     from llmgen.rules.analysis import validate_file
 
     validated = validate_file(spec)
-    lines = explain_plan(validated.plan, engine_of(validated.spec).flag_table)
+    engine = engine_of(validated.spec)
+    lines = explain_plan(validated.plan, engine.flag_table)
+    lines += moved_defaults(validated.spec, engine, validated.plan)
     if output_format == "json":
         import json
 
