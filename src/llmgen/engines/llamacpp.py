@@ -60,6 +60,8 @@ class LlamaCppEngine(Engine):
     # common/arg.cpp (b11434): '_' becomes '-' in `--` arguments, and there is no `--x=v` form.
     underscore_spellings = True
     equals_values = False
+    # Across hosts the head gets `--rpc` from LLMGEN_RPC_SERVERS (llmgen.render.multinode).
+    node_flags = ("--rpc",)
     spec_fields: ClassVar[dict[str, str]] = {
         "--model": "model.path",
         "--hf-repo": "model.id",
