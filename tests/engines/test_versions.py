@@ -247,14 +247,18 @@ def test_a_legacy_spelling_is_a_warning_in_the_engines_words(tmp_path: Path) -> 
 
 
 def test_spanning_nodes_needs_a_build_whose_table_has_rpc(tmp_path: Path) -> None:
-    """llmgen's RPC recipe renders `--rpc`; builds whose table lacks it cannot span nodes."""
-    without = [b for b in shipped("llamacpp") if "--rpc" not in rows("llamacpp", b)]
-    having = [b for b in shipped("llamacpp") if "--rpc" in rows("llamacpp", b)]
-    assert without and having  # both kinds ship, or this test proves nothing
-    body = "name: demo\nengine: llamacpp\nengine_version: {}\nmodel: {{path: /m/x.gguf}}\ndeploy: {{nodes: 2}}\n"
-    found = analyze_file(spec_file(tmp_path, body.format(without[0]))).errors
-    assert [d.path for d in found] == ["deploy.nodes"]
-    assert found[0].message.startswith(
-        f"spanning nodes needs '--rpc', which llama.cpp {without[0]} does not take"
+    """llmgen's RPC recipe renders `--rpc`: a build whose table lacks it cannot span nodes,
+    one whose table has it can (each build's table text read here)."""
+    body = (
+        "name: demo\nengine: llamacpp\nengine_version: {}\nmodel: {{path: /m/x.gguf}}\n"
+        "deploy: {{nodes: 2}}\n"
     )
-    assert analyze_file(spec_file(tmp_path, body.format(having[0]))).errors == []
+    for build in shipped("llamacpp"):
+        found = analyze_file(spec_file(tmp_path, body.format(build))).errors
+        if "--rpc" in rows("llamacpp", build):
+            assert found == [], build
+        else:
+            assert [d.path for d in found] == ["deploy.nodes"], build
+            assert found[0].message.startswith(
+                f"spanning nodes needs '--rpc', which llama.cpp {build} does not take"
+            )
