@@ -89,6 +89,7 @@ class VllmEngine(Engine):
         "  kv_cache_memory: 1G         # KV cache size (vLLM on CPU needs it)",
         "  enforce_eager: true         # no graph capture: starts in seconds on CPU",
     )
+    # vllm/v1/attention/backends/cpu_attn.py get_supported_head_sizes, the same list in 0.30.0-0.34.0.
     cpu_head_sizes = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
     parallel_flags = (
         "--tensor-parallel-size",
