@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from flag_tables import deprecations  # noqa: E402
-from flag_tables.common import Notes, table_text  # noqa: E402
+from flag_tables import deprecations
+from flag_tables.common import Notes, table_text
 
 REPO = Path(__file__).resolve().parent.parent
 TABLES = REPO / "src" / "llmgen" / "engines" / "data" / "flags"
@@ -74,8 +74,10 @@ def build(engine: str, version: str | None, tgi_git: Path | None) -> tuple[str, 
     if engine == "vllm":
         release = argparse_walk.use_vllm_release(version)
         parser = argparse_walk.vllm_parser()
-        return release, argparse_walk.rows(parser, argparse_walk.vllm_env_of), deprecations.vllm(
-            parser
+        return (
+            release,
+            argparse_walk.rows(parser, argparse_walk.vllm_env_of),
+            deprecations.vllm(parser),
         )
     release = argparse_walk.installed_version("sglang")
     return release, argparse_walk.rows(argparse_walk.sglang_parser()), []
@@ -85,7 +87,9 @@ def main(argv: list[str]) -> int:
     """Entry point: `flag-table.py ENGINE [--version V] [--out PATH] [--extract GIT_DIR]`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("engine", choices=ENGINES)
-    parser.add_argument("--version", help="the release (default: the installed one, argparse engines)")
+    parser.add_argument(
+        "--version", help="the release (default: the installed one, argparse engines)"
+    )
     parser.add_argument("--out", type=Path, help="where to write (default: the shipped table)")
     parser.add_argument(
         "--extract",

