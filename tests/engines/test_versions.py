@@ -262,3 +262,27 @@ def test_spanning_nodes_needs_a_build_whose_table_has_rpc(tmp_path: Path) -> Non
             assert found[0].message.startswith(
                 f"spanning nodes needs '--rpc', which llama.cpp {build} does not take"
             )
+
+
+def test_a_multinode_flag_missing_from_a_release_is_refused_at_deploy_nodes(tmp_path: Path) -> None:
+    """The error path of the rule above, with an adapter whose recipe needs a flag that no
+    llama.cpp table has (every shipped build registers --rpc, at least in RPC builds)."""
+    from llmgen.engines.llamacpp import LlamaCppEngine
+    from llmgen.rules.declare import Context
+    from llmgen.rules.deploy import multinode_release
+
+    class NeedsMissingFlag(LlamaCppEngine):
+        node_flags = ("--rpc-that-never-was",)
+
+    body = "name: demo\nengine: llamacpp\nmodel: {path: /m/x.gguf}\ndeploy: {nodes: 2}\n"
+    analysis = analyze_file(spec_file(tmp_path, body))
+    engine = NeedsMissingFlag()
+    found = multinode_release(Context(analysis.spec, engine, analysis.config, analysis.facts))
+    assert [(d.path, d.message, d.hint) for d in found] == [
+        (
+            "deploy.nodes",
+            f"spanning nodes needs '--rpc-that-never-was', which llama.cpp {engine.version} "
+            "does not take",
+            "set deploy.nodes to 1",
+        )
+    ]
