@@ -21,14 +21,12 @@ class TgiEngine(Engine):
 
     key = "tgi"
     title = "TGI"
-    version = "3.3.7"
     executable = "text-generation-launcher"
-    flag_table_file = "tgi-3.3.7-flags.tsv"
     readiness = "refused-while-loading"
     api_key_var = "API_KEY"
-    install_hint = (
+    install_recipe = (
         "TGI ships no pip package for the launcher: build it from the TGI source "
-        "release 3.3.7, or use docker-run.sh"
+        "release {version}, or use docker-run.sh"
     )
     open_routes = ("/health", "/info", "/metrics", "/v1/models")
     cache_volume = ("llmgen-tgi-data", "/data")

@@ -1,4 +1,9 @@
-"""vLLM 0.33 (`vllm serve`)."""
+"""vLLM (`vllm serve`), releases 0.30.0-0.34.0.
+
+The rules below were read in vLLM 0.33.0 and checked in the wheels of 0.30.0 to 0.34.0, where
+they are the same (the batch defaults, the guarded API prefixes, validate_parsed_serve_args and
+the scheduler's checks); the flags of each release come from its own table.
+"""
 
 from __future__ import annotations
 
@@ -26,13 +31,13 @@ class VllmEngine(Engine):
 
     key = "vllm"
     title = "vLLM"
-    version = "0.33.0"
     executable = "vllm"
     subcommand = ("serve",)
-    flag_table_file = "vllm-0.33.0-flags.tsv"
     readiness = "refused-while-loading"
     api_key_var = "VLLM_API_KEY"
-    install_hint = "pip install vllm==0.33.0 (CPU-only machines: see the vLLM CPU install docs)"
+    install_recipe = (
+        "pip install vllm=={version} (CPU-only machines: see the vLLM CPU install docs)"
+    )
     # vLLM 0.33.0 entrypoints/serve/middleware/authenticate.py guards only /v1, /v2,
     # /inference and /cohere: generation stays open at /invocations (SageMaker), and tokenizing,
     # pooling, scoring and LoRA loading routes are outside the prefixes too.
@@ -84,6 +89,7 @@ class VllmEngine(Engine):
         "  kv_cache_memory: 1G         # KV cache size (vLLM on CPU needs it)",
         "  enforce_eager: true         # no graph capture: starts in seconds on CPU",
     )
+    # vllm/v1/attention/backends/cpu_attn.py get_supported_head_sizes, the same list in 0.30.0-0.34.0.
     cpu_head_sizes = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
     parallel_flags = (
         "--tensor-parallel-size",
@@ -194,17 +200,18 @@ class VllmEngine(Engine):
         return []
 
     def device_defaults(self, spec: Spec) -> dict[str, tuple[str, str]]:
-        # vLLM 0.33.0 vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI server):
-        # CPU 2048 tokens x world size; GPUs under 70 GiB or A100s 2048, larger GPUs 8192. A
+        # vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI server), the same in
+        # every release 0.30.0-0.34.0 (read in each release's wheel): CPU 2048 tokens x world
+        # size; GPUs under 70 GiB or A100s 2048, larger GPUs 8192 (16384 from 160 GiB). A
         # spec must hold on every device it allows, so rules assume the smallest budget. (The
         # max_num_seqs defaults, 128 on CPU and 256 / 1024 on GPUs, never apply: llmgen always
         # renders --max-num-seqs from runtime.parallel.)
         if spec.runtime.gpus == 0:
-            return {"--max-num-batched-tokens": ("2048", "vLLM 0.33.0 on CPU")}
+            return {"--max-num-batched-tokens": ("2048", f"vLLM {self.version} on CPU")}
         return {
             "--max-num-batched-tokens": (
                 "2048",
-                "vLLM 0.33.0 on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
+                f"vLLM {self.version} on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
             ),
         }
 
@@ -220,7 +227,9 @@ class VllmEngine(Engine):
         return found
 
     def _serve_arg_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
-        """vLLM 0.33.0's own argument checks (config classes and validate_parsed_serve_args)."""
+        """vLLM's own argument checks (config classes and validate_parsed_serve_args; the same
+        in 0.30.0-0.34.0: vllm/config/scheduler.py, vllm/entrypoints/launchers/cli_args.py up
+        to 0.32.0 and vllm/entrypoints/common/cli_args.py from 0.33.0)."""
         found: list[Diagnostic] = []
         length = config.int_value("--max-model-len")
         threshold = config.given("--long-prefill-token-threshold")
