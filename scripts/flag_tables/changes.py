@@ -41,16 +41,19 @@ def versions(tables: Path, engine: str) -> list[str]:
 
 
 def _spellings(path: Path) -> list[str]:
+    """Every spelling the version accepts, as llmgen's own reader sees the table (so vLLM's
+    hidden `--no-enable-x` negations count as spellings, as flags.py accepts them)."""
+    import sys
+
+    src = str(path.parents[4])  # src/llmgen/engines/data/flags/<table> -> src
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    from llmgen.engines.flags import load_flag_table
+
     seen: dict[str, None] = {}
-    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
-        cells = line.split("\t")
-        seen[cells[0]] = None
-        for token in cells[1].split():
-            if token.startswith("neg:"):
-                continue
-            for part in token.split(","):
-                if part.startswith("-"):
-                    seen[part] = None
+    for flag in load_flag_table(path.name).flags:
+        for spelling in flag.spellings:
+            seen[spelling] = None
     return list(seen)
 
 
