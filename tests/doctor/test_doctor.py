@@ -335,6 +335,8 @@ def test_an_old_driver_for_the_pinned_image(tmp_path: Path) -> None:
     docker_standin(stand_ins, "up", runtimes='{"nvidia":{}}')
     nvidia_smi_standin(stand_ins, "12.2", 1)
     spec, _ = write_spec(tmp_path, "vllm", gpus=1)
+    # Pinned: the image this test knows is vLLM 0.33.0's (the default release has moved on).
+    spec.write_text(spec.read_text() + "engine_version: 0.33.0\n")
     code, out, _ = run_doctor(tmp_path, [stand_ins], str(spec), "--via", "docker")
     assert code == 1
     found = line(out, "gpu cuda")
