@@ -81,6 +81,7 @@ class VllmEngine(Engine):
         cpu_kv_takes_ram_share=True,
     )
     image_cuda = (12, 8)  # vllm-project/vllm docker/Dockerfile
+    image_cuda_read_at = "0.33.0"
     # vllm 0.32.0 CPU build: "0.32.0+cpu" -> 0.32.0
     version_pattern = r"(?m)^\s*v?(\d+\.\d+\.\d+)"
     starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct"
