@@ -16,11 +16,12 @@ from llmgen.render.bundle import render
 from llmgen.spec.models import Spec, parse_spec
 from tests.conftest import EXAMPLES, render_file
 from tests.spec_matrix import matrix
+from tests.support.versions import newest_table
 
 MATRIX = matrix()
 REPO = Path(__file__).resolve().parents[2]
 TABLES = {
-    "vllm": "vllm-0.33.0-flags.tsv",
+    "vllm": newest_table("vllm"),
     "tgi": "tgi-3.3.7-flags.tsv",
     "llamacpp": "llamacpp-b11434-flags.tsv",
 }

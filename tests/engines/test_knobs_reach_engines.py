@@ -24,12 +24,13 @@ from click.testing import CliRunner
 
 from llmgen.cli.app import main
 from tests.support.engines import only_bash
+from tests.support.versions import newest_table
 
 pytest_plugins = ("tests.support.vllm_fixtures",)
 
 REPO = Path(__file__).resolve().parents[2]
 FLAG_TABLES = {
-    "vllm": "vllm-0.33.0-flags.tsv",
+    "vllm": newest_table("vllm"),
     "tgi": "tgi-3.3.7-flags.tsv",
     "llamacpp": "llamacpp-b11434-flags.tsv",
 }

@@ -17,16 +17,7 @@ from llmgen.api import load_spec
 from llmgen.engines import adapter, engine_of
 from llmgen.errors import SpecError
 from llmgen.rules.analysis import analyze_file
-
-REPO = Path(__file__).resolve().parents[2]
-TABLES = REPO / "src" / "llmgen" / "engines" / "data" / "flags"
-
-
-def shipped(engine: str) -> list[str]:
-    """The versions whose table file ships, read from the folder (oldest first by number)."""
-    names = [p.name for p in TABLES.glob(f"{engine}-*-flags.tsv")]
-    versions = [n.removeprefix(f"{engine}-").removesuffix("-flags.tsv") for n in names]
-    return sorted(versions, key=lambda v: [int(x) for x in v.lstrip("bv").split(".")])
+from tests.support.versions import TABLES, shipped
 
 
 def spec_file(tmp_path: Path, body: str) -> Path:
@@ -114,6 +105,7 @@ ISOLATION = """
 import sys
 from llmgen.api import load_spec
 from llmgen.rules.analysis import analyze_file
+from tests.support.versions import TABLES, shipped
 from llmgen.render.bundle import render
 spec = load_spec(sys.argv[1])
 render(spec)
