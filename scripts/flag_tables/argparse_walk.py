@@ -144,10 +144,17 @@ def vllm_parser() -> argparse.ArgumentParser:
     # parser does not need.
     root = Path(importlib.import_module("vllm").__file__ or "").parent
     serve = (root / "entrypoints" / "cli" / "serve.py").read_text(encoding="utf-8")
-    found = re.search(r"from (vllm\.[\w.]+) import \(?[^)]*?\bmake_arg_parser\b", serve, re.S)
-    if found is None:
+    module = next(
+        (
+            found.group(1)
+            for found in re.finditer(r"^from (vllm\.[\w.]+) import (\([^)]*\)|.*)$", serve, re.M)
+            if re.search(r"\bmake_arg_parser\b", found.group(2))
+        ),
+        None,
+    )
+    if module is None:
         raise SystemExit("flag-table.py: vllm/entrypoints/cli/serve.py imports no make_arg_parser")
-    cli_args = importlib.import_module(found.group(1))
+    cli_args = importlib.import_module(module)
     utils = importlib.import_module("vllm.utils.argparse_utils")
     return cli_args.make_arg_parser(utils.FlexibleArgumentParser(prog="vllm serve"))
 

@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,8 +135,9 @@ def _is_literal_start(text: str, index: int) -> bool:
     )
 
 
-def _balanced(text: str, start: int) -> int:
-    """The index of the bracket closing the one at `start`."""
+def _code(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, character, bracket depth after it) of every character outside literals and
+    comments, from `start`; the one scan the readers below share."""
     depth = 0
     index = start
     while index < len(text):
@@ -147,33 +149,23 @@ def _balanced(text: str, start: int) -> int:
             depth += 1
         elif char in ")]}":
             depth -= 1
-            if depth == 0:
-                return index
+        yield index, char, depth
         index += 1
+
+
+def _balanced(text: str, start: int) -> int:
+    """The index of the bracket closing the one at `start`."""
+    for index, char, depth in _code(text, start):
+        if char in ")]}" and depth == 0:
+            return index
     raise ValueError("unbalanced brackets in arg.cpp")
 
 
 def _split_top(text: str) -> list[str]:
     """Split at commas outside brackets and literals."""
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    index = 0
-    while index < len(text):
-        if _is_literal_start(text, index):
-            index = _skip_literal(text, index)
-            continue
-        char = text[index]
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:index].strip())
-            start = index + 1
-        index += 1
-    parts.append(text[start:].strip())
-    return [part for part in parts if part]
+    cuts = [index for index, char, depth in _code(text) if char == "," and depth == 0]
+    bounds = zip([-1, *cuts], [*cuts, len(text)], strict=True)
+    return [part for part in (text[a + 1 : b].strip() for a, b in bounds) if part]
 
 
 def _strings(expr: str) -> list[str]:
@@ -214,25 +206,9 @@ def _pick_example(expr: str) -> str:
 
 
 def _split_ternary(rest: str) -> tuple[str, str] | None:
-    depth = 0
-    index = 0
-    while index < len(rest):
-        if _is_literal_start(rest, index):
-            index = _skip_literal(rest, index)
-            continue
-        char = rest[index]
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif (
-            char == ":"
-            and depth == 0
-            and not rest.startswith("::", index)
-            and rest[index - 1] != ":"
-        ):
+    for index, char, depth in _code(rest):
+        if char == ":" and depth == 0 and ":" not in (rest[index - 1], rest[index + 1 : index + 2]):
             return rest[:index].strip(), rest[index + 1 :].strip()
-        index += 1
     return None
 
 

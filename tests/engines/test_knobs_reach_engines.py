@@ -24,13 +24,12 @@ from click.testing import CliRunner
 
 from llmgen.cli.app import main
 from tests.support.engines import only_bash
-from tests.support.versions import newest_table
 
 pytest_plugins = ("tests.support.vllm_fixtures",)
 
 REPO = Path(__file__).resolve().parents[2]
 FLAG_TABLES = {
-    "vllm": newest_table("vllm"),
+    "vllm": "vllm-0.34.0-flags.tsv",  # the newest release, the default
     "tgi": "tgi-3.3.7-flags.tsv",
     "llamacpp": "llamacpp-b11434-flags.tsv",
 }

