@@ -8,11 +8,12 @@ defaults the spec leaves alone that move, the image and the memory estimate.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmgen.engines import adapter, known_versions
+from llmgen.engines import Engine, adapter, known_versions
 from llmgen.engines.registry import version_problem
 from llmgen.errors import Diagnostic, Severity, SpecError, UsageError
 from llmgen.rules.analysis import Analysis, analyze
@@ -97,7 +98,7 @@ def compare(path: Path, target: str) -> Upgrade:
     # At the target the fix is never "pin another version": it is the engine's replacement
     # or removing what the target lacks.
     edits = [
-        f"{d.path}: " + ("remove it" if d.hint.startswith("set engine_version") else d.hint)
+        f"{d.path}: " + (_removal(engine, d) if d.hint.startswith("set engine_version") else d.hint)
         for d in new_problems
         if d.hint
     ]
@@ -120,6 +121,15 @@ def compare(path: Path, target: str) -> Upgrade:
         memory_note=note,
         edits=tuple(edits),
     )
+
+
+def _removal(engine: Engine, found: Diagnostic) -> str:
+    """'remove --x and its value' for a flag item, in the words of the release it comes from."""
+    quoted = re.search(r"'(-[^']+)'", found.message)
+    flag = engine.flag_table.lookup(quoted.group(1)) if quoted else None
+    if quoted is None or flag is None:
+        return "remove it"
+    return f"remove '{quoted.group(1)}'" + (" and its value" if flag.takes_value else "")
 
 
 def _moved_defaults(here: Analysis, there: Analysis) -> list[Moved]:
