@@ -50,7 +50,12 @@ def test_moving_to_a_version_without_a_flag_breaks_with_the_edit(tmp_path: Path)
     assert (report["from"], report["to"], report["breaks"]) == ("3.3.7", "3.2.3", True)
     assert [p["path"] for p in report["problems"]] == ["runtime.extra_args.0"]
     assert "'--prometheus-port' was added after TGI 3.2.3" in report["problems"][0]["message"]
-    assert report["edits"] == ["runtime.extra_args.0: remove it", "engine_version: 3.2.3"]
+    # The 3.3.7 table's type column says --prometheus-port takes a value.
+    assert table("tgi", "3.3.7")["--prometheus-port"][3].startswith("int")
+    assert report["edits"] == [
+        "runtime.extra_args.0: remove '--prometheus-port' and its value",
+        "engine_version: 3.2.3",
+    ]
     # TGI's images are tagged <release> and <release>-intel-cpu (../shared/engines/README.md).
     assert report["image"] == {
         "from": "ghcr.io/huggingface/text-generation-inference:3.3.7-intel-cpu",

@@ -17,16 +17,7 @@ from llmgen.api import load_spec
 from llmgen.engines import adapter, engine_of
 from llmgen.errors import SpecError
 from llmgen.rules.analysis import analyze_file
-
-REPO = Path(__file__).resolve().parents[2]
-TABLES = REPO / "src" / "llmgen" / "engines" / "data" / "flags"
-
-
-def shipped(engine: str) -> list[str]:
-    """The versions whose table file ships, read from the folder (oldest first by number)."""
-    names = [p.name for p in TABLES.glob(f"{engine}-*-flags.tsv")]
-    versions = [n.removeprefix(f"{engine}-").removesuffix("-flags.tsv") for n in names]
-    return sorted(versions, key=lambda v: [int(x) for x in v.lstrip("bv").split(".")])
+from tests.support.versions import TABLES, shipped
 
 
 def spec_file(tmp_path: Path, body: str) -> Path:
@@ -114,6 +105,7 @@ ISOLATION = """
 import sys
 from llmgen.api import load_spec
 from llmgen.rules.analysis import analyze_file
+from tests.support.versions import TABLES, shipped
 from llmgen.render.bundle import render
 spec = load_spec(sys.argv[1])
 render(spec)
@@ -286,3 +278,47 @@ def test_a_multinode_flag_missing_from_a_release_is_refused_at_deploy_nodes(tmp_
             "set deploy.nodes to 1",
         )
     ]
+
+
+def test_vllm_0_34_uses_the_whole_gpu_by_default_with_its_extensible_kv_cache(
+    tmp_path: Path,
+) -> None:
+    """vLLM 0.34.0 vllm/config/cache.py: an unset gpu_memory_utilization resolves to 1.0 with
+    the extensible KV cache (on by default on CUDA/ROCm unless kv_cache_memory_bytes is set),
+    to DEFAULT_GPU_MEMORY_UTILIZATION 0.92 otherwise; 0.32.0's table default is 0.92 (read)."""
+    from llmgen.fit.run import fit_spec
+
+    assert rows("vllm", "0.32.0")["--gpu-memory-utilization"][4] == "0.92"
+    assert rows("vllm", "0.34.0")["--gpu-memory-utilization"][4] == "null"
+    body = (
+        "name: demo\nengine: vllm\nengine_version: {}\nmodel: {{id: Qwen/Qwen2.5-0.5B-Instruct}}\n"
+        "runtime: {{gpus: 1{}}}\nhardware: {{gpu_memory: 24G}}\n"
+    )
+    gib24 = 24 * 2**30
+    for version, extra, share in (
+        ("0.32.0", "", 0.92),
+        ("0.34.0", "", 1.0),
+        ("0.34.0", ", kv_cache_memory: 1G", 0.92),
+    ):
+        analysis = analyze_file(spec_file(tmp_path, body.format(version, extra)))
+        report = fit_spec(analysis.spec, config=analysis.config, lookup=analysis.facts)
+        gpu = next(d for d in report.devices if d.name == "gpu0")
+        assert gpu.budget_bytes == int(gib24 * share), (version, extra)
+
+
+def test_a_vllm_flag_of_a_newer_release_is_refused_on_an_older_pin(tmp_path: Path) -> None:
+    """`--grpc-port`: absent from the 0.31.0 table, present from 0.32.0 (read here)."""
+    assert "--grpc-port" not in rows("vllm", "0.31.0")
+    assert "--grpc-port" in rows("vllm", "0.32.0")
+    body = (
+        "name: demo\nengine: vllm\nengine_version: {}\nmodel: {{id: a/b}}\n"
+        "runtime: {{kv_cache_memory: 1G, extra_args: [--grpc-port, '9000']}}\n"
+    )
+    found = analyze_file(spec_file(tmp_path, body.format("0.30.0"))).errors
+    assert [(d.message, d.hint) for d in found] == [
+        (
+            "'--grpc-port' was added after vLLM 0.31.0 (0.32.0 has it); this spec pins 0.30.0",
+            "set engine_version: 0.32.0 or newer, or remove it",
+        )
+    ]
+    assert analyze_file(spec_file(tmp_path, body.format("0.32.0"))).errors == []

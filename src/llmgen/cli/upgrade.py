@@ -8,11 +8,12 @@ defaults the spec leaves alone that move, the image and the memory estimate.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmgen.engines import adapter, known_versions
+from llmgen.engines import Engine, adapter, known_versions
 from llmgen.engines.registry import version_problem
 from llmgen.errors import Diagnostic, Severity, SpecError, UsageError
 from llmgen.rules.analysis import Analysis, analyze
@@ -32,6 +33,17 @@ class Moved:
 
 
 @dataclass(frozen=True)
+class Memory:
+    """fit's estimate and budget of one device at both releases (None: unknown)."""
+
+    device: str
+    old: int | None
+    new: int | None
+    old_budget: int | None
+    new_budget: int | None
+
+
+@dataclass(frozen=True)
 class Upgrade:
     """Everything that changes for one spec between two versions of its engine."""
 
@@ -45,7 +57,7 @@ class Upgrade:
     warnings: tuple[Diagnostic, ...]  # new warnings at the target (deprecated flags ...)
     defaults: tuple[Moved, ...]
     image: tuple[str, str]
-    memory: tuple[tuple[str, int | None, int | None], ...]  # device, old bytes, new bytes
+    memory: tuple[Memory, ...]
     memory_note: str = ""
     edits: tuple[str, ...] = field(default=())
 
@@ -86,7 +98,7 @@ def compare(path: Path, target: str) -> Upgrade:
     # At the target the fix is never "pin another version": it is the engine's replacement
     # or removing what the target lacks.
     edits = [
-        f"{d.path}: " + ("remove it" if d.hint.startswith("set engine_version") else d.hint)
+        f"{d.path}: " + (_removal(engine, d) if d.hint.startswith("set engine_version") else d.hint)
         for d in new_problems
         if d.hint
     ]
@@ -111,6 +123,15 @@ def compare(path: Path, target: str) -> Upgrade:
     )
 
 
+def _removal(engine: Engine, found: Diagnostic) -> str:
+    """'remove --x and its value' for a flag item, in the words of the release it comes from."""
+    quoted = re.search(r"'(-[^']+)'", found.message)
+    flag = engine.flag_table.lookup(quoted.group(1)) if quoted else None
+    if quoted is None or flag is None:
+        return "remove it"
+    return f"remove '{quoted.group(1)}'" + (" and its value" if flag.takes_value else "")
+
+
 def _moved_defaults(here: Analysis, there: Analysis) -> list[Moved]:
     """Defaults of flags the spec leaves to the engine that differ between the versions."""
     old, new = here.config, there.config
@@ -126,9 +147,7 @@ def _moved_defaults(here: Analysis, there: Analysis) -> list[Moved]:
     return moved
 
 
-def _memory(
-    here: Analysis, there: Analysis
-) -> tuple[tuple[tuple[str, int | None, int | None], ...], str]:
+def _memory(here: Analysis, there: Analysis) -> tuple[tuple[Memory, ...], str]:
     """fit's estimate per device at both versions (the facts looked up once)."""
     from llmgen.fit.run import fit_spec
 
@@ -136,10 +155,20 @@ def _memory(
     after = fit_spec(there.spec, config=there.config, lookup=there.facts, cpu_features=frozenset())
     if not before.devices or not after.devices:
         return (), (before.notes or after.notes or ("no estimate",))[0]
-    names = [d.name for d in before.devices]
-    old = {d.name: d.estimate_bytes for d in before.devices}
-    new = {d.name: d.estimate_bytes for d in after.devices}
-    return tuple((n, old.get(n), new.get(n)) for n in names), ""
+    new = {d.name: d for d in after.devices}
+    found = []
+    for device in before.devices:
+        other = new.get(device.name)
+        found.append(
+            Memory(
+                device.name,
+                device.estimate_bytes,
+                other.estimate_bytes if other else None,
+                device.budget_bytes,
+                other.budget_bytes if other else None,
+            )
+        )
+    return tuple(found), ""
 
 
 def as_json(found: Upgrade) -> dict[str, Any]:
@@ -160,7 +189,14 @@ def as_json(found: Upgrade) -> dict[str, Any]:
         "defaults": [{"flag": m.flag, "from": m.old, "to": m.new} for m in found.defaults],
         "image": {"from": found.image[0], "to": found.image[1]},
         "memory": [
-            {"device": name, "from_bytes": old, "to_bytes": new} for name, old, new in found.memory
+            {
+                "device": m.device,
+                "from_bytes": m.old,
+                "to_bytes": m.new,
+                "from_budget_bytes": m.old_budget,
+                "to_budget_bytes": m.new_budget,
+            }
+            for m in found.memory
         ],
         "memory_note": found.memory_note,
     }
@@ -182,7 +218,9 @@ def as_text(found: Upgrade) -> str:
     if found.defaults:
         lines.append("defaults that move (flags the spec leaves to the engine):")
         width = max(len(m.flag) for m in found.defaults)
-        lines += [f"  {m.flag:{width}}  {m.old}  ->  {m.new}" for m in found.defaults]
+        lines += [
+            f"  {m.flag:{width}}  {_short(m.old)}  ->  {_short(m.new)}" for m in found.defaults
+        ]
     else:
         lines.append("defaults: none of the flags the spec leaves to the engine moves")
     old_image, new_image = found.image
@@ -192,9 +230,14 @@ def as_text(found: Upgrade) -> str:
         else f"image: {old_image} (unchanged)"
     )
     if found.memory:
-        for name, old, new in found.memory:
-            shown = [format_size(v) if v is not None else "?" for v in (old, new)]
-            lines.append(f"memory ({name}): {shown[0]} -> {shown[1]}")
+        for m in found.memory:
+            old, new, old_budget, new_budget = (
+                format_size(v) if v is not None else "?"
+                for v in (m.old, m.new, m.old_budget, m.new_budget)
+            )
+            lines.append(
+                f"memory ({m.device}): {old} of {old_budget} usable -> {new} of {new_budget}"
+            )
     else:
         lines.append(f"memory: {found.memory_note}")
     if found.edits:
@@ -202,3 +245,9 @@ def as_text(found: Upgrade) -> str:
         lines += [f"  {edit}" for edit in found.edits]
     lines.append("verdict: " + ("breaks (exit 1)" if found.breaks else "nothing breaks"))
     return "\n".join(lines) + "\n"
+
+
+def _short(value: str, limit: int = 48) -> str:
+    """A default as the text report shows it: a config object's long repr is cut (the JSON
+    report keeps it whole)."""
+    return value if len(value) <= limit else value[: limit - 3] + "..."

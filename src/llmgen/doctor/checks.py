@@ -318,7 +318,12 @@ def _gpu_checks(engine: Engine, wanted: int) -> list[Check]:
                 "gpu cuda",
                 "problem",
                 f"the driver supports CUDA {cuda[0]}.{cuda[1]}; the {engine.title} "
-                f"{engine.version} image needs CUDA {needed[0]}.{needed[1]}",
+                f"{engine.image_cuda_read_at} image needs CUDA {needed[0]}.{needed[1]}"
+                + (
+                    f" (llmgen has not read {engine.version}'s Dockerfile; assumed the same)"
+                    if engine.version != engine.image_cuda_read_at
+                    else ""
+                ),
                 f"upgrade the NVIDIA driver to one that supports CUDA {needed[0]}.{needed[1]}",
                 ("docker",),
             )

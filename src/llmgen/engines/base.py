@@ -222,6 +222,7 @@ class Engine(ABC):
     memory_flags: ClassVar[MemoryFlags | None] = None  # None: fit's GGUF estimator applies
     # CUDA version the pinned GPU image is built on (the nvidia/cuda base refuses older drivers).
     image_cuda: ClassVar[tuple[int, int]]
+    image_cuda_read_at: ClassVar[str]  # the release whose Dockerfile image_cuda was read in
     # How `<executable> --version` reports the version: a regex (first non-empty group) and
     # how llmgen spells the pin from it.
     version_pattern: ClassVar[str]

@@ -51,6 +51,7 @@ class LlamaCppEngine(Engine):
     context_flag = "--ctx-size"
     context_overflow = "llama.cpp warns and quality degrades"
     image_cuda = (12, 8)  # ggml-org/llama.cpp .devops/cuda.Dockerfile
+    image_cuda_read_at = "b11434"
     # llama-server b11434 built from the PyPI sdist: "version: 0.6.0-dev (build 11434, commit
     # unknown)"; from a git checkout: "version: 11434 (<commit>)" -> b11434
     version_pattern = r"\bbuild (\d+)|version:\s*(\d+)\s*\("

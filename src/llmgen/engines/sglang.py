@@ -65,6 +65,7 @@ class SglangEngine(Engine):
     # The wheel sglang==0.5.23 requires CUDA 13 builds (cuda-python>=13.0,
     # flashinfer_python[cu13]), so its image is built on CUDA 13.0.
     image_cuda = (13, 0)
+    image_cuda_read_at = "0.5.23"
     fit_unknown = (
         "SGLang: no estimate; it sizes its KV cache pool from --mem-fraction-static of the "
         "device memory after the weights, and llmgen has not measured SGLang's overheads "

@@ -63,6 +63,7 @@ class TgiEngine(Engine):
         ),
     )
     image_cuda = (12, 4)  # text-generation-inference v3.3.7 Dockerfile:144, nvidia/cuda:12.4.0
+    image_cuda_read_at = "3.3.7"
     # "text-generation-launcher 3.3.7"
     version_pattern = r"text-generation-launcher\s+v?(\d+\.\d+\.\d+)"
     starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct"

@@ -82,6 +82,7 @@ class VllmEngine(Engine):
         cpu_kv_takes_ram_share=True,
     )
     image_cuda = (12, 8)  # vllm-project/vllm docker/Dockerfile
+    image_cuda_read_at = "0.33.0"
     # vllm 0.32.0 CPU build: "0.32.0+cpu" -> 0.32.0
     version_pattern = r"(?m)^\s*v?(\d+\.\d+\.\d+)"
     starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct"
@@ -207,14 +208,34 @@ class VllmEngine(Engine):
         # spec must hold on every device it allows, so rules assume the smallest budget. (The
         # max_num_seqs defaults, 128 on CPU and 256 / 1024 on GPUs, never apply: llmgen always
         # renders --max-num-seqs from runtime.parallel.)
+        found = self._memory_fraction_default(spec)
         if spec.runtime.gpus == 0:
-            return {"--max-num-batched-tokens": ("2048", f"vLLM {self.version} on CPU")}
-        return {
-            "--max-num-batched-tokens": (
-                "2048",
-                f"vLLM {self.version} on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
-            ),
-        }
+            found["--max-num-batched-tokens"] = ("2048", f"vLLM {self.version} on CPU")
+            return found
+        found["--max-num-batched-tokens"] = (
+            "2048",
+            f"vLLM {self.version} on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
+        )
+        return found
+
+    def _memory_fraction_default(self, spec: Spec) -> dict[str, tuple[str, str]]:
+        """--gpu-memory-utilization left unset: 0.92 up to 0.33; from 0.34.0 it is None, read
+        as 1.0 with the extensible KV cache (the default on CUDA and ROCm unless
+        kv_cache_memory_bytes is set) and 0.92 otherwise (vLLM 0.34.0 vllm/config/cache.py,
+        CacheConfig.resolved_gpu_memory_utilization and enable_extensible_kv_cache)."""
+        if not self.at_least("0.34.0"):
+            return {}  # the table's default, 0.92
+        disabled = {"--no-enable-extensible-kv-cache", "--disable-extensible-kv-cache"}
+        extensible = (
+            spec.runtime.gpus > 0
+            and spec.runtime.kv_cache_memory is None
+            and not disabled & set(spec.runtime.extra_args)
+        )
+        if extensible:
+            why = f"vLLM {self.version} on GPUs: the extensible KV cache takes what is free"
+            return {"--gpu-memory-utilization": ("1.0", why)}
+        why = f"vLLM {self.version} without the extensible KV cache"
+        return {"--gpu-memory-utilization": ("0.92", why)}
 
     def context_limit(self, facts: ModelFacts) -> int | None:
         """The longest max_model_len vLLM accepts for this model."""
