@@ -50,6 +50,18 @@ LLAMACPP_SECOND = "b9444"
 # b9444 common/arg.cpp still registers {"--mmap"}, {"--no-mmap"} (an on/off pair; b11434 turned
 # them into --load-mode), so both llmgen (b9444's table) and llama-server accept --no-mmap.
 LLAMACPP_ACCEPTED_BY_OLDER = {"removed-flag-no-mmap": "b9444 common/arg.cpp: --mmap/--no-mmap"}
+# Both refuse, but b9444 cannot say why: with --fit off it dies of SIGSEGV (exit 139, seen
+# here) before src/llama-context.cpp:3434-3435 logs "V cache quantization requires
+# flash_attn" (with --fit on it logs that line from common_fit_params).
+LLAMACPP_REFUSED_UNNAMED_BY_OLDER = {
+    "flash-attn-off-q8-v": "b9444 segfaults (exit 139) instead of naming the cause",
+}
+# Where llmgen is wrong for the older build (found by this job; an issue for the rules):
+LLAMACPP_WRONG_FOR_OLDER = {
+    "repeat-penalty-zero": "b9444 common/arg.cpp:1717-1723 takes any --repeat-penalty (the "
+    "server starts with 0); the refusal of values <= 0 is b11434's (arg.cpp:2098-2100), and "
+    "llmgen applies it to every build",
+}
 
 
 def _record(comparison: Comparison, release: str) -> Comparison:
@@ -111,6 +123,12 @@ def test_llama_server_b9444_agrees(
 ) -> None:
     comparison = judge_llamacpp(case, llama_second_bin, gguf_models, LLAMACPP_SECOND)  # type: ignore[arg-type]
     _record(comparison, LLAMACPP_SECOND)
+    if case.id in LLAMACPP_WRONG_FOR_OLDER:  # type: ignore[attr-defined]
+        assert comparison.kind != "agree", "fixed? drop it from LLAMACPP_WRONG_FOR_OLDER"
+        pytest.xfail(LLAMACPP_WRONG_FOR_OLDER[case.id])  # type: ignore[attr-defined]
+    if case.id in LLAMACPP_REFUSED_UNNAMED_BY_OLDER:  # type: ignore[attr-defined]
+        assert comparison.llmgen == comparison.oracle == "refuse", comparison.why
+        return
     accepted = LLAMACPP_ACCEPTED_BY_OLDER.get(case.id, "")  # type: ignore[attr-defined]
     _expect(comparison, case.policy, case.disagree, accepted)  # type: ignore[attr-defined]
 
