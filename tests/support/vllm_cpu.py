@@ -10,13 +10,14 @@ connections, measure the group's memory, stop the group) only touch the group th
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -96,7 +97,20 @@ def write_vllm_spec(
     return path
 
 
-# --- processes -----------------------------------------------------------------------------
+# --- processes ---------------------------------------------------------------------------
+
+VLLM_LOCK = "/tmp/llmgen-vllm.lock"  # one vLLM at a time on the shared cores (flock(1) too)
+
+
+@contextlib.contextmanager
+def vllm_lock() -> Iterator[None]:
+    """Hold the machine-wide vLLM lock (the one `flock /tmp/llmgen-vllm.lock` takes)."""
+    with open(VLLM_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def start_group(argv: list[str], env: Mapping[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:

@@ -106,6 +106,8 @@ def run_checks(analysis: Analysis | None, via: Way | None = None) -> Report:
     shm = engine.shm_size(spec)
     if spec.runtime.gpus > 1 and shm:
         checks.append(_shm_check(shm, spec.runtime.gpus))
+    elif spec.runtime.gpus == 0 and engine.cpu_shm_bytes:
+        checks.append(_cpu_shm_check(engine, shm or "1g"))
     checks.append(_disk_check(analysis))
     checks.append(_memory_check(analysis))
     if engine.loads_gguf:  # llama.cpp: the CPU's features decide which weights repack
@@ -383,6 +385,34 @@ def _shm_check(needed_text: str, gpus: int) -> Check:
             detail,
             f"remount it larger: sudo mount -o remount,size={needed_text} /dev/shm "
             "(docker-run.sh sets --shm-size itself)",
+            ("native",),
+        )
+    return Check("shared memory", "ok", detail)
+
+
+def _cpu_shm_check(engine: Engine, container_size: str) -> Check:
+    """The CPU engine's start-up queues must fit in /dev/shm's free space (a container's
+    default 64 MiB does not): launch.sh and the unit run with this host's /dev/shm."""
+    needed = engine.cpu_shm_bytes
+    found = probes.filesystem("/dev/shm")
+    if found is None or found[0] != "/dev/shm":
+        return Check(
+            "shared memory", "problem", "/dev/shm is missing", "mount a tmpfs on /dev/shm",
+            ("native",),
+        )  # fmt: skip
+    free = found[2]
+    detail = (
+        f"/dev/shm has {probes.human(free)} free; {engine.title} on CPU needs "
+        f"{probes.human(needed)} free at start-up"
+    )
+    if free < needed:
+        return Check(
+            "shared memory",
+            "problem",
+            f"{detail}, else it stops with 'Insufficient space in /dev/shm'",
+            f"give /dev/shm more room: sudo mount -o remount,size={container_size} /dev/shm "
+            f"(in a container: --shm-size {container_size}, which docker-run.sh, compose.yaml "
+            "and the pods set)",
             ("native",),
         )
     return Check("shared memory", "ok", detail)

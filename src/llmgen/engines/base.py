@@ -192,6 +192,8 @@ class Engine(ABC):
     # Cache variables the systemd unit points into its CacheDirectory (variable -> subfolder).
     unit_cache_dirs: ClassVar[tuple[tuple[str, str], ...]] = (("HF_HOME", "huggingface"),)
     start_period_s: ClassVar[int] = 600
+    # Bytes of /dev/shm the CPU engine must find free at start-up (doctor checks it), or 0.
+    cpu_shm_bytes: ClassVar[int] = 0
     # How a context_length beyond the model's trained maximum is judged: vLLM refuses to start.
     long_context_is_error: ClassVar[bool] = False
     shards_split_heads: ClassVar[bool] = False  # tensor parallel divides attention heads

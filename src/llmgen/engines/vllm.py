@@ -91,6 +91,13 @@ class VllmEngine(Engine):
         "  kv_cache_memory: 1G         # KV cache size (vLLM on CPU needs it)",
         "  enforce_eager: true         # no graph capture: starts in seconds on CPU",
     )
+    # On CPU vLLM always runs the multiprocess executor (vllm/platforms/cpu.py:334-341), whose
+    # message queues live in /dev/shm: 10 chunks of 16 MiB + 2 flag bytes for the scheduler's
+    # queue (v1/executor/multiproc_executor.py:151-168), then 10 of 24 MiB + 2 for the worker's
+    # answers (:624, MessageQueue(1, 1) defaults at distributed/device_communicators/
+    # shm_broadcast.py:492-493); each refuses to start with "Insufficient space in /dev/shm"
+    # when it does not fit in the free space (:231-260, :336). Read in vllm 0.32.0.
+    cpu_shm_bytes = 10 * (24 * 2**20 + 2)
     # vllm/v1/attention/backends/cpu_attn.py get_supported_head_sizes, the same list in 0.30.0-0.34.0.
     cpu_head_sizes = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
     parallel_flags = (
