@@ -130,3 +130,23 @@ def test_a_spec_that_is_wrong_at_its_own_version_is_exit_2(tmp_path: Path) -> No
     assert code == 2 and "no such file" in err
     code, _, err = upgrade(str(spec))
     assert code == 2 and "Missing option '--to'" in err
+
+
+def test_a_spec_without_a_pin_follows_the_newest(tmp_path: Path) -> None:
+    """No engine_version: the spec runs the newest table's release; moving to it needs no edit,
+    moving to an older one needs the pin."""
+    builds = sorted(
+        (p.name.split("-")[1] for p in TABLES.glob("llamacpp-*-flags.tsv")),
+        key=lambda b: int(b.removeprefix("b")),
+    )
+    spec = tmp_path / "l.yaml"
+    spec.write_text("name: demo\nengine: llamacpp\nmodel: {path: /m/x.gguf}\n")
+    code, out, _ = upgrade(str(spec), "--to", builds[-1], "--format", "json")
+    report = json.loads(out)
+    assert code == 0 and (report["from"], report["to"], report["edits"]) == (
+        builds[-1],
+        builds[-1],
+        [],
+    )
+    code, out, _ = upgrade(str(spec), "--to", builds[0], "--format", "json")
+    assert code == 0 and json.loads(out)["edits"] == [f"engine_version: {builds[0]}"]
