@@ -130,6 +130,4 @@ def judge_all(
     version: str = ORACLE_VERSION,
 ) -> dict[str, Comparison]:
     """llmgen's and vLLM's verdicts on every case, compared; keyed by case id."""
-    return oracle(work).judge_all(
-        cases, lambda case: spec_for(case, models, version), python, work
-    )
+    return oracle(work).judge_all(cases, lambda case: spec_for(case, models, version), python, work)
