@@ -217,10 +217,10 @@ def as_text(found: Upgrade) -> str:
         lines += [f"  {d.format()}" for d in found.warnings]
     if found.defaults:
         lines.append("defaults that move (flags the spec leaves to the engine):")
-        width = max(len(m.flag) for m in found.defaults)
-        for m in found.defaults:
-            before, after = _shown_pair(m.old, m.new)
-            lines.append(f"  {m.flag:{width}}  {before}  ->  {after}")
+        width = max(len(moved.flag) for moved in found.defaults)
+        for moved in found.defaults:
+            before, after = _shown_pair(moved.old, moved.new)
+            lines.append(f"  {moved.flag:{width}}  {before}  ->  {after}")
     else:
         lines.append("defaults: none of the flags the spec leaves to the engine moves")
     old_image, new_image = found.image
