@@ -85,11 +85,16 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (
             "tests/rules/test_client_values.py",
             "tests/rules/test_client_section.py",
+            # The rules' declarations (name, severity, words) against docs/spec-rules.md.
+            "tests/rules/test_rules_table.py",
             "-k",
             "not every_client and not hostile_prompt",
         ),
     ),
-    "deploy": (("src/llmgen/rules/deploy.py",), ("tests/rules/test_deploy.py",)),
+    "deploy": (
+        ("src/llmgen/rules/deploy.py",),
+        ("tests/rules/test_deploy.py", "tests/rules/test_rules_table.py"),
+    ),
     "kube": (("src/llmgen/render/kube.py",), ("tests/render/test_kube_sizing.py",)),
     "fit-run": (
         ("src/llmgen/fit/run.py",),
@@ -123,7 +128,7 @@ MESSAGE_CALLS: dict[str, tuple[str, ...]] = {
     f"src/llmgen/engines/{module}.py": ("error", "warning", "make")
     for module in ("base", "vllm", "tgi", "llamacpp")
 }
-COPIED = ("src", "tests", "templates", "schemas", "examples", "pyproject.toml", "README.md")
+COPIED = ("src", "tests", "templates", "schemas", "examples", "pyproject.toml", "README.md", "docs")
 
 
 def copy_repository(into: Path) -> Path:
