@@ -22,7 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.support (engines and model writers)
 
 from tests.support.engines import llama_server_binary  # noqa: E402
-from tests.support.gguf_shapes import Shape, write_shaped_gguf  # noqa: E402
+from tests.support.gguf_shapes import (  # noqa: E402
+    GEMMA2_PATTERN,
+    GEMMA2_SWA,
+    Shape,
+    write_shaped_gguf,
+)
 from tests.support.llama_memory import measure_llama_server  # noqa: E402
 
 from llmgen.engines import ENGINES  # noqa: E402
@@ -107,6 +112,18 @@ SHAPES += tuple(
         ("IQ4_NL", "tied", 32000, 512, 6, 8, 2, True),
         ("Q4_K", "vocab256k", 256000, 512, 4, 4, 1, True),
     )
+)
+# Sliding-window attention: llama.cpp's gemma2 loader's period, and the GGUF's own pattern.
+SWA_SHAPES = (GEMMA2_SWA, GEMMA2_PATTERN)
+SHAPES += SWA_SHAPES
+# One request makes at most 2 context checkpoints (4 + n_ubatch and 4 tokens before the end of
+# the prompt, tools/server/server-context.cpp), so the SWA cases bound them at 2 (fit counts
+# them at the bound); --swa-full keeps every layer's full context and makes none.
+SWA_CASES: tuple[tuple[int, int, tuple[str, ...]], ...] = (
+    (4096, 1, ("--ctx-checkpoints", "2")),
+    (4096, 2, ("--ctx-checkpoints", "2")),
+    (8192, 1, ("--ctx-checkpoints", "2")),
+    (4096, 1, ("--swa-full",)),
 )
 CASES = ((512, 1), (4096, 4), (8192, 1))  # (context_length per slot, parallel)
 # Load and cache flags, on a 4096 x 1 case of every shape (--flags).
@@ -224,6 +241,8 @@ def main() -> None:
             cases = [(c, p, ()) for c, p in (QUICK_CASES if options.quick else CASES)]
             if options.flags:
                 cases += [(4096, 1, flags) for flags in FLAG_CASES]
+            if shape in SWA_SHAPES:
+                cases = list(SWA_CASES)
             for context, parallel, flags in cases:
                 row = run_case(binary, model, shape, context, parallel, flags)
                 rows.append(row)

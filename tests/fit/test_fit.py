@@ -46,7 +46,7 @@ def test_json_contract(tmp_path: Path, gguf_model: Path) -> None:
     code, out, _ = fit(str(spec), "--memory", "8G", "--format", "json", "--offline")
     assert code == 0
     report = json.loads(out)
-    assert set(report) == {"engine", "model", "devices", "verdict", "fixes"}
+    assert set(report) == {"engine", "model", "devices", "verdict", "fixes", "cpu_features"}
     assert report["engine"] == "llamacpp" and report["verdict"] == "fits"
     assert report["model"]["source"] == str(gguf_model)
     assert report["model"]["layers"] == SHAPE.n_layer

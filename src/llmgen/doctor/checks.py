@@ -108,6 +108,8 @@ def run_checks(analysis: Analysis | None, via: Way | None = None) -> Report:
         checks.append(_shm_check(shm, spec.runtime.gpus))
     checks.append(_disk_check(analysis))
     checks.append(_memory_check(analysis))
+    if engine.loads_gguf:  # llama.cpp: the CPU's features decide which weights repack
+        checks.append(_cpu_features_check())
     checks += _model_access_checks(spec)
     return Report(tuple(checks), via)
 
@@ -135,7 +137,17 @@ def _general_checks() -> list[Check]:
         checks.append(Check("gpu", "info", "no NVIDIA driver (nvidia-smi not found): CPU only"))
     else:
         checks.append(_driver_line(smi))
+    checks.append(_cpu_features_check())
     return checks
+
+
+def _cpu_features_check() -> Check:
+    """The CPU features that decide which weights llama.cpp repacks, read as `llmgen fit`
+    reads them (llmgen.fit.llama_repack): one reading for both."""
+    from llmgen.fit.llama_repack import describe_features, serving_features
+
+    features, source = serving_features(None)
+    return Check("cpu features", "info", describe_features(features, source))
 
 
 def _engine_checks(engine: Engine, executable: str | None, required: bool) -> list[Check]:

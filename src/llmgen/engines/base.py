@@ -353,6 +353,16 @@ class Engine(ABC):
         """Start-up rules of this engine that need the model's facts (llmgen.rules.model)."""
         return []
 
+    def configured_facts(self, config: EffectiveConfig, facts: ModelFacts) -> ModelFacts:
+        """The model's facts as the engine sees them under this configuration (vLLM applies
+        --hf-overrides to the model's config before it derives the context)."""
+        return facts
+
+    def context_fix(self, facts: ModelFacts) -> str:
+        """Another way past the context limit than a shorter context, or "" (words after
+        "set ... or lower")."""
+        return ""
+
     def context_limit(self, facts: ModelFacts) -> int | None:
         """The longest context this engine accepts for the model."""
         return facts.max_position_embeddings

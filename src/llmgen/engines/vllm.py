@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from llmgen.engines import vllm_overrides
 from llmgen.engines.base import Engine, MemoryFlags, renamed_or_model_string
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.engines.rules import world_size_rule
@@ -212,12 +213,56 @@ class VllmEngine(Engine):
         """The longest max_model_len vLLM accepts for this model."""
         return vllm_max_model_len(facts)
 
+    def context_fix(self, facts: ModelFacts) -> str:
+        """For a yarn-like rope whose scaled length exceeds max_position_embeddings: vLLM never
+        applies the factor (it takes max_position_embeddings as already scaled), so the longer
+        context needs max_position_embeddings itself raised."""
+        kind, factor = facts.rope_scaling_type, facts.rope_scaling_factor
+        original = facts.rope_original_context or facts.max_position_embeddings
+        if kind not in vllm_overrides.FACTOR_UNREAD or not factor or not original:
+            return ""
+        scaled = int(original * factor)
+        if scaled <= (facts.max_position_embeddings or 0):
+            return ""
+        return (
+            f', or add "max_position_embeddings": {scaled} to --hf-overrides (vLLM takes it '
+            f"as already scaled for {kind} rope and never applies the factor x{factor:g})"
+        )
+
+    def configured_facts(self, config: EffectiveConfig, facts: ModelFacts) -> ModelFacts:
+        """The facts with --hf-overrides applied, as vLLM's ModelConfig applies them
+        (llmgen.engines.vllm_overrides); unchanged when the overrides are refused."""
+        given = config.given(vllm_overrides.FLAG)
+        if given is None:
+            return facts
+        overrides, _ = vllm_overrides.parse(given.value)
+        if overrides is None or vllm_overrides.problems(overrides):
+            return facts  # _override_rules reports it
+        return vllm_overrides.apply(facts, overrides)
+
     def config_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
         found = world_size_rule(self, spec, config)
         found += self._budget_rules(spec, config)
         found += self._hardware_rules(spec, config)
         found += self._serve_arg_rules(config)
+        found += self._override_rules(config)
         return found
+
+    def _override_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
+        """--hf-overrides that vLLM's ModelConfig refuses (llmgen.engines.vllm_overrides)."""
+        given = config.given(vllm_overrides.FLAG)
+        if given is None:
+            return []
+        overrides, wrong = vllm_overrides.parse(given.value)
+        example = (
+            'give one JSON object, e.g. \'{"rope_scaling": {"rope_type": "linear", '
+            '"factor": 2.0}}\' (quote it whole in YAML)'
+        )
+        found = [(wrong, example)] if overrides is None else vllm_overrides.problems(overrides)
+        return [
+            error(given.origin.path, f"{vllm_overrides.FLAG} {problem}: vLLM refuses to start", fix)
+            for problem, fix in found
+        ]
 
     def _serve_arg_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
         """vLLM 0.33.0's own argument checks (config classes and validate_parsed_serve_args)."""

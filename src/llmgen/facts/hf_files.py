@@ -32,7 +32,7 @@ MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 _TORCH_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float": 4, "half": 2}
 # config.json keys vLLM reads for the trained context; it takes the smallest present
 # (vllm/transformers_utils/model_arch_config_convertor.py, derive_max_model_len_and_key).
-_MAX_LEN_KEYS = (
+MAX_LEN_KEYS = (
     "max_position_embeddings",
     "n_positions",
     "max_seq_len",
@@ -91,7 +91,7 @@ def facts_from_config(
     if model_max is not None and model_max > 10**12:  # transformers' "no limit" sentinel
         model_max = None
     tied = inner.get("tie_word_embeddings", config.get("tie_word_embeddings"))
-    lengths = [v for key in _MAX_LEN_KEYS if (v := _int(inner.get(key))) is not None]
+    lengths = [v for key in MAX_LEN_KEYS if (v := _int(inner.get(key))) is not None]
     model_type = config.get("model_type")
     return ModelFacts(
         source=source,

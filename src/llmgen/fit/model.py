@@ -82,6 +82,8 @@ class FitReport:
     devices: tuple[DeviceEstimate, ...]
     fixes: tuple[Fix, ...] = ()
     notes: tuple[str, ...] = field(default=())  # assumptions the estimate made
+    # llama.cpp: the CPU features that decided repacking (sorted names) and where they came from
+    cpu_features: tuple[tuple[str, ...], str] | None = None
 
     @property
     def verdict(self) -> Verdict:

@@ -13,7 +13,7 @@ def as_json(report: FitReport) -> dict[str, Any]:
     {engine, model: {source, ...facts}, devices: [{name, estimate_bytes, budget_bytes,
     breakdown: {weights, kv_cache, compute, overhead,
     prompt_cache}}], verdict, fixes: [{field, from, to,
-    saves_bytes, device}]}."""
+    saves_bytes, device}], cpu_features: {names, source} (llama.cpp; else null)}."""
     model: dict[str, Any]
     if report.facts is None:
         model = {"source": None, "unknown": report.model_note}
@@ -49,6 +49,11 @@ def as_json(report: FitReport) -> dict[str, Any]:
             }
             for fix in report.fixes
         ],
+        "cpu_features": (
+            {"names": list(report.cpu_features[0]), "source": report.cpu_features[1]}
+            if report.cpu_features is not None
+            else None
+        ),
     }
 
 

@@ -15,7 +15,7 @@ from llmgen.facts.ggml_types import preset_bits_per_weight
 from llmgen.facts.model import ModelFacts
 from llmgen.facts.resolve import FactsLookup, lookup_facts
 from llmgen.fit import hf_engines, llamacpp
-from llmgen.fit.llama_repack import DEFAULT_FEATURES, host_cpu_features
+from llmgen.fit.llama_repack import describe_features, serving_features
 from llmgen.fit.model import Breakdown, DeviceEstimate, FitReport, Fix, missing_facts
 from llmgen.fit.sizes import format_size, parse_size
 from llmgen.spec.models import Spec
@@ -41,15 +41,6 @@ def budgets_for(spec: Spec, gpu_memory: str | None, memory: str | None) -> Budge
         host = machine_memory()
         note = "host budget: this machine's RAM (give --memory or hardware.memory)"
     return Budgets(host, parse_size(gpu_text) if gpu_text else None, note)
-
-
-def _cpu_features(given: frozenset[str] | None) -> tuple[frozenset[str], str]:
-    if given is not None:
-        return given, "given"
-    host = host_cpu_features()
-    if host is None:
-        return DEFAULT_FEATURES, "assumed: /proc/cpuinfo unreadable"
-    return host, "this machine's /proc/cpuinfo"
 
 
 def machine_memory() -> int | None:
@@ -101,8 +92,9 @@ def fit_spec(
     notes = [budgets.host_note] if budgets.host_note else []
     if budgets.gpu is None and spec.runtime.gpus > 0:
         notes.append("GPU budget unknown: give --gpu-memory or hardware.gpu_memory")
+    assumed: tuple[tuple[str, ...], str] | None = None  # llama.cpp's CPU features
     if engine.memory_flags is None:  # a GGUF engine: llama.cpp's own estimator
-        features, feature_source = _cpu_features(cpu_features)
+        features, feature_source = serving_features(cpu_features)
         setup = llamacpp.setup_from_config(config, spec.runtime.gpus, facts.layers, features)
 
         def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
@@ -121,13 +113,14 @@ def fit_spec(
                 f"the estimate counts llama-server's prompt cache at its bound "
                 f"(--cache-ram {setup.cache_ram_mib} MiB), which it reaches under traffic"
             )
-        if facts.kind == "gguf" and setup.repack and spec.runtime.gpus == 0:
-            names = ", ".join(sorted(features)) or "none"
+        assumed = (tuple(sorted(features)), feature_source)
+        if setup.repack:
             notes.append(
-                f"host weights count the mapped file plus the matrices ggml-cpu repacks for "
-                f"CPU features {names} ({feature_source}; llmgen fit --cpu-features for "
-                "another host)"
+                "host weights count the mapped file plus the matrices ggml-cpu repacks; "
+                "CPU features " + describe_features(features, feature_source)
             )
+        else:
+            notes.append("--no-repack: no repacked copies, whatever the CPU's features")
     else:
         hf_setup = _hf_setup(spec, config, engine.memory_flags)
 
@@ -138,7 +131,7 @@ def fit_spec(
 
         devices = evaluate(hf_setup)
         fixes = _hf_fixes(spec, facts, hf_setup, devices, evaluate)
-    return FitReport(spec.engine, facts, found.note, devices, tuple(fixes), tuple(notes))
+    return FitReport(spec.engine, facts, found.note, devices, tuple(fixes), tuple(notes), assumed)
 
 
 def _devices(

@@ -51,7 +51,8 @@ def unreadable(c: Context) -> list[Diagnostic]:
     when=facts_known,
 )
 def context(c: Context) -> list[Diagnostic]:
-    engine, spec, config, facts = c.engine, c.spec, c.config, _facts(c)
+    engine, spec, config = c.engine, c.spec, c.config
+    facts = engine.configured_facts(config, _facts(c))
     limit = engine.context_limit(facts)
     asked = engine.context_per_sequence(spec, config)
     name = engine.context_flag
@@ -66,7 +67,7 @@ def context(c: Context) -> list[Diagnostic]:
             config.path_of(name),
             f"{asked} tokens per sequence is beyond {engine.context_limit_words} for this "
             f"model: {limit} tokens ({facts.source}{scaled}); {engine.context_overflow}",
-            f"set {config.field_for(name)} to {limit} or lower",
+            f"set {config.field_for(name)} to {limit} or lower{engine.context_fix(facts)}",
         )
     ]
 
