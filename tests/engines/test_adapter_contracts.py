@@ -22,6 +22,9 @@ from llmgen.errors import Diagnostic
 from llmgen.facts.model import ModelFacts
 from llmgen.rules.model import facts_rules
 from llmgen.spec.models import Spec, parse_spec
+from tests.support.versions import newest
+
+VLLM = newest("vllm")  # a spec without engine_version runs the newest table's release
 
 HUB = "HuggingFaceTB/SmolLM2-360M-Instruct"
 GGUF_HUB = "bartowski/SmolLM2-360M-Instruct-GGUF:Q4_K_M"
@@ -78,7 +81,7 @@ def test_client_and_published_hosts() -> None:
 
 def test_plan_carries_the_spec_values() -> None:
     p = plan("vllm", server={"port": 8123, "executable": "/opt/v/bin/vllm"})
-    assert p.engine == "vllm" and p.engine_title == "vLLM" and p.engine_version == "0.33.0"
+    assert p.engine == "vllm" and p.engine_title == "vLLM" and p.engine_version == VLLM
     assert p.host == "127.0.0.1" and p.port == 8123
     assert p.unit_executable == "/opt/v/bin/vllm"
     assert p.argv[:3] == ("vllm", "serve", HUB)
@@ -93,7 +96,7 @@ def test_plan_carries_the_spec_values() -> None:
 @pytest.mark.parametrize(
     ("engine", "title", "version", "argv"),
     [
-        ("vllm", "vLLM", "0.33.0", ("vllm", "serve", HUB)),
+        ("vllm", "vLLM", VLLM, ("vllm", "serve", HUB)),
         ("tgi", "TGI", "3.3.7", ("text-generation-launcher", "--model-id", HUB)),
         ("llamacpp", "llama.cpp", "b11434", ("llama-server", "--hf-repo", GGUF_HUB)),
     ],
@@ -179,7 +182,7 @@ def test_local_model_needs_no_hub_token_and_is_mounted_read_only(tmp_path: Any) 
 @pytest.mark.parametrize(
     ("engine", "image"),
     [
-        ("vllm", "vllm/vllm-openai:v0.33.0"),
+        ("vllm", f"vllm/vllm-openai:v{VLLM}"),
         ("tgi", "ghcr.io/huggingface/text-generation-inference:3.3.7"),
         ("llamacpp", "ghcr.io/ggml-org/llama.cpp:server-cuda-b11434"),
     ],
@@ -191,7 +194,7 @@ def test_gpu_image(engine: str, image: str) -> None:
 @pytest.mark.parametrize(
     ("engine", "image"),
     [
-        ("vllm", "vllm/vllm-openai-cpu:v0.33.0-x86_64"),
+        ("vllm", f"vllm/vllm-openai-cpu:v{VLLM}-x86_64"),
         ("tgi", "ghcr.io/huggingface/text-generation-inference:3.3.7-intel-cpu"),
         ("llamacpp", "ghcr.io/ggml-org/llama.cpp:server-b11434"),
     ],
@@ -1126,7 +1129,7 @@ def test_engine_facts() -> None:
     # vLLM's cache root variable must be writable under the unit's sandbox.
     assert [name for name, _ in plan("vllm").unit_cache_dirs] == ["HF_HOME", "VLLM_CACHE_ROOT"]
     assert [name for name, _ in plan("tgi").unit_cache_dirs] == ["HF_HOME"]
-    assert plan("vllm").install_hint.startswith("pip install vllm==0.33.0")
+    assert plan("vllm").install_hint.startswith(f"pip install vllm=={VLLM}")
     assert plan("vllm").config.device == "cpu"  # type: ignore[union-attr]
     assert plan("vllm", runtime={"gpus": 1}).config.device == "gpu"  # type: ignore[union-attr]
 

@@ -20,7 +20,7 @@ from tests.spec_matrix import matrix
 MATRIX = matrix()
 REPO = Path(__file__).resolve().parents[2]
 TABLES = {
-    "vllm": "vllm-0.33.0-flags.tsv",
+    "vllm": "vllm-0.34.0-flags.tsv",  # the newest release: what a spec without engine_version gets
     "tgi": "tgi-3.3.7-flags.tsv",
     "llamacpp": "llamacpp-b11434-flags.tsv",
 }
@@ -203,8 +203,11 @@ def test_tgi_never_renders_the_ambiguous_short_port_flag() -> None:
 
 def test_flag_tables_ship_with_the_package() -> None:
     counts = {key: len(engine.flag_table.flags) for key, engine in ENGINES.items()}
-    # SGLang: the options of its parser (ServerArgs.add_cli_args), 532 in 0.5.23.
-    assert counts == {"vllm": 322, "tgi": 54, "llamacpp": 256, "sglang": 532}
+    # The newest release of each: the options of its parser or source, as
+    # scripts/flag-table.py counts them: vLLM 0.34.0's `vllm serve` parser 329, TGI v3.3.7's
+    # struct Args 54, llama.cpp b11434's server add_opt calls 256, SGLang 0.5.23's
+    # ServerArgs.add_cli_args 532.
+    assert counts == {"vllm": 329, "tgi": 54, "llamacpp": 256, "sglang": 532}
 
 
 # --- the effective configuration: extra_args parsed once through the flag table --------------

@@ -29,7 +29,7 @@ pytest_plugins = ("tests.support.vllm_fixtures",)
 
 REPO = Path(__file__).resolve().parents[2]
 FLAG_TABLES = {
-    "vllm": "vllm-0.33.0-flags.tsv",
+    "vllm": "vllm-0.34.0-flags.tsv",  # the newest release, the default
     "tgi": "tgi-3.3.7-flags.tsv",
     "llamacpp": "llamacpp-b11434-flags.tsv",
 }

@@ -16,8 +16,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +23,15 @@ import pytest
 import yaml
 
 from tests.support.bundles import compose_binary
+from tests.support.docker_engine import (
+    Created,
+    container_exists,
+    docker,
+    models_via_loopback,
+    setup_image,
+    wait_gone,
+    wait_health,
+)
 from tests.support.engines import free_port
 
 pytest_plugins = ("tests.support.fixtures",)
@@ -35,66 +42,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.engine, pytest.mark.timeout(1800)]
 REPO = Path(__file__).resolve().parents[2]
 GPU_ERROR = 'could not select device driver "" with capabilities: [[gpu]]'
 LLMGEN = str(Path(sys.executable).parent / "llmgen")
-HF_CACHE_VOLUME = "llmgen-hf-cache"
-WAIT = [
-    "--wait",
-    "--wait-timeout",
-    "240",
-]  # compose up returns once the healthcheck passes  # the named volume docker-run.sh mounts
-
-
-def docker(
-    *args: str, check: bool = True, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check:
-        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stdout}{done.stderr}"
-    return done
+WAIT = ["--wait", "--wait-timeout", "240"]  # compose up returns once the healthcheck passes
 
 
 @pytest.fixture(scope="session")
 def llama_image() -> str:
     """The local stand-in for the official image, built (once) by scripts/setup-docker.sh."""
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "setup-docker.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"scripts/setup-docker.sh failed (CI runs it):\n{done.stderr}", pytrace=False)
-    return done.stdout.strip().splitlines()[-1]
-
-
-class Created:
-    """What a test made on the engine, removed by name at the end even when the test fails."""
-
-    def __init__(self) -> None:
-        self.containers: list[str] = []
-        self.images: list[str] = []
-        self.compose: list[tuple[Path, str]] = []  # (folder, project)
-        # docker-run.sh creates this shared volume when it is missing; remove only ours.
-        existed = docker("volume", "inspect", HF_CACHE_VOLUME, check=False)
-        self.hf_volume_existed = existed.returncode == 0
-
-    def cleanup(self) -> None:
-        for folder, project in self.compose:
-            subprocess.run(
-                [compose_binary(), "-p", project, "down", "--volumes", "--timeout", "5"],
-                cwd=folder,
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
-        for name in self.containers:
-            docker("rm", "--force", "--volumes", name, check=False)
-        for image in self.images:
-            docker("rmi", "--force", image, check=False)
-        if not self.hf_volume_existed:
-            docker("volume", "rm", HF_CACHE_VOLUME, check=False)
+    return setup_image("setup-docker.sh")
 
 
 @pytest.fixture
@@ -132,25 +86,6 @@ def deployment(tmp_path: Path, tiny_gguf: Path) -> Callable[..., tuple[Path, str
         return out, name, port
 
     return make
-
-
-def container_exists(name: str) -> bool:
-    return bool(docker("ps", "-a", "-q", "-f", f"name=^/{name}$").stdout.strip())
-
-
-def wait_gone(name: str, timeout: float = 30) -> bool:
-    """`--rm` removes a stopped container asynchronously; wait for it, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while container_exists(name):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
-def models_via_loopback(port: int) -> list[str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=30) as response:
-        return [m["id"] for m in json.load(response)["data"]]
 
 
 def test_verify_via_docker_run(
@@ -297,13 +232,7 @@ def test_dockerfile_builds_and_its_healthcheck_turns_healthy(
         "--volume", f"{tiny_gguf}:{tiny_gguf}:ro", tag,
     )  # fmt: skip
     # The image's HEALTHCHECK runs every 30 s: wait for its verdict with a deadline.
-    deadline = time.monotonic() + 150
-    status = ""
-    while time.monotonic() < deadline:
-        status = docker("inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip()
-        if status in ("healthy", "unhealthy"):
-            break
-        time.sleep(1)
+    status = wait_health(name, 150)
     assert status == "healthy", docker("logs", "--tail", "20", name, check=False).stderr
     assert models_via_loopback(port) == ["tiny.gguf"]
 

@@ -11,6 +11,7 @@ import yaml
 from llmgen.engines import ENGINES
 from llmgen.render.bundle import Bundle, render
 from llmgen.spec.models import parse_spec
+from tests.support.versions import newest
 
 MODELS = {
     "vllm": {"id": "org/model"},
@@ -47,8 +48,8 @@ def test_gpu_spec_asks_for_gpus_everywhere(engine: str) -> None:
 
 # ../shared/engines/README.md, "Cross-engine knobs" (GPU image / CPU image rows).
 IMAGES = {
-    ("vllm", 0): "vllm/vllm-openai-cpu:v0.33.0-x86_64",
-    ("vllm", 1): "vllm/vllm-openai:v0.33.0",
+    ("vllm", 0): f"vllm/vllm-openai-cpu:v{newest('vllm')}-x86_64",
+    ("vllm", 1): f"vllm/vllm-openai:v{newest('vllm')}",
     ("tgi", 0): "ghcr.io/huggingface/text-generation-inference:3.3.7-intel-cpu",
     ("tgi", 1): "ghcr.io/huggingface/text-generation-inference:3.3.7",
     ("llamacpp", 0): "ghcr.io/ggml-org/llama.cpp:server-b11434",

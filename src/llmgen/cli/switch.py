@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import yaml
 
-from llmgen.engines import ENGINES, Engine
+from llmgen.engines import ENGINES, Engine, adapter
 from llmgen.errors import Diagnostic, LlmgenError, Severity, SpecError
 
 
@@ -69,7 +69,12 @@ def move(path: Path, target: str) -> Move:
     if not isinstance(data, dict) or data.get("engine") not in ENGINES:
         raise LlmgenError(f"{path}: not a spec with a known engine: (run llmgen validate first)")
     source = str(data["engine"])
-    old, new = ENGINES[source], ENGINES[target]
+    pinned = data.get("engine_version")
+    try:
+        old = adapter(source, pinned if isinstance(pinned, str) else None)
+    except ValueError:
+        old = ENGINES[source]  # validate itself reports the unknown version
+    new = ENGINES[target]
     lines = [
         f"{path}: as {target} ({new.title} {new.version}) instead of {source} "
         f"({old.title} {old.version})"
@@ -109,7 +114,16 @@ def move(path: Path, target: str) -> Move:
             f"  API key: {new.title} gets it as {new.api_key_var} (was {old.api_key_var}), "
             f"still from {server['api_key_env']}; open routes: {', '.join(new.open_routes)}"
         )
-    moved = dict(data, engine=target)
+    # Another engine's versions are not this one's: the moved spec runs the newest of it.
+    moved = {
+        key: value
+        for key, value in dict(data, engine=target).items()
+        if key != "engine_version" or source == target
+    }
+    if pinned is not None and source != target:
+        lines.append(
+            f"  engine_version: {pinned} is a {old.title} version; dropped (the newest {new.title}, {new.version})"
+        )
     diagnostics, spec = _judge(yaml.safe_dump(moved, sort_keys=False), path.name)
     if spec is not None:
         old_image = "{}:{}".format(*old.image(spec))

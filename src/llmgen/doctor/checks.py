@@ -94,11 +94,11 @@ def run_checks(analysis: Analysis | None, via: Way | None = None) -> Report:
     if analysis is None:
         return Report(tuple(_general_checks()), None)
     spec = analysis.spec
-    from llmgen.engines import ENGINES
+    from llmgen.engines import engine_of
 
-    engine = ENGINES[spec.engine]
+    engine = engine_of(spec)
     checks: list[Check] = []
-    checks += _engine_checks(engine, spec.server.executable, required=True)
+    checks += _engine_checks(engine, spec.server.executable, required=True, spec=spec)
     checks += _docker_checks(spec.runtime.gpus, required=True)
     if spec.runtime.gpus > 0:
         checks += _gpu_checks(engine, spec.runtime.gpus)
@@ -106,6 +106,8 @@ def run_checks(analysis: Analysis | None, via: Way | None = None) -> Report:
     shm = engine.shm_size(spec)
     if spec.runtime.gpus > 1 and shm:
         checks.append(_shm_check(shm, spec.runtime.gpus))
+    elif spec.runtime.gpus == 0 and engine.cpu_shm_bytes:
+        checks.append(_cpu_shm_check(engine, shm or "1g"))
     checks.append(_disk_check(analysis))
     checks.append(_memory_check(analysis))
     if engine.loads_gguf:  # llama.cpp: the CPU's features decide which weights repack
@@ -150,7 +152,9 @@ def _cpu_features_check() -> Check:
     return Check("cpu features", "info", describe_features(features, source))
 
 
-def _engine_checks(engine: Engine, executable: str | None, required: bool) -> list[Check]:
+def _engine_checks(
+    engine: Engine, executable: str | None, required: bool, spec: Spec | None = None
+) -> list[Check]:
     name = f"{engine.key} binary"
     found = probes.which(executable or engine.executable)
     if found is None:
@@ -190,16 +194,57 @@ def _engine_checks(engine: Engine, executable: str | None, required: bool) -> li
             )
         ]
     if version != engine.version:
-        return [
-            Check(
-                name,
-                "problem",
-                f"{found} is {engine.title} {version}; llmgen renders for {engine.version}, "
-                "whose flags and defaults may differ",
-                f"install {engine.title} {engine.version}: {engine.install_hint}",
-            )
-        ]
+        return [_other_version(engine, f"{found} is {engine.title} {version}", version, spec)]
     return [Check(name, "ok", f"{found} is {engine.title} {version}")]
+
+
+def _other_version(engine: Engine, found: str, version: str, spec: Spec | None) -> Check:
+    """The installed engine is another version than the spec's: judge the spec by it when
+    llmgen knows it, else say which versions llmgen knows."""
+    from llmgen.engines import known_versions
+
+    name = f"{engine.key} binary"
+    known = known_versions(engine.key)
+    if version not in known:
+        return Check(
+            name,
+            "problem",
+            f"{found}, which llmgen does not know (it knows {engine.key} {', '.join(known)}); "
+            "its flags and defaults may differ from what llmgen renders",
+            f"install one of them: {engine.install_hint}",
+        )
+    if spec is None:
+        return Check(name, "ok", f"{found} (llmgen knows it: engine_version: {version})")
+    if spec.engine_version is not None:
+        return Check(
+            name,
+            "problem",
+            f"{found}; the spec pins engine_version: {spec.engine_version}",
+            f"set engine_version: {version} (`llmgen upgrade SPEC --to {version}` says what "
+            f"changes), or install {engine.title} {engine.version}: {engine.install_hint}",
+        )
+    # No pin: the spec runs whatever is installed, so that version's rules judge it.
+    from llmgen.rules.analysis import analyze
+
+    errors = analyze(spec.model_copy(update={"engine_version": version})).errors
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return Check(
+            name,
+            "problem",
+            f"{found}, and the spec names no engine_version, so {version} judges it: "
+            f"{first.path}: {first.message}{more}",
+            f"{first.hint}; or install {engine.title} {engine.version}"
+            if first.hint
+            else f"install {engine.title} {engine.version}: {engine.install_hint}",
+        )
+    return Check(
+        name,
+        "ok",
+        f"{found}, and the spec names no engine_version: judged by {version}, it has no "
+        f"problem (pin engine_version: {version} so the rendered images match)",
+    )
 
 
 def _docker_checks(gpus: int, required: bool) -> list[Check]:
@@ -275,7 +320,12 @@ def _gpu_checks(engine: Engine, wanted: int) -> list[Check]:
                 "gpu cuda",
                 "problem",
                 f"the driver supports CUDA {cuda[0]}.{cuda[1]}; the {engine.title} "
-                f"{engine.version} image needs CUDA {needed[0]}.{needed[1]}",
+                f"{engine.image_cuda_read_at} image needs CUDA {needed[0]}.{needed[1]}"
+                + (
+                    f" (llmgen has not read {engine.version}'s Dockerfile; assumed the same)"
+                    if engine.version != engine.image_cuda_read_at
+                    else ""
+                ),
                 f"upgrade the NVIDIA driver to one that supports CUDA {needed[0]}.{needed[1]}",
                 ("docker",),
             )
@@ -335,6 +385,34 @@ def _shm_check(needed_text: str, gpus: int) -> Check:
             detail,
             f"remount it larger: sudo mount -o remount,size={needed_text} /dev/shm "
             "(docker-run.sh sets --shm-size itself)",
+            ("native",),
+        )
+    return Check("shared memory", "ok", detail)
+
+
+def _cpu_shm_check(engine: Engine, container_size: str) -> Check:
+    """The CPU engine's start-up queues must fit in /dev/shm's free space (a container's
+    default 64 MiB does not): launch.sh and the unit run with this host's /dev/shm."""
+    needed = engine.cpu_shm_bytes
+    found = probes.filesystem("/dev/shm")
+    if found is None or found[0] != "/dev/shm":
+        return Check(
+            "shared memory", "problem", "/dev/shm is missing", "mount a tmpfs on /dev/shm",
+            ("native",),
+        )  # fmt: skip
+    free = found[2]
+    detail = (
+        f"/dev/shm has {probes.human(free)} free; {engine.title} on CPU needs "
+        f"{probes.human(needed)} free at start-up"
+    )
+    if free < needed:
+        return Check(
+            "shared memory",
+            "problem",
+            f"{detail}, else it stops with 'Insufficient space in /dev/shm'",
+            f"give /dev/shm more room: sudo mount -o remount,size={container_size} /dev/shm "
+            f"(in a container: --shm-size {container_size}, which docker-run.sh, compose.yaml "
+            "and the pods set)",
             ("native",),
         )
     return Check("shared memory", "ok", detail)

@@ -24,6 +24,7 @@ from llmgen.engines.effective import (
 )
 from llmgen.engines.flags import FlagTable, load_flag_table
 from llmgen.engines.policy import policy_checks
+from llmgen.engines.registry import newest_version, version_order
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
 
@@ -175,15 +176,14 @@ class Engine(ABC):
 
     key: ClassVar[str]
     title: ClassVar[str]
-    version: ClassVar[str]
+    version: str  # the release this adapter judges and renders for (set per instance)
     executable: ClassVar[str]
     subcommand: ClassVar[tuple[str, ...]] = ()
-    flag_table_file: ClassVar[str]
     unsupported: ClassVar[dict[str, str]] = {}  # runtime field -> why this engine lacks it
     health_path: ClassVar[str] = "/health"
     readiness: ClassVar[Readiness]
     api_key_var: ClassVar[str]
-    install_hint: ClassVar[str]
+    install_recipe: ClassVar[str]  # how to install it; {version} is this adapter's version
     open_routes: ClassVar[tuple[str, ...]]
     cache_volume: ClassVar[tuple[str, str]]  # (named volume, mount point in the image)
     # With `container.model_cache: host`: the container runs as the invoking user, with the
@@ -195,6 +195,8 @@ class Engine(ABC):
     # Cache variables the systemd unit points into its CacheDirectory (variable -> subfolder).
     unit_cache_dirs: ClassVar[tuple[tuple[str, str], ...]] = (("HF_HOME", "huggingface"),)
     start_period_s: ClassVar[int] = 600
+    # Bytes of /dev/shm the CPU engine must find free at start-up (doctor checks it), or 0.
+    cpu_shm_bytes: ClassVar[int] = 0
     # How a context_length beyond the model's trained maximum is judged: vLLM refuses to start.
     long_context_is_error: ClassVar[bool] = False
     shards_split_heads: ClassVar[bool] = False  # tensor parallel divides attention heads
@@ -225,6 +227,7 @@ class Engine(ABC):
     memory_flags: ClassVar[MemoryFlags | None] = None  # None: fit's GGUF estimator applies
     # CUDA version the pinned GPU image is built on (the nvidia/cuda base refuses older drivers).
     image_cuda: ClassVar[tuple[int, int]]
+    image_cuda_read_at: ClassVar[str]  # the release whose Dockerfile image_cuda was read in
     # How `<executable> --version` reports the version: a regex (first non-empty group) and
     # how llmgen spells the pin from it.
     version_pattern: ClassVar[str]
@@ -235,6 +238,28 @@ class Engine(ABC):
     starter_model: ClassVar[str]  # `llmgen init`'s default model
     starter_lines: ClassVar[tuple[str, ...]] = ()  # runtime lines `llmgen init` writes
     names_served_model: ClassVar[bool] = True  # whether model.served_name can rename it
+
+    def __init__(self, version: str | None = None) -> None:
+        """The adapter at `version` (one llmgen ships a flag table for; None: the newest).
+
+        Get adapters through llmgen.engines.engine_of / adapter, which check the version and
+        keep one instance per engine and version.
+        """
+        self.version = version or newest_version(self.key)
+
+    @property
+    def flag_table_file(self) -> str:
+        """This version's table under engines/data/flags/ (written from the engine's parser)."""
+        return f"{self.key}-{self.version}-flags.tsv"
+
+    @property
+    def install_hint(self) -> str:
+        """How to install this engine at this adapter's version."""
+        return self.install_recipe.format(version=self.version)
+
+    def at_least(self, version: str) -> bool:
+        """Whether this adapter's version is `version` or newer (for behaviour that moved)."""
+        return version_order(self.version) >= version_order(version)
 
     @property
     def loads_gguf(self) -> bool:
@@ -303,14 +328,33 @@ class Engine(ABC):
             forbidden=self.forbidden_extra_arg,
             secrets=SECRET_FLAGS,
             duplicate_hint=self.duplicate_hint,
+            history=self.flag_history,
+            notice=self.flag_notice,
         )
+
+    def flag_history(self, spelling: str) -> tuple[str, str] | None:
+        """(message, fix) for a spelling this version lacks that another known version takes."""
+        from llmgen.engines.history import absence
+
+        return absence(self.key, self.title, self.version, spelling)
+
+    def flag_notice(self, spelling: str, path: str) -> list[Diagnostic]:
+        """What this version itself says of a spelling it parses: removed, deprecated, renamed."""
+        from llmgen.engines.history import notice
+
+        told = notice(self.key, self.title, self.version, spelling)
+        if told is None:
+            return []
+        severity, message, fix = told
+        return [error(path, message, fix) if severity == "error" else warning(path, message, fix)]
 
     def effective(self, spec: Spec) -> EffectiveConfig:
         """Parse the spec-derived argv and extra_args once into the effective configuration."""
         words = [Word(text, None) for text in self.serve_args(spec, spec.server.host)]
         words += [Word(text, index) for index, text in enumerate(spec.runtime.extra_args)]
         explicit, problems = parse_argv(self.parser_rules(), words, self.llmgen_notes)
-        spec_problems = [d for d in problems if not d.path.startswith("runtime.extra_args")]
+        # A spec-derived word that parses as no flag at all (path "") can only be a name.
+        spec_problems = [d for d in problems if not d.path]
         if spec_problems:
             # Only a name derived from the model's file or directory can start with '-' (every
             # other spec string has a pattern): the engine would read it as a flag.

@@ -203,6 +203,10 @@ class ParserRules:
     forbidden: Callable[[str, str], list[Diagnostic]] = lambda spelling, path: []
     secrets: Mapping[str, str] = field(default_factory=dict)  # flag -> how to pass it instead
     duplicate_hint: Callable[[str], str] = lambda name: ""
+    # What other versions say of a spelling this one lacks: (message, fix), or None.
+    history: Callable[[str], tuple[str, str] | None] = lambda spelling: None
+    # What this version itself says of a spelling it parses (removed, deprecated, renamed).
+    notice: Callable[[str, str], list[Diagnostic]] = lambda spelling, path: []
 
 
 def parse_argv(
@@ -348,7 +352,7 @@ def _switch_with_value(flag: Flag, spelling: str, path: str) -> Diagnostic:
 def _extra_flag_problems(
     rules: ParserRules, flag: Flag, spelling: str, path: str, settings: Mapping[str, Setting]
 ) -> list[Diagnostic]:
-    found: list[Diagnostic] = []
+    found: list[Diagnostic] = rules.notice(spelling, path)
     previous = settings.get(flag.name)
     if previous is not None and not flag.repeatable:
         if previous.origin.kind == "extra_args":
@@ -424,6 +428,21 @@ def _unknown_flag(rules: ParserRules, text: str, spelling: str, path: str) -> Di
             "argument",
             f"give one item per word, e.g. ['{first}', '{second}', ...]",
         )
+    told = rules.history(spelling)
+    if not path and (told is not None or spelling in rules.owners):
+        # A flag llmgen renders from a field that this version lacks: the field (or the
+        # version) is what to change.
+        owner = rules.owners.get(spelling)
+        why = f"; {told[0]}" if told else ""
+        fix = told[1] if told and told[1].startswith("set engine_version") else ""
+        return error(
+            owner or "engine_version",
+            f"{owner or 'llmgen'} renders '{spelling}', which {rules.title} {rules.version} "
+            f"does not take{why}",
+            fix or (f"remove {owner}" if owner else "choose another engine_version"),
+        )
+    if told is not None:
+        return error(path, *told)
     names = [f.name for f in rules.table.flags]
     close = difflib.get_close_matches(spelling, names, n=1, cutoff=0.6)
     return error(

@@ -28,13 +28,11 @@ class LlamaCppEngine(Engine):
 
     key = "llamacpp"
     title = "llama.cpp"
-    version = "b11434"
     executable = "llama-server"
-    flag_table_file = "llamacpp-b11434-flags.tsv"
     readiness = "503-while-loading"
     api_key_var = "LLAMA_API_KEY"
-    install_hint = (
-        "build llama-server from llama.cpp b11434 (cmake --build build --target "
+    install_recipe = (
+        "build llama-server from llama.cpp {version} (cmake --build build --target "
         "llama-server), or put an existing llama-server on PATH"
     )
     # b11434 tools/server/server-http.cpp: with a key only /health, /v1/health and the web UI's
@@ -53,6 +51,7 @@ class LlamaCppEngine(Engine):
     context_flag = "--ctx-size"
     context_overflow = "llama.cpp warns and quality degrades"
     image_cuda = (12, 8)  # ggml-org/llama.cpp .devops/cuda.Dockerfile
+    image_cuda_read_at = "b11434"
     # llama-server b11434 built from the PyPI sdist: "version: 0.6.0-dev (build 11434, commit
     # unknown)"; from a git checkout: "version: 11434 (<commit>)" -> b11434
     version_pattern = r"\bbuild (\d+)|version:\s*(\d+)\s*\("
@@ -62,6 +61,8 @@ class LlamaCppEngine(Engine):
     # common/arg.cpp (b11434): '_' becomes '-' in `--` arguments, and there is no `--x=v` form.
     underscore_spellings = True
     equals_values = False
+    # Across hosts the head gets `--rpc` from LLMGEN_RPC_SERVERS (llmgen.render.multinode).
+    node_flags = ("--rpc",)
     spec_fields: ClassVar[dict[str, str]] = {
         "--model": "model.path",
         "--hf-repo": "model.id",

@@ -32,19 +32,17 @@ class SglangEngine(Engine):
 
     key = "sglang"
     title = "SGLang"
-    version = "0.5.23"
     # launch_server.py:75-80: `python -m sglang.launch_server` "is still supported, but
     # 'sglang serve' is the recommended entrypoint" (console script sglang = sglang.cli.main).
     executable = "sglang"
     subcommand = ("serve",)
-    flag_table_file = "sglang-0.5.23-flags.tsv"
     # srt/entrypoints/http_server.py: launch_server starts uvicorn only after
     # Engine._launch_subprocesses has loaded the model (connection refused meanwhile); /health
     # then answers 503 while server_status is Starting (the warm-up request, lines 721-736).
     readiness = "503-while-loading"
     api_key_var = API_KEY_VAR
-    install_hint = (
-        "pip install sglang==0.5.23 (GPU); CPU needs SGLang's sgl-kernel CPU build, see "
+    install_recipe = (
+        "pip install sglang=={version} (GPU); CPU needs SGLang's sgl-kernel CPU build, see "
         "SGLang's docs/platforms/cpu_server.md, or use docker-run.sh"
     )
     # srt/utils/auth.py:98-106 decide_request_auth: OPTIONS and every path starting with
@@ -67,6 +65,7 @@ class SglangEngine(Engine):
     # The wheel sglang==0.5.23 requires CUDA 13 builds (cuda-python>=13.0,
     # flashinfer_python[cu13]), so its image is built on CUDA 13.0.
     image_cuda = (13, 0)
+    image_cuda_read_at = "0.5.23"
     fit_unknown = (
         "SGLang: no estimate; it sizes its KV cache pool from --mem-fraction-static of the "
         "device memory after the weights, and llmgen has not measured SGLang's overheads "

@@ -21,14 +21,12 @@ class TgiEngine(Engine):
 
     key = "tgi"
     title = "TGI"
-    version = "3.3.7"
     executable = "text-generation-launcher"
-    flag_table_file = "tgi-3.3.7-flags.tsv"
     readiness = "refused-while-loading"
     api_key_var = "API_KEY"
-    install_hint = (
+    install_recipe = (
         "TGI ships no pip package for the launcher: build it from the TGI source "
-        "release 3.3.7, or use docker-run.sh"
+        "release {version}, or use docker-run.sh"
     )
     open_routes = ("/health", "/info", "/metrics", "/v1/models")
     cache_volume = ("llmgen-tgi-data", "/data")
@@ -65,6 +63,7 @@ class TgiEngine(Engine):
         ),
     )
     image_cuda = (12, 4)  # text-generation-inference v3.3.7 Dockerfile:144, nvidia/cuda:12.4.0
+    image_cuda_read_at = "3.3.7"
     # "text-generation-launcher 3.3.7"
     version_pattern = r"text-generation-launcher\s+v?(\d+\.\d+\.\d+)"
     starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct"

@@ -1,4 +1,9 @@
-"""vLLM 0.33 (`vllm serve`)."""
+"""vLLM (`vllm serve`), releases 0.30.0-0.34.0.
+
+The rules below were read in vLLM 0.33.0 and checked in the wheels of 0.30.0 to 0.34.0, where
+they are the same (the batch defaults, the guarded API prefixes, validate_parsed_serve_args and
+the scheduler's checks); the flags of each release come from its own table.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +32,13 @@ class VllmEngine(Engine):
 
     key = "vllm"
     title = "vLLM"
-    version = "0.33.0"
     executable = "vllm"
     subcommand = ("serve",)
-    flag_table_file = "vllm-0.33.0-flags.tsv"
     readiness = "refused-while-loading"
     api_key_var = "VLLM_API_KEY"
-    install_hint = "pip install vllm==0.33.0 (CPU-only machines: see the vLLM CPU install docs)"
+    install_recipe = (
+        "pip install vllm=={version} (CPU-only machines: see the vLLM CPU install docs)"
+    )
     # vLLM 0.33.0 entrypoints/serve/middleware/authenticate.py guards only /v1, /v2,
     # /inference and /cohere: generation stays open at /invocations (SageMaker), and tokenizing,
     # pooling, scoring and LoRA loading routes are outside the prefixes too.
@@ -77,6 +82,7 @@ class VllmEngine(Engine):
         cpu_kv_takes_ram_share=True,
     )
     image_cuda = (12, 8)  # vllm-project/vllm docker/Dockerfile
+    image_cuda_read_at = "0.33.0"
     # vllm 0.32.0 CPU build: "0.32.0+cpu" -> 0.32.0
     version_pattern = r"(?m)^\s*v?(\d+\.\d+\.\d+)"
     starter_model = "HuggingFaceTB/SmolLM2-360M-Instruct"
@@ -85,6 +91,14 @@ class VllmEngine(Engine):
         "  kv_cache_memory: 1G         # KV cache size (vLLM on CPU needs it)",
         "  enforce_eager: true         # no graph capture: starts in seconds on CPU",
     )
+    # On CPU vLLM always runs the multiprocess executor (vllm/platforms/cpu.py:334-341), whose
+    # message queues live in /dev/shm: 10 chunks of 16 MiB + 2 flag bytes for the scheduler's
+    # queue (v1/executor/multiproc_executor.py:151-168), then 10 of 24 MiB + 2 for the worker's
+    # answers (:624, MessageQueue(1, 1) defaults at distributed/device_communicators/
+    # shm_broadcast.py:492-493); each refuses to start with "Insufficient space in /dev/shm"
+    # when it does not fit in the free space (:231-260, :336). Read in vllm 0.32.0.
+    cpu_shm_bytes = 10 * (24 * 2**20 + 2)
+    # vllm/v1/attention/backends/cpu_attn.py get_supported_head_sizes, the same list in 0.30.0-0.34.0.
     cpu_head_sizes = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
     parallel_flags = (
         "--tensor-parallel-size",
@@ -195,19 +209,40 @@ class VllmEngine(Engine):
         return []
 
     def device_defaults(self, spec: Spec) -> dict[str, tuple[str, str]]:
-        # vLLM 0.33.0 vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI server):
-        # CPU 2048 tokens x world size; GPUs under 70 GiB or A100s 2048, larger GPUs 8192. A
+        # vllm/engine/arg_utils.py EngineArgs.get_batch_defaults (OpenAI server), the same in
+        # every release 0.30.0-0.34.0 (read in each release's wheel): CPU 2048 tokens x world
+        # size; GPUs under 70 GiB or A100s 2048, larger GPUs 8192 (16384 from 160 GiB). A
         # spec must hold on every device it allows, so rules assume the smallest budget. (The
         # max_num_seqs defaults, 128 on CPU and 256 / 1024 on GPUs, never apply: llmgen always
         # renders --max-num-seqs from runtime.parallel.)
+        found = self._memory_fraction_default(spec)
         if spec.runtime.gpus == 0:
-            return {"--max-num-batched-tokens": ("2048", "vLLM 0.33.0 on CPU")}
-        return {
-            "--max-num-batched-tokens": (
-                "2048",
-                "vLLM 0.33.0 on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
-            ),
-        }
+            found["--max-num-batched-tokens"] = ("2048", f"vLLM {self.version} on CPU")
+            return found
+        found["--max-num-batched-tokens"] = (
+            "2048",
+            f"vLLM {self.version} on GPUs under 70 GiB and A100s; 8192 on larger GPUs",
+        )
+        return found
+
+    def _memory_fraction_default(self, spec: Spec) -> dict[str, tuple[str, str]]:
+        """--gpu-memory-utilization left unset: 0.92 up to 0.33; from 0.34.0 it is None, read
+        as 1.0 with the extensible KV cache (the default on CUDA and ROCm unless
+        kv_cache_memory_bytes is set) and 0.92 otherwise (vLLM 0.34.0 vllm/config/cache.py,
+        CacheConfig.resolved_gpu_memory_utilization and enable_extensible_kv_cache)."""
+        if not self.at_least("0.34.0"):
+            return {}  # the table's default, 0.92
+        disabled = {"--no-enable-extensible-kv-cache", "--disable-extensible-kv-cache"}
+        extensible = (
+            spec.runtime.gpus > 0
+            and spec.runtime.kv_cache_memory is None
+            and not disabled & set(spec.runtime.extra_args)
+        )
+        if extensible:
+            why = f"vLLM {self.version} on GPUs: the extensible KV cache takes what is free"
+            return {"--gpu-memory-utilization": ("1.0", why)}
+        why = f"vLLM {self.version} without the extensible KV cache"
+        return {"--gpu-memory-utilization": ("0.92", why)}
 
     def context_limit(self, facts: ModelFacts) -> int | None:
         """The longest max_model_len vLLM accepts for this model."""
@@ -265,7 +300,9 @@ class VllmEngine(Engine):
         ]
 
     def _serve_arg_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
-        """vLLM 0.33.0's own argument checks (config classes and validate_parsed_serve_args)."""
+        """vLLM's own argument checks (config classes and validate_parsed_serve_args; the same
+        in 0.30.0-0.34.0: vllm/config/scheduler.py, vllm/entrypoints/launchers/cli_args.py up
+        to 0.32.0 and vllm/entrypoints/common/cli_args.py from 0.33.0)."""
         found: list[Diagnostic] = []
         length = config.int_value("--max-model-len")
         threshold = config.given("--long-prefill-token-threshold")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
-from llmgen.engines import ENGINES
+from llmgen.engines import engine_of
 from llmgen.engines.base import MemoryFlags
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.facts.ggml_types import preset_bits_per_weight
@@ -75,7 +75,7 @@ def fit_spec(
     Hugging Face cache, the hub when `online`, catalog) itself. `cpu_features`: the serving
     host's (llama.cpp's repacked weights depend on them); None reads this machine's.
     """
-    engine = ENGINES[spec.engine]
+    engine = engine_of(spec)
     config = config or engine.effective(spec)
     budgets = budgets_for(spec, gpu_memory, memory)
     found = lookup or lookup_facts(spec, gguf=engine.loads_gguf, online=online)

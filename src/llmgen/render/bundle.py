@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llmgen.engines import ENGINES
+from llmgen.engines import engine_of
 from llmgen.engines.base import LaunchPlan
 from llmgen.render import quoting
 from llmgen.render.client import (
@@ -88,7 +88,7 @@ def spec_digest(spec: Spec) -> str:
 def render(spec: Spec, plan: LaunchPlan | None = None) -> Bundle:
     """Render every target for `spec` (with its plan, if validation made one already)."""
     if plan is None:
-        plan = ENGINES[spec.engine].plan(spec)
+        plan = engine_of(spec).plan(spec)
     env = _shared_environment()
     from llmgen.render.kube import kube_plan
 
@@ -121,7 +121,7 @@ def _multinode_plan(spec: Spec, plan: LaunchPlan) -> MultiNode | None:
         return None
     from llmgen.render.multinode import multinode_plan
 
-    return multinode_plan(spec, ENGINES[spec.engine], plan)
+    return multinode_plan(spec, engine_of(spec), plan)
 
 
 def _manifest(spec: Spec, plan: LaunchPlan, files: dict[str, str]) -> str:

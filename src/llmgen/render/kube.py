@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from llmgen.engines import ENGINES
+from llmgen.engines import engine_of
 from llmgen.engines.base import Engine, LaunchPlan, is_loopback
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.spec.models import Spec, TolerationSpec
@@ -135,7 +135,7 @@ def model_weight_bytes(spec: Spec) -> int | None:
         return None
     from llmgen.facts.catalog import catalog_facts
 
-    facts = catalog_facts(spec.model.id, gguf=ENGINES[spec.engine].loads_gguf)
+    facts = catalog_facts(spec.model.id, gguf=engine_of(spec).loads_gguf)
     if facts is None:
         return None
     return facts.file_bytes or facts.weight_bytes
@@ -154,7 +154,7 @@ def memory_need_bytes(spec: Spec, config: EffectiveConfig) -> int | None:
     loading weights through the page cache is not estimated). Catalog facts only, so rendering
     stays the same on every machine. `config`: the spec's effective configuration (the plan's).
     """
-    engine = ENGINES[spec.engine]
+    engine = engine_of(spec)
     # Not fit's GGUF estimator: an engine with its own memory flags, or none measured at all.
     if not engine.loads_gguf or engine.memory_flags is not None or spec.model.id is None:
         return None
@@ -176,7 +176,7 @@ def kube_plan(spec: Spec, plan: LaunchPlan, multinode: MultiNode | None) -> Kube
     """Decide the Kubernetes values for `spec` (with its multi-node recipe, if it spans
     nodes); pure, like every rendering step."""
     deploy = spec.deploy
-    engine = ENGINES[spec.engine]
+    engine = engine_of(spec)
     spans_nodes = multinode is not None and multinode.kubernetes
     kind: Literal["Deployment", "StatefulSet", "LeaderWorkerSet"]
     if spans_nodes:
@@ -259,7 +259,7 @@ def _pod_launch(spec: Spec, plan: LaunchPlan, cpus: int) -> LaunchPlan:
     threaded = spec.model_copy(
         update={"runtime": spec.runtime.model_copy(update={"threads": cpus})}
     )
-    return ENGINES[spec.engine].plan(threaded)
+    return engine_of(spec).plan(threaded)
 
 
 def _storage(spec: Spec, *, per_pod: bool) -> Storage:

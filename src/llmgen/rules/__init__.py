@@ -30,6 +30,7 @@ RULES: tuple[Rule, ...] = (
     deploy.name_length,
     deploy.shared_claim,
     deploy.no_multinode,
+    deploy.multinode_release,
     deploy.ray_gpus,
     deploy.node_flags,
     deploy.rpc_hosts,

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from llmgen.engines import ENGINES
+from llmgen.engines import engine_of
 from llmgen.engines.base import LaunchPlan
 from llmgen.errors import Diagnostic, Severity, SpecError
 from llmgen.spec.load import check_spec, position_all
@@ -76,7 +76,7 @@ def analyze(spec: Spec, *, online: bool = False) -> Analysis:
     from llmgen.rules import run_rules
     from llmgen.rules.declare import Context
 
-    engine = ENGINES[spec.engine]
+    engine = engine_of(spec)
     plan = engine.plan(spec)
     facts = lookup_facts(spec, gguf=engine.loads_gguf, online=online)
     found = [*plan.diagnostics, *run_rules(Context(spec, engine, plan.config, facts))]

@@ -86,6 +86,33 @@ def no_multinode(c: Context) -> list[Diagnostic]:
 
 
 @rule(
+    "deploy.multinode_release",
+    "error",
+    "a replica spanning nodes on an engine release that lacks the flags the recipe renders",
+    "set engine_version to a release that has them, or deploy.nodes to 1",
+    when=lambda c: _spans_nodes(c) and c.engine.multinode is not None,
+)
+def multinode_release(c: Context) -> list[Diagnostic]:
+    engine = c.engine
+    found = []
+    for flag in engine.node_flags:
+        if engine.flag_table.lookup(flag) is not None:
+            continue
+        told = engine.flag_history(flag)
+        found.append(
+            error(
+                "deploy.nodes",
+                f"spanning nodes needs '{flag}', which {engine.title} {engine.version} does not "
+                "take" + (f": {told[0]}" if told else ""),
+                told[1].replace("or remove it", "or set deploy.nodes to 1")
+                if told and "engine_version" in told[1]
+                else "set deploy.nodes to 1",
+            )
+        )
+    return found
+
+
+@rule(
     "deploy.ray_gpus",
     "error",
     "a Ray multi-node deployment (vLLM) without GPUs",

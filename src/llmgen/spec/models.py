@@ -13,8 +13,17 @@ import ipaddress
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from llmgen.engines.registry import version_problem
 from llmgen.spec.fieldrules import CharacterRule
 
 # The registry's keys (llmgen.engines.ENGINES; a test keeps them equal): a Literal, so the
@@ -42,6 +51,7 @@ RESERVED_ENV_NAMES = frozenset(
     {"_", "HF_TOKEN", "HOME", "IFS", "PATH", "PWD", "OLDPWD", "SHELL", "ENV", "PS4", "SHELLOPTS"}
 )
 RESERVED_ENV_PREFIXES = ("BASH_", "LD_")
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.]{0,31}$"
 SIZE_PATTERN = r"^[1-9][0-9]{0,15}([KMGT]i?)?$"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -772,6 +782,21 @@ class Spec(StrictModel):
         "file names.",
     )
     engine: EngineName = Field(description="Serving engine: vllm, tgi, llamacpp or sglang.")
+    engine_version: Annotated[
+        str | None,
+        CharacterRule(
+            "one of the engine's versions llmgen knows, spelt as its flag table is",
+            why="The spec is judged and rendered by that release's flags, defaults and image "
+            "tags (docs/versions.md).",
+        ),
+    ] = Field(
+        default=None,
+        pattern=VERSION_PATTERN,
+        description="The engine release the deployment runs; the spec is judged and rendered "
+        "by its flags, defaults and image tags. Leave it out for the newest llmgen knows; "
+        "`llmgen engines` lists the versions of each engine (docs/versions.md).",
+        examples=["0.34.0"],
+    )
     model: ModelSpec = Field(description="The model to serve.")
     server: ServerSpec = Field(default_factory=ServerSpec, description="Network and access.")
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec, description="Capacity and hardware.")
@@ -789,6 +814,16 @@ class Spec(StrictModel):
         description="Optional: the machine's memory, so `validate` refuses a deployment "
         "that cannot fit (the same estimate as `llmgen fit`).",
     )
+
+    @field_validator("engine_version")
+    @classmethod
+    def _known_version(cls, value: str | None, info: ValidationInfo) -> str | None:
+        engine = info.data.get("engine")  # absent when `engine` itself was refused
+        if value is not None and engine is not None:
+            problem = version_problem(engine, value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
 
 def _has_control_characters(value: str) -> bool:
