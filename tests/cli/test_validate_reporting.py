@@ -126,3 +126,51 @@ def test_a_missing_file_is_one_clear_error() -> None:
     code, out, err = validate("missing.yaml")
     assert (code, out) == (1, "")
     assert err.splitlines()[0] == "missing.yaml: error: no such file (check the path)"
+
+
+# The analysis' own contract (benchmarks/mutation.py's `analysis` target runs this file).
+UNKNOWN_MODEL = "name: demo\nengine: vllm\nmodel:\n  id: nobody-here/not-a-model\n"
+NOT_ASKED = (
+    "'nobody-here/not-a-model' is not in the Hugging Face cache nor in llmgen's catalog, and "
+    "the hub was not asked (offline)"
+)
+
+
+def test_the_hub_is_never_asked_unless_online_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from llmgen.rules.analysis import analyze, analyze_file, validate_file, validate_text
+
+    # An empty hub cache, and a closed loopback port as the hub: asking it would fail at once
+    # with another reason than "not asked" (only loopback in tests).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(UNKNOWN_MODEL)
+    from_file = validate_file(spec)
+    for analysis in (
+        from_file,
+        analyze_file(spec),
+        validate_text(UNKNOWN_MODEL),
+        analyze(from_file.spec),
+    ):
+        assert analysis.facts.note == NOT_ASKED
+
+
+def test_an_analysis_names_its_file_and_reads_the_plan_s_configuration(tmp_path: Path) -> None:
+    from llmgen.rules.analysis import analyze, validate_file, validate_text
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(UNKNOWN_MODEL)
+    from_file = validate_file(spec)
+    assert from_file.file == str(spec)
+    assert from_file.config is from_file.plan.config  # a property, not a method
+    assert analyze(from_file.spec).file == ""  # built in code: no file
+    assert validate_text(UNKNOWN_MODEL).file == "<spec>"  # the documented default name

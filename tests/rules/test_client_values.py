@@ -50,6 +50,16 @@ def test_max_tokens_must_be_below_the_context() -> None:
     ]
 
 
+def test_the_max_tokens_error_says_the_value_that_fits() -> None:
+    # The fix names the bound the engine needs: any value below the context (1024 here).
+    with pytest.raises(SpecError) as refused:
+        validate_text(spec_text("llamacpp", 1024, max_tokens=4096), "spec.yaml")
+    found = refused.value.diagnostics
+    assert [(d.severity, d.hint) for d in found if d.path == "client.max_tokens"] == [
+        ("error", "set client.max_tokens below 1024")
+    ]
+
+
 @pytest.mark.parametrize("engine", ["llamacpp", "tgi"])
 def test_top_p_1_is_refused_by_tgi_only(engine: str) -> None:
     expected = (

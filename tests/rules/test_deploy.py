@@ -72,6 +72,19 @@ def test_replicas_sharing_a_claim_allow_63_and_are_warned() -> None:
     assert found("vllm", "demo", replicas=1, storage={"claim": "models"}) == []
 
 
+def test_two_replicas_are_the_first_that_share_or_carry_a_hash() -> None:
+    # From 2 replicas on: a StatefulSet (pods labelled `<name>-<10-char hash>`, 63 - 11 = 52)
+    # without a claim, and the ReadWriteMany warning with one.
+    assert found("vllm", "a" * 53, replicas=2) == [name_error(52, "a" * 53)]
+    assert found("vllm", "demo", replicas=2, storage={"claim": "models"}) == [
+        (
+            "warning",
+            "deploy.storage.claim",
+            "all 2 replicas mount the existing claim 'models': it must be ReadWriteMany",
+        )
+    ]
+
+
 def test_groups_spanning_nodes_allow_52_less_the_group_index() -> None:
     # 10 replicas: last index 9, one digit: 52 - 1 - 1 = 50; 11 replicas: index 10: 49.
     assert found("vllm", "a" * 50, replicas=10, nodes=2) == []

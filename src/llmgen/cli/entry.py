@@ -11,6 +11,7 @@ Anything else, including every mistake and `--help`, is parsed by the click appl
 cli.py, which stays the reference: tests/cli/test_fast_start.py checks both give the same output.
 """
 
+import gc
 import os
 import sys
 
@@ -63,6 +64,11 @@ def fast_path(argv: list[str]) -> int | None:
     if argv[:1] == ["render"]:
         simple = plain_render_arguments(argv[1:])
         if simple is not None:
+            # One spec in a short-lived process: the cyclic collector would run about 70 times
+            # over the modules being imported (pydantic, jinja2, llmgen), freeing nothing, for
+            # about 3 % of the render (docs/benchmarks.md); the few cycles a render leaves are
+            # freed when the process exits.
+            gc.disable()
             from llmgen.cli.render import run_render
 
             return run_render(*simple, sys.stdout, sys.stderr)

@@ -217,10 +217,10 @@ def as_text(found: Upgrade) -> str:
         lines += [f"  {d.format()}" for d in found.warnings]
     if found.defaults:
         lines.append("defaults that move (flags the spec leaves to the engine):")
-        width = max(len(m.flag) for m in found.defaults)
-        lines += [
-            f"  {m.flag:{width}}  {_short(m.old)}  ->  {_short(m.new)}" for m in found.defaults
-        ]
+        width = max(len(moved.flag) for moved in found.defaults)
+        for moved in found.defaults:
+            before, after = _shown_pair(moved.old, moved.new)
+            lines.append(f"  {moved.flag:{width}}  {before}  ->  {after}")
     else:
         lines.append("defaults: none of the flags the spec leaves to the engine moves")
     old_image, new_image = found.image
@@ -231,9 +231,13 @@ def as_text(found: Upgrade) -> str:
     )
     if found.memory:
         for m in found.memory:
-            old, new, old_budget, new_budget = (
-                format_size(v) if v is not None else "?"
-                for v in (m.old, m.new, m.old_budget, m.new_budget)
+            old, new = (format_size(v) if v is not None else "no estimate" for v in (m.old, m.new))
+            if m.old_budget is None and m.new_budget is None:
+                # No device size in the spec (hardware:) nor read from the host.
+                lines.append(f"memory ({m.device}): {old} -> {new} (device size unknown)")
+                continue
+            old_budget, new_budget = (
+                format_size(v) if v is not None else "unknown" for v in (m.old_budget, m.new_budget)
             )
             lines.append(
                 f"memory ({m.device}): {old} of {old_budget} usable -> {new} of {new_budget}"
@@ -247,7 +251,21 @@ def as_text(found: Upgrade) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _short(value: str, limit: int = 48) -> str:
-    """A default as the text report shows it: a config object's long repr is cut (the JSON
-    report keeps it whole)."""
-    return value if len(value) <= limit else value[: limit - 3] + "..."
+def _shown_pair(old: str, new: str, limit: int = 48) -> tuple[str, str]:
+    """Two defaults as the text report shows them: a config object's long repr is cut to a
+    window that starts near the first character where the two differ, so the cut never hides
+    the change (the JSON report keeps both whole)."""
+    if len(old) <= limit and len(new) <= limit:
+        return old, new
+    first = next(
+        (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b),
+        min(len(old), len(new)),
+    )
+    start = max(0, first - 12)
+    return _window(old, start, limit), _window(new, start, limit)
+
+
+def _window(value: str, start: int, limit: int) -> str:
+    head = "..." if start > 0 else ""
+    body = value[start:]
+    return head + (body if len(body) <= limit else body[: limit - 3] + "...")

@@ -18,7 +18,10 @@ from llmgen.facts.ggml_types import preset_bits_per_weight
 from llmgen.facts.model import ModelFacts, TensorFact
 
 
-@dataclass(frozen=True)
+# eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
+# generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
+# compile at import (docs/benchmarks.md).
+@dataclass(frozen=True, eq=False)
 class CatalogEntry:
     """The config.json fields fit and the checks need."""
 

@@ -19,7 +19,10 @@ class TensorFact:
     rows: int | None = None  # ne[1]: ggml-cpu's repack needs a multiple of 4 or 8 rows
 
 
-@dataclass(frozen=True)
+# eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
+# generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
+# compile at import (docs/benchmarks.md).
+@dataclass(frozen=True, eq=False)
 class ModelFacts:
     """What llmgen knows about a model, each fact None when the source does not say.
 

@@ -52,7 +52,10 @@ CACHE_TYPE_BYTES = {  # bytes per element of the KV cache types llama-server acc
 }
 
 
-@dataclass(frozen=True)
+# eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
+# generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
+# compile at import (docs/benchmarks.md).
+@dataclass(frozen=True, eq=False)
 class LlamaSetup:
     """The llama-server settings that decide its memory."""
 

@@ -24,6 +24,8 @@ from llmgen.version import __version__
 if TYPE_CHECKING:
     import jinja2
 
+    from llmgen.render.multinode import MultiNode
+
 
 @dataclass(frozen=True)
 class Bundle:
@@ -89,24 +91,37 @@ def render(spec: Spec, plan: LaunchPlan | None = None) -> Bundle:
         plan = engine_of(spec).plan(spec)
     env = _shared_environment()
     from llmgen.render.kube import kube_plan
-    from llmgen.render.multinode import multinode_files, multinode_plan
 
+    multinode = _multinode_plan(spec, plan)
     context = {
         "spec": spec,
         "plan": plan,
         "client": client_context(spec),
         "llmgen_version": __version__,
-        "kube": kube_plan(spec, plan),
-        "multinode": multinode_plan(spec, engine_of(spec), plan),
+        "kube": kube_plan(spec, plan, multinode),
+        "multinode": multinode,
     }
     files: dict[str, str] = {}
     for outputs in TARGETS.values():
         for output in outputs:
             path = output.path.format(name=spec.name)
             files[path] = env.get_template(output.template).render(context)
-    files.update(multinode_files(env, context))
+    if multinode is not None:
+        from llmgen.render.multinode import multinode_files
+
+        files.update(multinode_files(env, context))
     files[MANIFEST] = _manifest(spec, plan, files)
     return Bundle(dict(sorted(files.items())), plan)
+
+
+def _multinode_plan(spec: Spec, plan: LaunchPlan) -> MultiNode | None:
+    # The multi-node module (its recipes and records, about 1 % of a render) is imported only
+    # for a spec that spans nodes.
+    if spec.deploy.nodes == 1:
+        return None
+    from llmgen.render.multinode import multinode_plan
+
+    return multinode_plan(spec, engine_of(spec), plan)
 
 
 def _manifest(spec: Spec, plan: LaunchPlan, files: dict[str, str]) -> str:

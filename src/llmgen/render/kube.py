@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from llmgen.engines import engine_of
 from llmgen.engines.base import Engine, LaunchPlan, is_loopback
 from llmgen.engines.effective import EffectiveConfig
-from llmgen.render.multinode import MultiNode, multinode_plan
 from llmgen.spec.models import Spec, TolerationSpec
+
+if TYPE_CHECKING:
+    from llmgen.render.multinode import MultiNode
 
 # Without a size from the memory estimate, a new cache claim gets this (documented in the
 # schema and docs/scale-out.md): room for a 70B model in 16-bit weights.
@@ -88,7 +90,10 @@ HOST_CACHE = HostCache(
 )
 
 
-@dataclass(frozen=True)
+# eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
+# generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
+# compile at import (docs/benchmarks.md).
+@dataclass(frozen=True, eq=False)
 class KubePlan:
     """Everything kubernetes.yaml needs beyond the LaunchPlan."""
 
@@ -167,11 +172,11 @@ def memory_need_bytes(spec: Spec, config: EffectiveConfig) -> int | None:
     return math.ceil(host * MEMORY_HEADROOM)
 
 
-def kube_plan(spec: Spec, plan: LaunchPlan) -> KubePlan:
-    """Decide the Kubernetes values for `spec`; pure, like every rendering step."""
+def kube_plan(spec: Spec, plan: LaunchPlan, multinode: MultiNode | None) -> KubePlan:
+    """Decide the Kubernetes values for `spec` (with its multi-node recipe, if it spans
+    nodes); pure, like every rendering step."""
     deploy = spec.deploy
     engine = engine_of(spec)
-    multinode = multinode_plan(spec, engine, plan)
     spans_nodes = multinode is not None and multinode.kubernetes
     kind: Literal["Deployment", "StatefulSet", "LeaderWorkerSet"]
     if spans_nodes:
