@@ -322,3 +322,26 @@ def test_a_vllm_flag_of_a_newer_release_is_refused_on_an_older_pin(tmp_path: Pat
         )
     ]
     assert analyze_file(spec_file(tmp_path, body.format("0.32.0"))).errors == []
+
+
+@pytest.mark.parametrize(
+    ("build", "refused"),
+    [("b9444", False), ("b9934", False), ("b10441", True), ("b11434", True)],
+)
+def test_repeat_penalty_zero_is_refused_only_by_builds_whose_parser_refuses_it(
+    tmp_path: Path, build: str, refused: bool
+) -> None:
+    """llama.cpp's common/arg.cpp refuses `--repeat-penalty 0` from b10441 on (b11434
+    arg.cpp:2095-2100, "repeat-penalty must be finite and greater than 0"); b9444 and b9934
+    parse it with a bare std::stof and start (b9444 arg.cpp:1717-1723; the versions job runs the
+    real b9444 on it). Before, llmgen refused it for every build."""
+    path = spec_file(
+        tmp_path,
+        f"name: p\nengine: llamacpp\nengine_version: {build}\nmodel: {{path: /m/x.gguf}}\n"
+        "runtime:\n  extra_args: [--repeat-penalty, '0']\n",
+    )
+    found = analyze_file(path)
+    errors = [d.message for d in found.errors]
+    warnings = [d.message for d in found.diagnostics if d.severity.value == "warning"]
+    assert any("repeat-penalty" in e for e in errors) is refused, errors
+    assert any("repeat-penalty" in w for w in warnings) is not refused, warnings

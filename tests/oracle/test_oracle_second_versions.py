@@ -60,12 +60,10 @@ LLAMACPP_REFUSED_UNNAMED_BY_OLDER = {
     "flash-attn-off-q8-v": "b9444 segfaults (exit 139) instead of naming the cause",
     "slots-257": "b9444 segfaults (exit 139) after n_seq_max's error, which may be lost",
 }
-# Where llmgen is wrong for the older build (found by this job; an issue for the rules):
-LLAMACPP_WRONG_FOR_OLDER = {
-    "repeat-penalty-zero": "b9444 common/arg.cpp:1717-1723 takes any --repeat-penalty (the "
-    "server starts with 0); the refusal of values <= 0 is b11434's (arg.cpp:2098-2100), and "
-    "llmgen applies it to every build",
-}
+# Where llmgen is wrong for the older build (found by this job; each an issue for the rules).
+# repeat-penalty-zero was one: b9444's arg.cpp:1717-1723 takes any --repeat-penalty, and llmgen
+# now refuses values <= 0 only from b10441, the first known build whose parser does.
+LLAMACPP_WRONG_FOR_OLDER: dict[str, str] = {}
 
 
 def _record(comparison: Comparison, release: str) -> Comparison:

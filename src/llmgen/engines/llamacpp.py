@@ -23,6 +23,10 @@ def _names_flag(words: list[str], names: tuple[str, ...]) -> bool:
     return any(word.replace("_", "-") in names for word in words)
 
 
+# The first known build whose --repeat-penalty parser refuses values <= 0 (common/arg.cpp).
+_REPEAT_PENALTY_CHECKED_FROM = 10441
+
+
 class LlamaCppEngine(Engine):
     """llama-server: GGUF models, context split across slots, 503 while loading."""
 
@@ -213,6 +217,27 @@ class LlamaCppEngine(Engine):
         found += self._value_rules(config)
         return found
 
+    def _repeat_penalty_problem(self, path: str) -> Diagnostic:
+        """A --repeat-penalty of 0 or less (or infinite): refused from b10441, taken before.
+
+        common/arg.cpp refuses it from b10441 on ("repeat-penalty must be finite and greater
+        than 0"; b11434 arg.cpp:2096-2100); b9444 and b9934 parse it with a bare std::stof
+        (b9444 arg.cpp:1717-1723) and the server starts, dividing logits by it when sampling.
+        """
+        fix = "give --repeat-penalty a value above 0 (1.0 turns it off)"
+        if self.build_number() >= _REPEAT_PENALTY_CHECKED_FROM:
+            return error(path, "repeat-penalty must be finite and greater than 0", fix)
+        return warning(
+            path,
+            f"{self.title} {self.version} starts with this repeat-penalty, but sampling divides "
+            f"by it, and builds from b{_REPEAT_PENALTY_CHECKED_FROM} on refuse it",
+            fix,
+        )
+
+    def build_number(self) -> int:
+        """The build number of this adapter's version (b11434 -> 11434)."""
+        return int(self.version.removeprefix("b"))
+
     def _value_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
         found: list[Diagnostic] = []
         cache_v = config.given("--cache-type-v")
@@ -234,13 +259,7 @@ class LlamaCppEngine(Engine):
             except ValueError:
                 ok = True  # the type check already reported it
             if not ok:
-                found.append(
-                    error(
-                        penalty.origin.path,
-                        "repeat-penalty must be finite and greater than 0",
-                        "give --repeat-penalty a value above 0 (1.0 turns it off)",
-                    )
-                )
+                found.append(self._repeat_penalty_problem(penalty.origin.path))
         override = config.given("--override-kv")
         for item in override.value.split(",") if override else []:
             key, _, rest = item.partition("=")
