@@ -45,6 +45,9 @@ RULES: tuple[Rule, ...] = (
 def run_rules(context: Context) -> list[Diagnostic]:
     """Every rule's diagnostics for `context`, in RULES order."""
     found: list[Diagnostic] = []
+    seen = context
     for each in RULES:
-        found += each(replace(context, earlier=tuple(found)))
+        if len(found) != len(seen.earlier):  # most rules find nothing: reuse the context
+            seen = replace(context, earlier=tuple(found))
+        found += each(seen)
     return found
