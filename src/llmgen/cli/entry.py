@@ -57,8 +57,15 @@ def fast_path(argv: list[str]) -> int | None:
     if argv[:1] == ["validate"]:
         parsed = plain_validate_arguments(argv[1:])
         if parsed is not None:
+            # The cyclic collector would run over the modules being imported, freeing nothing
+            # (as for render below); then the imported objects are frozen out of its reach and
+            # it runs again, so the specs that follow, however many, have their cycles freed.
+            gc.disable()
             from llmgen.cli.validate import check_files, report
+            from llmgen.rules import analysis  # noqa: F401
 
+            gc.freeze()
+            gc.enable()
             specs, output_format, quiet = parsed
             return report(check_files(specs), output_format, quiet, sys.stdout, sys.stderr)
     if argv[:1] == ["render"]:

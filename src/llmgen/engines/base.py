@@ -14,6 +14,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from llmgen.engines.effective import (
@@ -24,7 +25,7 @@ from llmgen.engines.effective import (
     parse_argv,
 )
 from llmgen.engines.flags import FlagTable, load_flag_table
-from llmgen.engines.policy import policy_checks
+from llmgen.engines.policy import host_address, policy_checks
 from llmgen.engines.registry import newest_version, version_order
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
@@ -201,9 +202,10 @@ class LaunchPlan:
         return f"http://{self.client_host}:{self.port}/v1"
 
 
+@lru_cache(maxsize=256)
 def client_host_for(bind_host: str) -> str:
     """The address a client on the same machine uses to reach a server bound to `bind_host`."""
-    address = ipaddress.ip_address(bind_host)
+    address = host_address(bind_host)
     if address.is_unspecified:
         address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
     return f"[{address}]" if address.version == 6 else str(address)
@@ -211,7 +213,7 @@ def client_host_for(bind_host: str) -> str:
 
 def is_loopback(host: str) -> bool:
     """Whether binding to `host` keeps the server reachable from this machine only."""
-    return ipaddress.ip_address(host).is_loopback
+    return host_address(host).is_loopback
 
 
 class Engine(ABC):
@@ -658,9 +660,10 @@ def _through_environment(
     return tuple(kept), moved, problems
 
 
+@lru_cache(maxsize=256)
 def _published_host(bind_host: str) -> str:
     # `docker run -p` takes an IPv6 host in brackets; an unspecified host publishes on all.
-    address = ipaddress.ip_address(bind_host)
+    address = host_address(bind_host)
     if address.version == 6:
         return f"[{address}]"
     return str(address)

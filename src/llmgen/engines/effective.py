@@ -14,6 +14,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from llmgen.engines.flags import Flag, FlagTable
@@ -75,6 +76,7 @@ class Setting:
         return parse_int(self.value)
 
 
+@lru_cache(maxsize=512)  # the same few values are read by every rule of every spec
 def parse_int(text: str) -> int | None:
     """An integer as the engines read one: plain digits, or vLLM's human-readable k/K/m/M/g/G."""
     match = re.fullmatch(r"(\d+)([kKmMgGtT]?)", text.strip())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from llmgen.errors import Diagnostic, error, warning
@@ -11,10 +12,16 @@ if TYPE_CHECKING:
     from llmgen.spec.models import Spec
 
 
+@lru_cache(maxsize=256)
+def host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """`server.host` as an address, parsed once per process (the spec checked its form)."""
+    return ipaddress.ip_address(host)
+
+
 def policy_checks(title: str, open_routes: tuple[str, ...], spec: Spec) -> list[Diagnostic]:
     """A non-loopback bind needs an API key or an explicit opt-out; say what stays open."""
     server = spec.server
-    if ipaddress.ip_address(server.host).is_loopback:
+    if host_address(server.host).is_loopback:
         return []
     if server.api_key_env is None and not server.allow_unauthenticated:
         return [

@@ -12,6 +12,7 @@ Weights are counted at the config's torch_dtype (bf16 = 2 bytes). GGUF repos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from llmgen.facts.catalog_tensors import catalog_tensors
 from llmgen.facts.ggml_types import preset_bits_per_weight
@@ -202,6 +203,7 @@ def catalog_entry(hub_id: str) -> CatalogEntry | None:
     return None
 
 
+@lru_cache(maxsize=256)  # ModelFacts is frozen; validate of many specs asks for a few ids
 def catalog_facts(hub_id: str, gguf: bool) -> ModelFacts | None:
     """Facts for a hub id from the catalog; a GGUF repo's `:QUANT` sets the weight size."""
     entry = catalog_entry(hub_id)

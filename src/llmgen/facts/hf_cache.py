@@ -4,6 +4,7 @@ of a repo llama.cpp picks. Read by the facts lookup and the hub download alike."
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -18,11 +19,23 @@ def hf_hub_cache() -> Path:
 
 
 def _hub_cache_text() -> str:
-    if os.environ.get("HF_HUB_CACHE"):
-        return os.environ["HF_HUB_CACHE"]
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    environ = os.environ
+    return _hub_cache_for(
+        environ.get("HF_HUB_CACHE"),
+        environ.get("HF_HOME"),
+        environ.get("XDG_CACHE_HOME"),
+        environ.get("HOME"),
     )
+
+
+@lru_cache(maxsize=16)  # read once per spec: validate of many specs asks it again and again
+def _hub_cache_for(
+    hub_cache: str | None, hf_home: str | None, xdg_cache: str | None, user_home: str | None
+) -> str:
+    # user_home is a key only: expanduser reads HOME (the password database without one).
+    if hub_cache:
+        return hub_cache
+    home = hf_home or os.path.join(xdg_cache or os.path.expanduser("~/.cache"), "huggingface")
     return os.path.join(home, "hub")
 
 

@@ -172,6 +172,33 @@ class _Limits:
         return _fail(self.file, message, hint, mark.line + 1, mark.column + 1)
 
 
+# The tag PyYAML's resolver gives a value depends on the node kind, the text and how it was
+# written, and nothing else; `validate` of many specs meets the same keys and values in every
+# file, and the resolver tries its regular expressions on each. Bounded: a hostile file of
+# unique values only fills the memo up to the cap, then it starts over.
+_TAG_MEMO: dict[tuple[Any, Any, Any], str] = {}
+_MEMO_CAP = 4096
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Keep `value` under `key` in `memo`, emptied first once it holds _MEMO_CAP entries."""
+    if len(memo) >= _MEMO_CAP:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+class _TagMemo:
+    """A loader's resolver, answering from _TAG_MEMO for a value seen before."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        key = (kind, value, implicit)
+        tag = _TAG_MEMO.get(key)
+        if tag is None:
+            tag = _remember(_TAG_MEMO, key, super().resolve(kind, value, implicit))  # type: ignore[misc]
+        return tag
+
+
 if yaml.__with_libyaml__:
     # libyaml scans and parses in C (a 1 MiB scalar takes milliseconds, not most of a second);
     # PyYAML's own composer, ahead of CParser's in the MRO, builds the nodes so the limits
@@ -189,7 +216,8 @@ if yaml.__with_libyaml__:
             Resolver.__init__(self)
             self.file, self.composed, self.depth = name, 0, 0
 
-    _FastLoader: type[Any] = yaml.CSafeLoader
+    class _FastLoader(_TagMemo, yaml.CSafeLoader):
+        """libyaml composes in C."""
 
 else:  # pragma: no cover - PyYAML built without libyaml
 
@@ -198,7 +226,8 @@ else:  # pragma: no cover - PyYAML built without libyaml
             yaml.SafeLoader.__init__(self, text)
             self.file, self.composed, self.depth = name, 0, 0
 
-    _FastLoader = yaml.SafeLoader  # without libyaml, small files are composed in Python too
+    class _FastLoader(_TagMemo, yaml.SafeLoader):  # type: ignore[no-redef]
+        """Without libyaml, small files are composed in Python too."""
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
@@ -255,6 +284,9 @@ _PLAIN_TAGS = frozenset(
 )
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _STR_TAG = "tag:yaml.org,2002:str"
+# A plain scalar's value (int, float, bool, None: immutable) by its tag and text, for the same
+# reason as the tag memo above.
+_SCALAR_MEMO: dict[tuple[str, str], Any] = {}
 
 
 class _Builder:
@@ -292,8 +324,11 @@ class _Builder:
             return str(node.value)  # what PyYAML's str constructor returns, without its calls
         if node.tag not in _PLAIN_TAGS:
             raise self._tag_error(node)
+        key = (node.tag, node.value)
+        if key in _SCALAR_MEMO:
+            return _SCALAR_MEMO[key]
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
             raise self._error(node, f"invalid value: {_yaml_problem(exc)}") from None
         except (yaml.YAMLError, ValueError, OverflowError):
@@ -302,6 +337,7 @@ class _Builder:
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
             kind = str(node.tag).rsplit(":", 1)[-1]
             raise self._error(node, f"invalid value: '{shown}' is not a valid {kind}") from None
+        return _remember(_SCALAR_MEMO, key, value)
 
     def _tag_error(self, node: yaml.Node) -> SpecError:
         return self._error(
