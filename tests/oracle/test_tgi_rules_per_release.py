@@ -314,3 +314,63 @@ def test_the_router_limits_hold_at_each_release(
     said = llmgen_verdict(data)
     assert said.verdict == "refuse", said.text
     assert any(f"error: client.{key}: {message}" in line for line in said.errors), said.text
+
+
+# The struct Args side of the citations, checked against the excerpts of each tag's
+# launcher/src/main.rs kept byte for byte in scripts/flag_tables/tgi_sources/ (the flag
+# tables are parsed from them): the cited lines hold what the rule reads.
+EXCERPTS = Path(__file__).resolve().parents[2] / "scripts" / "flag_tables" / "tgi_sources"
+ARGS_ANCHORS: dict[str, tuple[str, ...]] = {
+    "tgi337-dtype-float32": ("enum Dtype", "dtype: Option<Dtype>"),
+    "tgi337-dtype-quantize": ("dtype: Option<Dtype>",),
+    "tgi337-kv-cache-dtype-value": ("enum KVCacheDtype", "kv_cache_dtype: Option<KVCacheDtype>"),
+    "tgi337-quantize-value": ("enum Quantization", "quantize: Option<Quantization>"),
+    "tgi-dash-p": ("long, short, env)]", "port: u16"),
+}
+
+
+def _excerpt(release: str) -> dict[int, str]:
+    """Line number in the tag's launcher/src/main.rs -> its text, for the excerpted lines."""
+    lines: dict[int, str] = {}
+    number = 0
+    text = (EXCERPTS / f"v{release}-launcher-main.rs").read_text("utf-8")
+    for line in text.splitlines():
+        if header := re.fullmatch(r"// launcher/src/main.rs:(\d+)-\d+", line):
+            number = int(header.group(1))
+        elif number:
+            lines[number] = line
+            number += 1
+    return lines
+
+
+def _launcher_lines(cite: str) -> list[int]:
+    """The launcher/src/main.rs lines a citation names ('L:1,3-5')."""
+    found: list[int] = []
+    for part in cite.split("; "):
+        if not part.startswith(f"{L}:"):
+            continue
+        for span in part.removeprefix(f"{L}:").split(" ")[0].split(","):
+            first, _, last = span.partition("-")
+            found += range(int(first), int(last or first) + 1)
+    return found
+
+
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("rule", [r for r in RULES if r.case in ARGS_ANCHORS], ids=lambda r: r.case)
+def test_the_args_citations_hold_in_the_kept_source(rule: Rule, release: str) -> None:
+    source = _excerpt(release)
+    cited = "\n".join(source.get(n, "") for n in _launcher_lines(rule.cites[release]))
+    for anchor in ARGS_ANCHORS[rule.case]:
+        assert anchor in cited, f"{rule.case} at {release}: {anchor!r} not at {rule.cites[release]}"
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_only_3_3_7_has_a_prometheus_port_and_gives_it_dash_p(release: str) -> None:
+    source = _excerpt(release)
+    prometheus = [n for n, line in source.items() if "prometheus_port: u16" in line]
+    if release == "3.3.7":
+        assert prometheus == [778]
+        assert "long, short, env" in source[777]  # and `port` keeps its short too (773)
+        assert "long, short, env" in source[773]
+    else:
+        assert prometheus == []
