@@ -94,6 +94,16 @@ class TgiEngine(Engine):
         "kv_cache_memory": "it sizes the KV cache from free memory",
     }
 
+    def kv_share(self) -> float:
+        """TGI_WIGGLE_ROOM's default at this release (server/text_generation_server/models/
+        globals.py:31 at v3.0.2 "0.95", :31 at v3.1.1 and v3.2.3 "0.93", :32 at v3.3.7 "0.90";
+        flash_causal_lm.py `warmup` sizes the KV blocks from the free memory within
+        MEMORY_FRACTION * TGI_WIGGLE_ROOM: v3.0.2 :1585, v3.1.1 :1593, v3.2.3 and v3.3.7 :1556).
+        """
+        if self.at_least("3.3.7"):
+            return 0.90
+        return 0.93 if self.at_least("3.1.1") else 0.95
+
     def serve_args(self, spec: Spec, bind_host: str) -> list[str]:
         rt = spec.runtime
         args = ["--model-id", spec.model.path or spec.model.id or ""]
