@@ -50,7 +50,8 @@ class TgiEngine(Engine):
         memory_fraction="--cuda-memory-fraction",
         kv_wiggle_room=True,
     )
-    # TGI 3.3.7's router is narrower than the OpenAI API (tests/rules/test_client_section.py).
+    # TGI's router (3.0.2 to 3.3.7) is narrower than the OpenAI API
+    # (tests/rules/test_client_section.py; per release: tests/oracle/test_tgi_rules_per_release.py).
     client_limits = (
         # router/src/validation.rs: `top_p must be > 0.0 and < 1.0`; 1.0 is only its default.
         ClientLimit(
