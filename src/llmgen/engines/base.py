@@ -82,7 +82,8 @@ class MemoryFlags:
     eager: str | None = None  # no CUDA graphs
     # On CPU without a fixed KV size the engine takes memory_fraction x the RAM for its cache.
     cpu_kv_takes_ram_share: bool = False
-    # The KV blocks get only TGI_WIGGLE_ROOM of what the warm-up leaves free.
+    # The KV blocks get only a share of what the warm-up leaves free (TGI's TGI_WIGGLE_ROOM,
+    # which moves between releases: the adapter's kv_share() gives the value).
     kv_wiggle_room: bool = False
 
 
@@ -304,6 +305,13 @@ class Engine(ABC):
     def install_hint(self) -> str:
         """How to install this engine at this adapter's version."""
         return self.install_recipe.format(version=self.version)
+
+    def kv_share(self) -> float:
+        """The share of the memory left after warm-up that the KV blocks get (1.0: all).
+
+        Only read when memory_flags.kv_wiggle_room is set (TGI).
+        """
+        return 1.0
 
     def at_least(self, version: str) -> bool:
         """Whether this adapter's version is `version` or newer (for behaviour that moved)."""

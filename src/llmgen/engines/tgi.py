@@ -1,4 +1,9 @@
-"""Hugging Face Text Generation Inference 3.3 (`text-generation-launcher`)."""
+"""Hugging Face Text Generation Inference 3.x (`text-generation-launcher`).
+
+The launcher and router checks below read the same in every release llmgen knows (3.0.2,
+3.1.1, 3.2.3, 3.3.7) except where a rule says otherwise; the per-release lines are cited in
+tests/oracle/test_tgi_rules_per_release.py and docs/versions.md.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from llmgen.errors import Diagnostic, error, warning
 if TYPE_CHECKING:
     from llmgen.spec.models import Spec
 
-# TGI 3.3.7 launcher/src/main.rs:648: `--max-concurrent-requests` defaults to 128.
+# launcher/src/main.rs: `--max-concurrent-requests` defaults to 128 in every release llmgen knows
+# (main.rs:620-621 at v3.0.2, 621-622 at v3.1.1, 637-638 at v3.2.3, 648-649 at v3.3.7).
 TGI_CONCURRENT_REQUESTS = 128
 
 
@@ -44,7 +50,8 @@ class TgiEngine(Engine):
         memory_fraction="--cuda-memory-fraction",
         kv_wiggle_room=True,
     )
-    # TGI 3.3.7's router is narrower than the OpenAI API (tests/rules/test_client_section.py).
+    # TGI's router (3.0.2 to 3.3.7) is narrower than the OpenAI API
+    # (tests/rules/test_client_section.py; per release: tests/oracle/test_tgi_rules_per_release.py).
     client_limits = (
         # router/src/validation.rs: `top_p must be > 0.0 and < 1.0`; 1.0 is only its default.
         ClientLimit(
@@ -87,6 +94,16 @@ class TgiEngine(Engine):
         "gpu_layers": "it keeps every layer on the GPUs",
         "kv_cache_memory": "it sizes the KV cache from free memory",
     }
+
+    def kv_share(self) -> float:
+        """TGI_WIGGLE_ROOM's default at this release (server/text_generation_server/models/
+        globals.py:31 at v3.0.2 "0.95", :31 at v3.1.1 and v3.2.3 "0.93", :32 at v3.3.7 "0.90";
+        flash_causal_lm.py `warmup` sizes the KV blocks from the free memory within
+        MEMORY_FRACTION * TGI_WIGGLE_ROOM: v3.0.2 :1585, v3.1.1 :1593, v3.2.3 and v3.3.7 :1556).
+        """
+        if self.at_least("3.3.7"):
+            return 0.90
+        return 0.93 if self.at_least("3.1.1") else 0.95
 
     def serve_args(self, spec: Spec, bind_host: str) -> list[str]:
         rt = spec.runtime
@@ -171,7 +188,10 @@ class TgiEngine(Engine):
         return found
 
     def _launcher_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
-        """TGI 3.3.7 launcher and router argument checks (launcher/src/main.rs, router/src)."""
+        """TGI's launcher and router argument checks (launcher/src/main.rs, router/src).
+
+        The same in 3.0.2 to 3.3.7 but for --prometheus-port, which only 3.3.7 has.
+        """
         found: list[Diagnostic] = []
         # --max-batch-size must be > 0 too (backends/v3/src/main.rs:143-149): it is
         # runtime.parallel, at least 1, and a repeat in extra_args is refused.
@@ -199,7 +219,8 @@ class TgiEngine(Engine):
             found.append(
                 error(
                     ngrok.origin.path,
-                    "TGI 3.3.7 cannot tunnel through ngrok (its router panics with --ngrok)",
+                    f"TGI {self.version} cannot tunnel through ngrok "
+                    "(its router panics with --ngrok)",
                     "remove --ngrok; publish the port through your own proxy",
                 )
             )
@@ -217,8 +238,10 @@ class TgiEngine(Engine):
         return found
 
     def _prometheus_rules(self, spec: Spec, config: EffectiveConfig) -> list[Diagnostic]:
-        # router/src/server.rs:1970-1991: the router also binds --prometheus-port (9000) on
-        # --hostname, so it must differ from the API port.
+        # 3.3.7 router/src/server.rs:1970-1991: the router also binds --prometheus-port (9000)
+        # on --hostname, so it must differ from the API port. Up to 3.2.3 there is no such
+        # flag (its table lacks it, so `config.get` finds nothing) and the metrics are a
+        # route of the API port (3.0.2 server.rs:2344).
         metrics = config.get("--prometheus-port")
         port = metrics.as_int() if metrics else None
         if metrics is None or port != spec.server.port:
@@ -253,7 +276,7 @@ class TgiEngine(Engine):
         return []
 
     def _token_rules(self, config: EffectiveConfig) -> list[Diagnostic]:
-        # launcher/src/main.rs (3.3.7): max_input_tokens < max_total_tokens <=
+        # launcher/src/main.rs (3.0.2 to 3.3.7): max_input_tokens < max_total_tokens <=
         # max_batch_total_tokens, and max_batch_prefill_tokens >= max_input_tokens unless
         # the model chunks its prefill.
         found: list[Diagnostic] = []
@@ -349,7 +372,11 @@ class TgiEngine(Engine):
         return found
 
     def forbidden_extra_arg(self, arg: str, path: str) -> list[Diagnostic]:
-        if arg == "-p":  # the parser passes the spelling, `-p=9001` already split
+        # `-p` is ambiguous only where --prometheus-port exists and takes it too (3.3.7
+        # launcher/src/main.rs:773 and 777); up to 3.2.3 it is --port's alone (3.0.2
+        # main.rs:745), which server.port already renders.
+        if arg == "-p" and self._prometheus_takes_dash_p():
+            # the parser passes the spelling, `-p=9001` already split
             return [
                 error(
                     path,
@@ -358,6 +385,11 @@ class TgiEngine(Engine):
                 )
             ]
         return []
+
+    def _prometheus_takes_dash_p(self) -> bool:
+        """Whether this release's --prometheus-port (added after 3.2.3) is spelt `-p` too."""
+        flag = self.flag_table.lookup("--prometheus-port")
+        return flag is not None and "-p" in flag.aliases
 
 
 def _value_path(setting: Setting) -> str:

