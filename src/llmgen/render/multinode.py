@@ -99,8 +99,9 @@ def multinode_plan(spec: Spec, engine: Engine, plan: LaunchPlan) -> MultiNode | 
             worker_port=RAY_PORT,
             shm_size=RAY_SHM_SIZE,
             kubernetes=True,
-            head_tools=("ray", plan.executable),
+            head_tools=("ray", plan.executable, "python3"),
             head_setup=(
+                f"{_python_imports_ray()}\n"
                 f"ray start --head --port={RAY_PORT} --disable-usage-stats\n"
                 f"echo 'launch-head.sh: waiting for {nodes} Ray nodes' >&2\n"
                 f"{_wait_for_ray(nodes)}"
@@ -211,6 +212,18 @@ def rpc_head_args(spec: Spec, args: tuple[str, ...]) -> tuple[str, ...]:
             continue
         out.append(word)
     return tuple(out)
+
+
+def _python_imports_ray() -> str:
+    # The wait below asks Ray through `python3`; one that cannot import ray (a system python3
+    # ahead of the Ray environment on PATH) would fail every 5 seconds, forever.
+    return (
+        "if ! python3 -c 'import ray' >/dev/null 2>&1; then\n"
+        "    echo 'launch-head.sh: python3 on PATH cannot import ray, which the wait for the Ray "
+        "nodes needs; put the bin/ of the environment holding ray first on PATH.' >&2\n"
+        "    exit 127\n"
+        "fi"
+    )
 
 
 def _wait_for_ray(nodes: int) -> str:
