@@ -272,6 +272,7 @@ def test_llamacpp_upgrade_is_what_the_target_build_does(
     breaks, refused, warned = _upgrade(example, target, tmp_path / "example")
     # The head-64 variant, as the llama.cpp corpus uses for --flash-attn on (the example
     # llamacpp-gpu-local passes it).
+    (tmp_path / "models").mkdir()
     model = write_gguf_variants(tmp_path / "models")["head-64"]
     adapted = _adapt_llamacpp(example, model)
     assert _upgrade(adapted, target, tmp_path / "adapted") == (breaks, refused, warned)
