@@ -79,7 +79,10 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("src/llmgen/facts/gguf_file.py",),
         ("tests/facts/test_gguf_layout.py", "tests/facts/test_facts_gguf.py"),
     ),
-    "effective": (("src/llmgen/engines/effective.py",), ("tests/engines/test_effective.py",)),
+    "effective": (
+        ("src/llmgen/engines/effective.py",),
+        ("tests/engines/test_effective.py", "tests/engines/test_effective_parser.py"),
+    ),
     "client": (
         ("src/llmgen/rules/client.py",),
         (
@@ -95,7 +98,10 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("src/llmgen/rules/deploy.py",),
         ("tests/rules/test_deploy.py", "tests/rules/test_rules_table.py"),
     ),
-    "kube": (("src/llmgen/render/kube.py",), ("tests/render/test_kube_sizing.py",)),
+    "kube": (
+        ("src/llmgen/render/kube.py",),
+        ("tests/render/test_kube_sizing.py", "tests/render/test_kube_plan.py"),
+    ),
     "fit-run": (
         ("src/llmgen/fit/run.py",),
         ("tests/fit/test_fit_numbers.py", "tests/fit/test_fit.py"),
