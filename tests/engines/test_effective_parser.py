@@ -167,6 +167,8 @@ def test_the_field_to_change_and_where_a_diagnostic_points() -> None:
     assert config.field_for("--ctx") == "runtime.context_length"
     assert config.field_for("--threads") == "runtime.extra_args.1"
     assert config.field_for("--host") == "runtime.extra_args"
+    # Rendered by llmgen and owned by no field: there is no field to name.
+    assert config.field_for("--quiet") == ""
     # path_of: the item or field that set it first, else the owner, else extra_args.
     assert config.path_of("--threads") == "runtime.extra_args.1"
     assert config.path_of("--name") == "model.name"  # set by llmgen (no path): its owner

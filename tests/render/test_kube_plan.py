@@ -173,3 +173,14 @@ def test_the_readme_says_who_reaches_the_single_host_targets() -> None:
         "open to the network (allow_unauthenticated); in Kubernetes only labelled pods may "
         "connect (see below) |"
     ) in public
+
+
+def test_llamacpp_across_hosts_stays_one_pod_in_kubernetes() -> None:
+    # llama.cpp's RPC workers run outside Kubernetes (docs/scale-out.md): one Deployment, and
+    # no Ray wait in the start-up budget: 300 s + 1 GiB started x 60 s = 360 s: 36 probes.
+    found = documents(llamacpp("runtime:\n  gpus: 1\ndeploy:\n  nodes: 2\n"))
+    assert set(found) == {"Deployment", "PersistentVolumeClaim", "Service", "NetworkPolicy"}
+    assert container(found)["startupProbe"]["failureThreshold"] == 36
+    assert "dshm" not in {
+        v["name"] for v in found["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    }

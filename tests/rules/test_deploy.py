@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
 from llmgen.errors import SpecError
@@ -216,4 +217,59 @@ def test_llamacpp_rpc_servers_come_from_the_environment() -> None:
             "remove --rpc from runtime.extra_args",
         ),
         RPC_WARNING,  # errors come first
+    ]
+
+
+def test_a_release_lacking_a_flag_the_node_recipe_renders_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every shipped llama.cpp table has --rpc, so the recipe is given flags the tables lack:
+    # `--load-mode` arrives in b10441 (llamacpp-changes.tsv), `--mlock` is gone from b10941,
+    # and no build has `--never-was`.
+    from llmgen.engines.llamacpp import LlamaCppEngine
+
+    monkeypatch.setattr(LlamaCppEngine, "node_flags", ("--rpc", "--load-mode", "--never-was"))
+
+    def release(version: str, nodes: int) -> list[tuple[str, str, str, str]]:
+        text = yaml.safe_dump(
+            {
+                "name": "demo",
+                "engine": "llamacpp",
+                "engine_version": version,
+                "model": GGUF,
+                "runtime": {"gpus": 1},
+                "deploy": {"nodes": nodes},
+            }
+        )
+        try:
+            diagnostics = validate_text(text, "spec.yaml").diagnostics
+        except SpecError as exc:
+            diagnostics = exc.diagnostics
+        return [
+            (d.severity.value, d.path, d.message, d.hint)
+            for d in diagnostics
+            if d.severity.value == "error"
+        ]
+
+    lacks = "spanning nodes needs '{}', which llama.cpp {} does not take"
+    assert release("b9444", 2) == [
+        (
+            "error",
+            "deploy.nodes",
+            lacks.format("--load-mode", "b9444") + ": '--load-mode' was added after llama.cpp "
+            "b9934 (b10441 has it); this spec pins b9444",
+            "set engine_version: b10441 or newer, or set deploy.nodes to 1",
+        ),
+        ("error", "deploy.nodes", lacks.format("--never-was", "b9444"), "set deploy.nodes to 1"),
+    ]
+    assert release("b9444", 1) == []  # on one node the recipe renders none of them
+    monkeypatch.setattr(LlamaCppEngine, "node_flags", ("--mlock",))
+    assert release("b11434", 2) == [
+        (
+            "error",
+            "deploy.nodes",
+            lacks.format("--mlock", "b11434") + ": '--mlock' was removed after llama.cpp b10441 "
+            "(gone in b10941)",
+            "set deploy.nodes to 1",  # the history's fix (use --load-mode) names no version
+        )
     ]
