@@ -165,6 +165,7 @@ def test_the_field_to_change_and_where_a_diagnostic_points() -> None:
     config = _config()
     # field_for: the owning spec field first, else the item that gave it, else extra_args.
     assert config.field_for("--ctx") == "runtime.context_length"
+    assert config.field_for("--name") == "model.name"  # the owner, not llmgen's empty path
     assert config.field_for("--threads") == "runtime.extra_args.1"
     assert config.field_for("--host") == "runtime.extra_args"
     # Rendered by llmgen and owned by no field: there is no field to name.
