@@ -137,6 +137,10 @@ def test_flags_set_from_the_node_count_are_refused_in_extra_args() -> None:
     ]
     # On one node the flag is the user's to give.
     assert found("vllm", runtime=runtime) == []
+    # vLLM's tensor parallel stays within a node (the ray recipe): its size is not a node flag,
+    # unlike SGLang's under the ranks recipe (below).
+    tensor = {"gpus": 1, "extra_args": ["--tensor-parallel-size", "1"]}
+    assert found("vllm", runtime=tensor, nodes=2) == []
 
 
 def test_sglang_spans_nodes_with_gpus_and_its_node_flags_come_from_deploy() -> None:
