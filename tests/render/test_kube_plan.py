@@ -184,3 +184,26 @@ def test_llamacpp_across_hosts_stays_one_pod_in_kubernetes() -> None:
     assert "dshm" not in {
         v["name"] for v in found["Deployment"]["spec"]["template"]["spec"]["volumes"]
     }
+
+
+def test_a_recipe_outside_kubernetes_never_sizes_the_pod_s_shared_memory() -> None:
+    # Only a LeaderWorkerSet's recipe sets the pod's /dev/shm. llama.cpp's RPC recipe has none;
+    # given one by hand (8g), the single pod still keeps llama.cpp's own: none, and 2Gi of
+    # memory as in test_llamacpp_across_hosts_stays_one_pod_in_kubernetes's spec.
+    from dataclasses import replace
+
+    from llmgen.engines import engine_of
+    from llmgen.render.kube import kube_plan
+    from llmgen.render.multinode import multinode_plan
+
+    spec = validate_text(llamacpp("runtime:\n  gpus: 1\ndeploy:\n  nodes: 2\n"), "s.yaml").spec
+    plan = engine_of(spec).plan(spec)
+    recipe = multinode_plan(spec, engine_of(spec), plan)
+    assert recipe is not None and not recipe.kubernetes
+    kube = kube_plan(spec, plan, replace(recipe, shm_size="8g"))
+    assert (kube.kind, kube.shm_size, kube.memory, kube.multinode) == (
+        "Deployment",
+        None,
+        "2Gi",
+        None,
+    )
