@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from llmgen.cli.app import main
+from llmgen.cli.validate import FileResult, check_files, github_command, report, summary
+from llmgen.errors import Diagnostic, Severity
 
 MODEL = "  id: HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF:Q4_K_M\n"
 FILES = {
@@ -174,3 +178,180 @@ def test_an_analysis_names_its_file_and_reads_the_plan_s_configuration(tmp_path:
     assert from_file.config is from_file.plan.config  # a property, not a method
     assert analyze(from_file.spec).file == ""  # built in code: no file
     assert validate_text(UNKNOWN_MODEL).file == "<spec>"  # the documented default name
+
+
+# --- the reporting functions themselves, on results written here -----------------------------
+
+WARNED = Diagnostic(Severity.WARNING, "runtime.x", "a warning", "do y", file="a.yaml", line=2)
+FAILED = Diagnostic(Severity.ERROR, "runtime.z", "an error", "", file="b.yaml", line=3, column=5)
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, so the report may colour it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_report(
+    results: list[FileResult], output_format: str = "text", quiet: bool = False
+) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = report(results, output_format, quiet, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_single_failure_drops_the_summary_only_in_text() -> None:
+    bad = [FileResult("b.yaml", False, (FAILED,))]
+    line = "b.yaml:3:5: error: runtime.z: an error\n"
+    assert run_report(bad) == (1, "", line)
+    summary_line = "1 spec checked: 1 with errors\n"
+    assert run_report(bad, "json")[2] == summary_line
+    assert run_report(bad, "github") == (
+        1,
+        "::error file=b.yaml,line=3,col=5::runtime.z: an error\n",
+        summary_line,
+    )
+    # One spec that passes, and two that fail, keep their summary.
+    assert run_report([FileResult("a.yaml", True, (WARNED,))]) == (
+        0,
+        "",
+        "a.yaml:2:0: warning: runtime.x: a warning (do y)\n1 spec checked: all valid, 1 warning\n",
+    )
+    two = [*bad, FileResult("c.yaml", False, ())]
+    assert run_report(two) == (1, "", f"{line}2 specs checked: 2 with errors\n")
+
+
+def test_colour_only_on_a_terminal_and_only_in_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    results = [FileResult("a.yaml", True, (WARNED,)), FileResult("b.yaml", False, (FAILED,))]
+    out, err = io.StringIO(), Terminal()
+    assert report(results, "text", False, out, err) == 1
+    red, yellow, reset = "\x1b[31m", "\x1b[33m", "\x1b[0m"
+    assert err.getvalue() == (
+        f"a.yaml:2:0: {yellow}warning{reset}: runtime.x: a warning (do y)\n"
+        f"b.yaml:3:5: {red}error{reset}: runtime.z: an error\n"
+        f"2 specs checked: {red}1 with errors{reset}, {yellow}1 warning{reset}\n"
+    )
+    err = Terminal()
+    report(results, "json", False, io.StringIO(), err)
+    assert err.getvalue() == "2 specs checked: 1 with errors, 1 warning\n"
+    assert summary(results) == "2 specs checked: 1 with errors, 1 warning"  # plain by default
+
+
+def test_json_is_indented_by_two() -> None:
+    code, out, _ = run_report([FileResult("a.yaml", True, ())], "json")
+    assert (code, out) == (
+        0,
+        '[\n  {\n    "file": "a.yaml",\n    "valid": true,\n    "diagnostics": []\n  }\n]\n',
+    )
+
+
+def test_github_commands_escape_what_the_runner_decodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # toolkit's command.ts: data escapes % CR LF; properties also : and ,.
+    elsewhere = "/elsewhere/x%:y,z.yaml"  # outside the working directory: kept absolute
+    item = Diagnostic(Severity.WARNING, "a.b", "50% of\r\nit", "fix: it, now", elsewhere, 3, 4)
+    assert github_command(item) == (
+        "::warning file=/elsewhere/x%25%3Ay%2Cz.yaml,line=3,col=4::a.b: 50%25 of%0D%0Ait "
+        "(fix: it, now)"
+    )
+    # No file (a spec given as text), no position, no path, no hint.
+    assert github_command(Diagnostic(Severity.ERROR, "", "bad")) == "::error file=<spec>::bad"
+    # Inside the working directory (tmp_path here): relative to it; a relative name as given.
+    inside = str(tmp_path / "sub" / "a.yaml")
+    assert github_command(replace(FAILED, file=inside)).startswith("::error file=sub/a.yaml,")
+    assert github_command(replace(FAILED, file="../b.yaml")).startswith("::error file=../b.yaml,")
+
+    def other_drive(path: str) -> str:
+        raise ValueError("path is on mount 'C:', start on mount 'D:'")  # Windows' relpath
+
+    monkeypatch.setattr("os.path.relpath", other_drive)
+    assert github_command(replace(FAILED, file=inside)).startswith(f"::error file={inside},")
+
+
+def test_an_argument_that_names_no_file_is_an_invalid_result(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    assert check_files(["empty"]) == [
+        FileResult(
+            "empty",
+            False,
+            (
+                Diagnostic(
+                    Severity.ERROR,
+                    "",
+                    "the directory holds no *.yaml or *.yml file",
+                    file="empty",
+                ),
+            ),
+        )
+    ]
+
+
+def test_check_files_asks_the_hub_and_forks_only_as_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmgen.cli.validate as many
+    from llmgen.rules import analysis
+
+    asked: list[bool] = []
+    real = analysis.validate_file
+
+    def spy(path: str, *, online: bool = False) -> analysis.Analysis:
+        asked.append(online)
+        return real(path)
+
+    forked: list[tuple[list[str], int]] = []
+
+    def fake_forks(work: object, items: list[str], workers: int) -> list[FileResult]:
+        forked.append((items, workers))
+        return [FileResult(item, True, ()) for item in items]
+
+    monkeypatch.setattr(analysis, "validate_file", spy)
+    monkeypatch.setattr("llmgen.cli.parallel.map_in_forks", fake_forks)
+    monkeypatch.setattr(many, "_workers", lambda count: 2)
+    # online: one process, whatever the count (the hub's cache is not shared across forks).
+    assert [r.file for r in check_files(["ok.yaml"], online=True)] == ["ok.yaml"]
+    assert (asked, forked) == ([True], [])
+    # Offline with 2 workers: forked, after the results of arguments that named nothing.
+    Path("empty").mkdir()
+    results = check_files(["empty", "ok.yaml"])
+    assert [(r.file, r.valid) for r in results] == [("empty", False), ("ok.yaml", True)]
+    assert forked == [(["ok.yaml"], 2)]
+    monkeypatch.setattr(many, "_workers", lambda count: 1)
+    check_files(["ok.yaml"])
+    many._check_paths(["ok.yaml"])
+    assert asked == [True, False, False]  # never asked by default
+    assert len(forked) == 1  # one worker: no fork
+
+
+def test_workers_by_literal_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import llmgen.cli.validate as many
+
+    def cpus(count: int) -> None:
+        def affinity(pid: int) -> set[int]:
+            assert pid == 0  # this process
+            return set(range(count))
+
+        monkeypatch.setattr(os, "sched_getaffinity", affinity, raising=False)
+
+    cpus(16)
+    # From 100 files, one worker per 50 files, at most 8, at most the CPUs.
+    assert [many._workers(n) for n in (1, 99, 100, 149, 150, 399, 400, 10_000)] == [
+        1,
+        1,
+        2,
+        2,
+        3,
+        7,
+        8,
+        8,
+    ]
+    cpus(3)
+    assert many._workers(10_000) == 3
+    cpus(1)
+    assert many._workers(10_000) == 1
+    monkeypatch.delattr(os, "sched_getaffinity")  # not Linux: never fork
+    assert many._workers(10_000) == 1

@@ -142,3 +142,16 @@ def test_a_switch_and_its_negation() -> None:
 )
 def test_parse_int_reads_numbers_as_vllm_does(text: str, value: int | None) -> None:
     assert parse_int(text) == value
+
+
+def test_vllm_s_model_is_the_positional_setting_named_model() -> None:
+    # `vllm serve MODEL`: the configuration (and `llmgen explain`) names it `<model>`.
+    found = config("vllm", [])
+    model = found.given("<model>")
+    assert model is not None
+    assert (model.values, model.origin.kind, model.origin.path) == (
+        ("HuggingFaceTB/SmolLM2-360M-Instruct",),
+        "spec",
+        "model",
+    )
+    assert next(iter(found.explicit)) == "<model>"  # argv order: it comes first

@@ -65,6 +65,9 @@ SIZES = [
     ("vllm-cpu-smollm2", "4", "17Gi", None),
     ("tgi-smollm2", "4", "17Gi", 1),
     ("tgi-sharded-public", "4", "17Gi", 2),
+    # SGLang does not load GGUF and has no host estimate either: 16Gi, plus the 16g /dev/shm
+    # its two tensor-parallel workers share: 32Gi.
+    ("sglang-smollm2", "4", "32Gi", 2),
 ]
 
 
