@@ -174,3 +174,125 @@ def test_halving_stops_at_its_floor(tmp_path: Path, model: Path) -> None:
     found = fixes(tmp_path, model, "1M", context_length=512, parallel=2)
     assert ("runtime.context_length", 512, 256) in found
     assert ("runtime.parallel", 2, 1) in found
+
+
+# --- what fit says it assumed (the text report's `note:` lines) -----------------------------
+
+# What ggml-cpu repacks on an AVX2 x86 (ggml/src/ggml-cpu/repack.cpp,
+# ggml_repack_get_optimal_repack_type), as the report words it.
+REPACK_NOTE = (
+    "host weights count the mapped file plus the matrices ggml-cpu repacks; CPU features avx2 "
+    "(given with --cpu-features): llama.cpp repacks Q4_0, Q4_K, IQ4_NL, MXFP4 weights (llmgen "
+    "fit --cpu-features avx2)"
+)
+HOST_BUDGET_NOTE = "host budget: this machine's RAM (give --memory or hardware.memory)"
+GPU_BUDGET_NOTE = "GPU budget unknown: give --gpu-memory or hardware.gpu_memory"
+
+
+def notes(tmp_path: Path, model: Path, *options: str, **runtime: Any) -> list[str]:
+    spec = write_spec(tmp_path, model, context_length=1024, parallel=1, **runtime)
+    code, out, err = fit(str(spec), "--offline", "--cpu-features", "avx2", *options)
+    assert code in (0, 1), err
+    return [line.removeprefix("note: ") for line in out.splitlines() if line.startswith("note: ")]
+
+
+@pytest.mark.parametrize(
+    ("options", "runtime", "expected"),
+    [
+        # Both budgets given (or no GPU): only the repacking assumption.
+        (("--memory", "8G"), {}, [REPACK_NOTE]),
+        (("--memory", "8G", "--gpu-memory", "8G"), {"gpus": 1}, [REPACK_NOTE]),
+        # No host budget: this machine's RAM, said so.
+        ((), {}, [HOST_BUDGET_NOTE, REPACK_NOTE]),
+        # One GPU and no GPU budget.
+        (("--memory", "8G"), {"gpus": 1}, [GPU_BUDGET_NOTE, REPACK_NOTE]),
+        # llmgen renders --cache-ram 0 (no prompt cache): nothing to say. -1 is unbounded; 1 MiB
+        # is the smallest bound, counted.
+        (
+            ("--memory", "8G"),
+            {"extra_args": ["--cache-ram", "-1"]},
+            [
+                "--cache-ram -1: llama-server's prompt cache has no limit and grows with every "
+                "distinct conversation; not in the estimate (--cache-ram N bounds it)",
+                REPACK_NOTE,
+            ],
+        ),
+        (
+            ("--memory", "8G"),
+            {"extra_args": ["--cache-ram", "1"]},
+            [
+                "the estimate counts llama-server's prompt cache at its bound (--cache-ram 1 MiB), "
+                "which it reaches under traffic",
+                REPACK_NOTE,
+            ],
+        ),
+        (
+            ("--memory", "8G"),
+            {"extra_args": ["--no-repack"]},
+            ["--no-repack: no repacked copies, whatever the CPU's features"],
+        ),
+    ],
+)
+def test_the_notes_say_what_the_estimate_assumed(
+    tmp_path: Path,
+    model: Path,
+    options: tuple[str, ...],
+    runtime: dict[str, Any],
+    expected: list[str],
+) -> None:
+    assert notes(tmp_path, model, *options, **runtime) == expected
+
+
+def test_the_json_report_names_the_cpu_features_it_assumed(tmp_path: Path, model: Path) -> None:
+    found = report(tmp_path, model, "--memory", "8G", "--cpu-features", "avx2", context_length=1024)
+    assert found["cpu_features"] == {"names": ["avx2"], "source": "given with --cpu-features"}
+
+
+def test_the_overheads_are_the_measured_constants(tmp_path: Path, model: Path) -> None:
+    # fit/llamacpp.py's measured figures (benchmarks/fit_accuracy.py): 12 MiB for the process
+    # plus 155 bytes per vocabulary entry; with CUDA, 300 MiB more on the host and 400 MiB on
+    # each GPU that holds a layer.
+    mib = 1 << 20
+    options = ("--memory", "8G", "--gpu-memory", "8G")
+    cpu = report(tmp_path, model, *options, context_length=1024, parallel=1)
+    assert device(cpu, "host")["breakdown"]["overhead"] == 12 * mib + 155 * 2000
+    gpu = report(tmp_path, model, *options, context_length=1024, parallel=1, gpus=1)
+    assert device(gpu, "host")["breakdown"]["overhead"] == 12 * mib + 155 * 2000 + 300 * mib
+    assert device(gpu, "gpu0")["breakdown"]["overhead"] == 400 * mib
+
+
+@pytest.mark.parametrize(
+    ("cache_type", "k_bytes_per_1024_values"),
+    [
+        # ggml/src/ggml-common.h: f32 4 bytes a value, f16 and bf16 2; the quantized types hold
+        # 32 values in a block of QK/2 (or more) bytes plus an f16 scale (and min):
+        # q8_0 2 + 32 = 34, q4_0 2 + 16 = 18, q4_1 4 + 16 = 20, iq4_nl 2 + 16 = 18,
+        # q5_0 2 + 4 + 16 = 22, q5_1 4 + 4 + 16 = 24 bytes per 32 values.
+        ("f32", 4 * 1024),
+        ("f16", 2 * 1024),
+        ("bf16", 2 * 1024),
+        ("q8_0", 34 * 32),
+        ("q4_0", 18 * 32),
+        ("q4_1", 20 * 32),
+        ("iq4_nl", 18 * 32),
+        ("q5_0", 22 * 32),
+        ("q5_1", 24 * 32),
+    ],
+)
+def test_the_k_cache_type_sets_its_bytes(
+    tmp_path: Path, model: Path, cache_type: str, k_bytes_per_1024_values: int
+) -> None:
+    # 1024 cells x 4 layers; per cell and layer K holds 2 KV heads x 16 = 32 values in the
+    # type, V 32 values in f16 (2 bytes each).
+    values = 1024 * 4 * 32
+    expected = values * k_bytes_per_1024_values // 1024 + values * 2
+    kv = host(tmp_path, model, context_length=1024, parallel=1, extra_args=["-ctk", cache_type])
+    assert kv["kv_cache"] == expected
+
+
+def test_a_zero_ubatch_takes_the_batch(tmp_path: Path, model: Path) -> None:
+    # llama.cpp b11434 src/llama-context.cpp:248-250: n_batch = min(n_ctx, n_batch) and
+    # n_ubatch = min(n_batch, n_ubatch == 0 ? n_batch : n_ubatch): -ub 0 means the batch,
+    # here min(1024 cells, 2048) = 1024 tokens of activations, plus one slot's logits.
+    breakdown = host(tmp_path, model, context_length=1024, parallel=1, extra_args=["-ub", "0"])
+    assert breakdown["compute"] == ACTIVATIONS_PER_TOKEN * 1024 + LOGITS_PER_SLOT
