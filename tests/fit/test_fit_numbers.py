@@ -296,3 +296,123 @@ def test_a_zero_ubatch_takes_the_batch(tmp_path: Path, model: Path) -> None:
     # here min(1024 cells, 2048) = 1024 tokens of activations, plus one slot's logits.
     breakdown = host(tmp_path, model, context_length=1024, parallel=1, extra_args=["-ub", "0"])
     assert breakdown["compute"] == ACTIVATIONS_PER_TOKEN * 1024 + LOGITS_PER_SLOT
+
+
+# --- which device is short, what a fix must reach, and what each fix saves -------------------
+
+
+def fix_lines(tmp_path: Path, model: Path, *options: str, **runtime: Any) -> list[str]:
+    spec = write_spec(tmp_path, model, **runtime)
+    code, out, err = fit(str(spec), "--offline", "--cpu-features", "avx2", *options)
+    assert code in (0, 1), err
+    lines = out.splitlines()
+    if "fixes (least given up first):" not in lines:
+        return []
+    after = lines[lines.index("fixes (least given up first):") + 1 :]
+    return [line.strip() for line in after if line.startswith("  ")]
+
+
+def fix_values(tmp_path: Path, model: Path, *options: str, **runtime: Any) -> list[tuple[Any, ...]]:
+    found = report(tmp_path, model, "--cpu-features", "avx2", *options, **runtime)
+    return [(f["field"], f["from"], f["to"], f["saves_bytes"], f["device"]) for f in found["fixes"]]
+
+
+def layer_bytes(model: Path, *prefixes: str) -> int:
+    """The bytes of the file's tensors whose names start with one of `prefixes` (gguf's own
+    reader, not llmgen's)."""
+    return sum(
+        int(t.n_bytes) for t in gguf.GGUFReader(str(model)).tensors if t.name.startswith(prefixes)
+    )
+
+
+GPU_SHORT = {"context_length": 4096, "parallel": 4, "gpus": 1, "gpu_layers": "all"}
+MIB = 1 << 20
+
+
+def test_a_short_gpu_gets_every_fix_in_order_with_what_each_saves(
+    tmp_path: Path, model: Path
+) -> None:
+    # All 4 layers and the output on gpu0: 4096 x 4 slots = 16384 cells x 4 layers x 128 bytes
+    # = 8 MiB of KV, the weights, the compute buffer and 400 MiB of CUDA: 416.7 MiB on 410M.
+    # The goal is a GPU that starts (tight is enough).
+    kv_layer = 16384 * CELL  # 2 MiB per layer
+    blocks = [layer_bytes(model, f"blk.{i}.") for i in range(4)]
+    output = layer_bytes(model, "output.", "output_norm")
+    options = ("--memory", "8G", "--gpu-memory", "410M")
+    # - gpu_layers: from the top, the first count that fits is 2 (blk.3 and the output stay);
+    #   blk.0-2 move with their KV (3 x 2 MiB): 6.8 MiB, 409.9 MiB left. 3 would move 4.5 MiB.
+    # - context: 4096 -> 512 slots of 2048 cells in all: 14336 cells fewer, 7 MiB, leaves 409.7
+    #   MiB; 1024 saves 6 MiB only (410.7 MiB > 410).
+    # - KV cache q8_0: 34 bytes per 32 values instead of 64: 8 MiB x 30/64 = 3.75 MiB; not enough.
+    # - parallel: 4 -> 2 halves the KV (4 MiB), 1 saves 6 MiB (410.7 MiB): neither is enough, so
+    #   one halving is offered, marked so.
+    # - gpus 1 -> 2: gpu0 keeps blk.0 and blk.1 (layers split in order) with their KV, gpu1 the
+    #   rest and the output: 411.7 MiB on gpu0, still short: marked so.
+    moved = sum(blocks[:3]) + 3 * kv_layer
+    two_gpus = sum(blocks) + output + 4 * kv_layer - (sum(blocks[:2]) + 2 * kv_layer)
+    assert fix_values(tmp_path, model, *options, **GPU_SHORT) == [
+        ("runtime.gpu_layers", 5, 2, moved, "gpu0"),
+        ("runtime.context_length", 4096, 512, 14336 * 4 * CELL, "gpu0"),
+        (
+            "runtime.extra_args",
+            "f16 KV cache",
+            "--cache-type-k q8_0 --cache-type-v q8_0",
+            8 * MIB * 30 // 64,
+            "gpu0",
+        ),
+        ("runtime.parallel", 4, 2, 4 * MIB, "gpu0"),
+        ("runtime.gpus", 1, 2, two_gpus, "gpu0"),
+    ]
+    assert fix_lines(tmp_path, model, *options, **GPU_SHORT) == [
+        "gpu_layers 5 -> 2 moves 6.8 MiB to host (gpu0)",
+        "context_length 4096 -> 512 saves 7.0 MiB (gpu0)",
+        "KV cache q8_0 instead of f16 saves 3.8 MiB (extra_args: --cache-type-k q8_0 "
+        "--cache-type-v q8_0) (not enough alone) (gpu0)",
+        "parallel 4 -> 2 saves 4.0 MiB (not enough alone) (gpu0)",
+        "gpus 1 -> 2 splits the layers across twice the GPUs, saves 5.0 MiB (not enough alone) "
+        "(gpu0)",
+    ]
+
+
+def test_the_device_most_over_its_budget_is_the_one_fixed(tmp_path: Path, model: Path) -> None:
+    # host 314.7 MiB on 300M (14.7 MiB over), gpu0 416.7 MiB on 410M (6.7 MiB over): the host
+    # is fixed, though gpu0's estimate (and estimate + budget) is the larger. On the host only
+    # the slots' logits shrink with parallel: 2 slots x 2000 x 4 bytes; nothing is enough while
+    # gpu0 stays short.
+    options = ("--memory", "300M", "--gpu-memory", "410M")
+    assert fix_values(tmp_path, model, *options, **GPU_SHORT) == [
+        ("runtime.parallel", 4, 2, 2 * LOGITS_PER_SLOT, "host")
+    ]
+    assert fix_lines(tmp_path, model, *options, **GPU_SHORT) == [
+        "parallel 4 -> 2 saves 15.6 KiB (not enough alone) (host)"
+    ]
+
+
+def test_a_gpu_without_a_budget_does_not_block_a_host_fix(tmp_path: Path, model: Path) -> None:
+    # gpu_layers 0: the host holds 16384 cells x 4 layers x 128 = 8 MiB of KV, 325.7 MiB in all
+    # on 320M; gpu0 (no budget) is unknown, which a fix may leave so. parallel 4 -> 1 saves 6 MiB
+    # of KV and 3 slots' logits (enough; 2 would save 4 MiB); context 4096 -> 1024 saves 6 MiB.
+    runtime = {"context_length": 4096, "parallel": 4, "gpus": 1, "gpu_layers": 0}
+    assert fix_values(tmp_path, model, "--memory", "320M", **runtime) == [
+        ("runtime.parallel", 4, 1, 12288 * 4 * CELL + 3 * LOGITS_PER_SLOT, "host"),
+        ("runtime.context_length", 4096, 1024, 12288 * 4 * CELL, "host"),
+        (
+            "runtime.extra_args",
+            "f16 KV cache",
+            "--cache-type-k q8_0 --cache-type-v q8_0",
+            8 * MIB * 30 // 64,
+            "host",
+        ),
+    ]
+
+
+def test_a_tight_host_is_fixed_to_fit_with_room(tmp_path: Path, model: Path) -> None:
+    # 32768 x 8 slots: 262144 cells x 4 x 128 = 128 MiB of KV, 145.7 MiB on 150M: tight (over
+    # 90 %). A fix must bring it under 135 MiB: q8_0 (128 x 30/64 = 60 MiB), 4 slots or 16384
+    # tokens (64 MiB each) do, each alone.
+    assert fix_lines(tmp_path, model, "--memory", "150M", context_length=32768, parallel=8) == [
+        "KV cache q8_0 instead of f16 saves 60.0 MiB (extra_args: --cache-type-k q8_0 "
+        "--cache-type-v q8_0) (host)",
+        "parallel 8 -> 4 saves 64.0 MiB (host)",
+        "context_length 32768 -> 16384 saves 64.0 MiB (host)",
+    ]
