@@ -416,3 +416,81 @@ def test_a_tight_host_is_fixed_to_fit_with_room(tmp_path: Path, model: Path) -> 
         "parallel 8 -> 4 saves 64.0 MiB (host)",
         "context_length 32768 -> 16384 saves 64.0 MiB (host)",
     ]
+
+
+# --- vLLM and TGI on a GPU, with Llama 3.1 8B's published config -----------------------------
+# meta-llama/Llama-3.1-8B config.json (llmgen's catalog quotes it): 32 layers, hidden 4096,
+# 8 KV heads of 128, vocabulary 128256, bfloat16; 8030261248 parameters, 2 bytes each.
+# fit/hf_engines.py's sizing (vLLM's profiling pass, gpu_worker.py): activations of
+# 2 bytes x (4 x hidden + 2 x 4 x hidden) per batched token, divided across the GPUs, plus
+# float32 logits for the sequences; the CUDA context (600 MiB) and, unless eager, CUDA graphs
+# (512 MiB); a sequence's KV is 32 layers x K and V x 8 heads x 128 x 2 bytes per token.
+
+LLAMA_WEIGHTS = 8030261248 * 2
+PER_TOKEN = 2 * (4 * 4096 + 2 * 4 * 4096)  # 98304 bytes of activations per batched token
+LOGITS = 4 * 128256  # one sequence's float32 logits
+KV_PER_TOKEN = 32 * 2 * 8 * 128 * 2  # 131072 bytes
+
+
+def llama(tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch, **runtime: Any) -> Path:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    lines = ["name: demo", f"engine: {engine}", "model:", "  id: meta-llama/Llama-3.1-8B-Instruct"]
+    lines += ["runtime:", "  gpus: 1", "  context_length: 8192"]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in runtime.items()]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("\n".join(lines) + "\n")
+    return spec
+
+
+def gpu_report(spec: Path, *options: str) -> dict[str, Any]:
+    code, out, err = fit(str(spec), "--format", "json", "--offline", "--memory", "64G", *options)
+    assert code in (0, 1), err
+    return dict(json.loads(out))
+
+
+def test_vllm_fixes_count_what_it_needs_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a 12 GiB GPU even the least vLLM starts with (weights, one 8192-token sequence's KV,
+    # the profiling pass, CUDA) does not fit, so each fix is worth what it takes off that least:
+    # - gpus 1 -> 2: half the weights, half the KV heads, half the activations per token;
+    # - parallel 4 -> 2: two sequences' logits only (the KV cache takes what is left);
+    # - context 8192 -> 4096: half of one sequence's KV.
+    spec = llama(tmp_path, "vllm", monkeypatch)
+    found = gpu_report(spec, "--gpu-memory", "12G")
+    assert found["verdict"] == "does-not-fit"
+    gpus = LLAMA_WEIGHTS // 2 + KV_PER_TOKEN * 8192 // 2 + PER_TOKEN // 2 * 2048
+    assert [(f["field"], f["from"], f["to"], f["saves_bytes"]) for f in found["fixes"]] == [
+        ("runtime.gpus", 1, 2, gpus),
+        ("runtime.parallel", 4, 2, 2 * LOGITS),
+        ("runtime.context_length", 8192, 4096, KV_PER_TOKEN * 4096),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("engine", "runtime", "batched", "overhead_mib"),
+    [
+        # vLLM 0.34.0 with no batch_size: 2048 batched tokens (the default the effective
+        # configuration holds for it, docs/effective-config.md), CUDA graphs.
+        ("vllm", {}, 2048, 600 + 512),
+        ("vllm", {"batch_size": 8192}, 8192, 600 + 512),
+        # --enforce-eager: no CUDA graphs.
+        ("vllm", {"enforce_eager": True}, 2048, 600),
+        # TGI: the launcher computes --max-batch-prefill-tokens, 4096 for most models
+        # (../shared/engines/tgi-3.3.7-flags.tsv); no eager knob
+        # in fit: graphs counted.
+        ("tgi", {}, 4096, 600 + 512),
+    ],
+)
+def test_the_gpu_compute_and_overhead_follow_the_batch_and_eager(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+    runtime: dict[str, Any],
+    batched: int,
+    overhead_mib: int,
+) -> None:
+    spec = llama(tmp_path, engine, monkeypatch, **runtime)
+    gpu = device(gpu_report(spec, "--gpu-memory", "80G"), "gpu0")["breakdown"]
+    assert gpu["compute"] == PER_TOKEN * batched + LOGITS * 4  # 4 sequences' logits
+    assert gpu["overhead"] == overhead_mib * MIB
