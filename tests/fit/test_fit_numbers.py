@@ -485,6 +485,7 @@ def test_vllm_fixes_count_what_it_needs_to_start(
 def test_the_gpu_compute_and_overhead_follow_the_batch_and_eager(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    *,
     engine: str,
     runtime: dict[str, Any],
     batched: int,
@@ -494,3 +495,53 @@ def test_the_gpu_compute_and_overhead_follow_the_batch_and_eager(
     gpu = device(gpu_report(spec, "--gpu-memory", "80G"), "gpu0")["breakdown"]
     assert gpu["compute"] == PER_TOKEN * batched + LOGITS * 4  # 4 sequences' logits
     assert gpu["overhead"] == overhead_mib * MIB
+
+
+# --- fit_spec on its own, and the reports without an estimate --------------------------------
+
+
+def test_fit_spec_alone_reads_the_spec_and_never_asks_the_hub(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the analysis' configuration and facts, fit_spec builds both itself; without
+    # `online` it must not ask the hub: a closed loopback port stands for it, with an empty
+    # cache, so asking would fail with another reason than "not asked".
+    import socket
+
+    from llmgen.fit.run import fit_spec
+    from llmgen.rules.analysis import validate_text
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    unknown = "name: demo\nengine: vllm\nmodel:\n  id: nobody-here/not-a-model\n"
+    found = fit_spec(validate_text(unknown + "runtime:\n  kv_cache_memory: 1G\n").spec)
+    assert found.notes == (
+        "unknown model: 'nobody-here/not-a-model' is not in the Hugging Face cache nor in "
+        "llmgen's catalog, and the hub was not asked (offline)",
+    )
+    known = validate_text(write_spec(tmp_path, model, context_length=1024).read_text()).spec
+    report = fit_spec(known, memory="8G", cpu_features=frozenset({"avx2"}))
+    (host_device,) = report.devices
+    # 1024 tokens x 4 slots (the default parallel): 4096 cells x 4 layers x 128 bytes.
+    assert host_device.breakdown.kv_cache == 4096 * 4 * CELL
+
+
+def test_missing_facts_are_named_one_by_one(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"num_hidden_layers": 4}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: demo\nengine: vllm\nmodel:\n  path: {folder}\nruntime:\n  kv_cache_memory: 1G\n"
+    )
+    code, out, _ = fit(str(spec), "--memory", "8G", "--offline")
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("note: ")] == [
+        f"note: {folder}/config.json does not give the weights' size, the attention heads, the "
+        "head size; no estimate"
+    ]
