@@ -545,3 +545,54 @@ def test_missing_facts_are_named_one_by_one(tmp_path: Path) -> None:
         f"note: {folder}/config.json does not give the weights' size, the attention heads, the "
         "head size; no estimate"
     ]
+
+
+def test_the_v_cache_type_sets_its_bytes_too(tmp_path: Path, model: Path) -> None:
+    # 1024 cells x 4 layers x 32 values each for K and V: K in q8_0 (34 bytes per 32 values),
+    # V in q4_0 (18 bytes per 32 values), ggml/src/ggml-common.h.
+    values = 1024 * 4 * 32
+    extra = ["-ctk", "q8_0", "-ctv", "q4_0"]
+    kv = host(tmp_path, model, context_length=1024, parallel=1, extra_args=extra)["kv_cache"]
+    assert kv == values * 34 // 32 + values * 18 // 32
+
+
+@pytest.mark.parametrize("mode", ["none", "dio"])
+def test_without_mmap_the_host_reads_each_tensor_once(
+    tmp_path: Path, model: Path, mode: str
+) -> None:
+    # --load-mode none/dio reads the tensors into buffers (src/llama-model-loader.cpp,
+    # load_all_data) instead of mapping the whole file: the tensors' bytes, not the file's
+    # (an F16 model repacks nothing).
+    everything = sum(int(t.n_bytes) for t in gguf.GGUFReader(str(model)).tensors)
+    extra = ["--load-mode", mode]
+    weights = host(tmp_path, model, context_length=1024, parallel=1, extra_args=extra)["weights"]
+    assert weights == everything < model.stat().st_size
+
+
+@pytest.mark.parametrize(("checkpoints", "cells_saved"), [("0", 0), ("2", 2 * 1024)])
+def test_context_checkpoints_count_per_slot_at_their_bound(
+    tmp_path: Path, windowed: Path, checkpoints: str, cells_saved: int
+) -> None:
+    # Each checkpoint saves the sliding-window layers' cache of one slot
+    # (tools/server/server-context.cpp, do_checkpoint): min(2048, 300 + 512) -> 1024 cells for
+    # each of the 4 layers, 128 bytes a cell; --ctx-checkpoints 0 saves none.
+    extra = ["--ctx-checkpoints", checkpoints]
+    found = host(tmp_path, windowed, context_length=2048, parallel=1, extra_args=extra)
+    assert found["prompt_cache"] == cells_saved * 4 * CELL
+
+
+def test_the_host_estimate_for_kubernetes_is_the_whole_host_total(
+    tmp_path: Path, model: Path
+) -> None:
+    # What render/kube.py sizes a pod with: the mapped file, 1024 cells x 4 layers x 128 bytes
+    # of KV, 512 tokens of activations and one slot's logits, 12 MiB + 155 bytes x 2000 entries.
+    from llmgen.facts.resolve import local_facts
+    from llmgen.fit.llamacpp import host_estimate_bytes
+    from llmgen.rules.analysis import validate_text
+
+    spec = validate_text(write_spec(tmp_path, model, context_length=1024, parallel=1).read_text())
+    facts = local_facts(str(model))
+    assert facts is not None
+    expected = model.stat().st_size + 1024 * 4 * CELL
+    expected += ACTIVATIONS_PER_TOKEN * 512 + LOGITS_PER_SLOT + (12 << 20) + 155 * 2000
+    assert host_estimate_bytes(facts, spec.config, 0) == expected
