@@ -596,3 +596,19 @@ def test_the_host_estimate_for_kubernetes_is_the_whole_host_total(
     expected = model.stat().st_size + 1024 * 4 * CELL
     expected += ACTIVATIONS_PER_TOKEN * 512 + LOGITS_PER_SLOT + (12 << 20) + 155 * 2000
     assert host_estimate_bytes(facts, spec.config, 0) == expected
+
+
+def test_a_tight_host_beside_a_gpu_without_a_budget_is_fixed_to_fit(
+    tmp_path: Path, model: Path
+) -> None:
+    # gpu_layers 0 keeps everything on the host: 32768 x 4 slots = 131072 cells x 4 x 128
+    # = 64 MiB of KV, about 382 MiB in all on 400M: tight. Room means under 360 MiB: q8_0 saves
+    # 64 x 30/64 = 30 MiB, 2 slots or 16384 tokens 32 MiB; gpu0 (no budget) stays unknown,
+    # which a fix with room may leave so.
+    runtime = {"context_length": 32768, "parallel": 4, "gpus": 1, "gpu_layers": 0}
+    assert fix_lines(tmp_path, model, "--memory", "400M", **runtime) == [
+        "KV cache q8_0 instead of f16 saves 30.0 MiB (extra_args: --cache-type-k q8_0 "
+        "--cache-type-v q8_0) (host)",
+        "parallel 4 -> 2 saves 32.0 MiB (host)",
+        "context_length 32768 -> 16384 saves 32.0 MiB (host)",
+    ]
