@@ -612,3 +612,16 @@ def test_a_tight_host_beside_a_gpu_without_a_budget_is_fixed_to_fit(
         "parallel 4 -> 2 saves 32.0 MiB (host)",
         "context_length 32768 -> 16384 saves 32.0 MiB (host)",
     ]
+
+
+@pytest.mark.parametrize(("gpu_layers", "prefixes"), [(0, ()), (1, ("output.", "output_norm"))])
+def test_the_first_offloaded_layer_is_the_output(
+    tmp_path: Path, model: Path, gpu_layers: int, prefixes: tuple[str, ...]
+) -> None:
+    # src/llama-model.cpp: i_gpu_start = n_layer + 1 - n_gpu_layers, the output layer counting
+    # as layer n_layer: --gpu-layers 1 offloads the output alone, 0 nothing.
+    options = ("--memory", "8G", "--gpu-memory", "8G")
+    runtime = {"context_length": 1024, "parallel": 1, "gpus": 1, "gpu_layers": gpu_layers}
+    gpu = device(report(tmp_path, model, *options, **runtime), "gpu0")["breakdown"]
+    assert gpu["weights"] == (layer_bytes(model, *prefixes) if prefixes else 0)
+    assert gpu["kv_cache"] == 0  # no repeating layer on the GPU, so no KV there
