@@ -625,3 +625,10 @@ def test_the_first_offloaded_layer_is_the_output(
     gpu = device(report(tmp_path, model, *options, **runtime), "gpu0")["breakdown"]
     assert gpu["weights"] == (layer_bytes(model, *prefixes) if prefixes else 0)
     assert gpu["kv_cache"] == 0  # no repeating layer on the GPU, so no KV there
+
+
+def test_a_smaller_batch_caps_the_ubatch(tmp_path: Path, model: Path) -> None:
+    # runtime.batch_size 256 renders --batch-size 256: n_ubatch = min(n_batch, 512) = 256
+    # tokens of activations (src/llama-context.cpp:248-250), plus one slot's logits.
+    breakdown = host(tmp_path, model, context_length=1024, parallel=1, batch_size=256)
+    assert breakdown["compute"] == ACTIVATIONS_PER_TOKEN * 256 + LOGITS_PER_SLOT
