@@ -174,3 +174,461 @@ def test_halving_stops_at_its_floor(tmp_path: Path, model: Path) -> None:
     found = fixes(tmp_path, model, "1M", context_length=512, parallel=2)
     assert ("runtime.context_length", 512, 256) in found
     assert ("runtime.parallel", 2, 1) in found
+
+
+# --- what fit says it assumed (the text report's `note:` lines) -----------------------------
+
+# What ggml-cpu repacks on an AVX2 x86 (ggml/src/ggml-cpu/repack.cpp,
+# ggml_repack_get_optimal_repack_type), as the report words it.
+REPACK_NOTE = (
+    "host weights count the mapped file plus the matrices ggml-cpu repacks; CPU features avx2 "
+    "(given with --cpu-features): llama.cpp repacks Q4_0, Q4_K, IQ4_NL, MXFP4 weights (llmgen "
+    "fit --cpu-features avx2)"
+)
+HOST_BUDGET_NOTE = "host budget: this machine's RAM (give --memory or hardware.memory)"
+GPU_BUDGET_NOTE = "GPU budget unknown: give --gpu-memory or hardware.gpu_memory"
+
+
+def notes(tmp_path: Path, model: Path, *options: str, **runtime: Any) -> list[str]:
+    spec = write_spec(tmp_path, model, context_length=1024, parallel=1, **runtime)
+    code, out, err = fit(str(spec), "--offline", "--cpu-features", "avx2", *options)
+    assert code in (0, 1), err
+    return [line.removeprefix("note: ") for line in out.splitlines() if line.startswith("note: ")]
+
+
+@pytest.mark.parametrize(
+    ("options", "runtime", "expected"),
+    [
+        # Both budgets given (or no GPU): only the repacking assumption.
+        (("--memory", "8G"), {}, [REPACK_NOTE]),
+        (("--memory", "8G", "--gpu-memory", "8G"), {"gpus": 1}, [REPACK_NOTE]),
+        # No host budget: this machine's RAM, said so.
+        ((), {}, [HOST_BUDGET_NOTE, REPACK_NOTE]),
+        # One GPU and no GPU budget.
+        (("--memory", "8G"), {"gpus": 1}, [GPU_BUDGET_NOTE, REPACK_NOTE]),
+        # llmgen renders --cache-ram 0 (no prompt cache): nothing to say. -1 is unbounded; 1 MiB
+        # is the smallest bound, counted.
+        (
+            ("--memory", "8G"),
+            {"extra_args": ["--cache-ram", "-1"]},
+            [
+                "--cache-ram -1: llama-server's prompt cache has no limit and grows with every "
+                "distinct conversation; not in the estimate (--cache-ram N bounds it)",
+                REPACK_NOTE,
+            ],
+        ),
+        (
+            ("--memory", "8G"),
+            {"extra_args": ["--cache-ram", "1"]},
+            [
+                "the estimate counts llama-server's prompt cache at its bound (--cache-ram 1 MiB), "
+                "which it reaches under traffic",
+                REPACK_NOTE,
+            ],
+        ),
+        (
+            ("--memory", "8G"),
+            {"extra_args": ["--no-repack"]},
+            ["--no-repack: no repacked copies, whatever the CPU's features"],
+        ),
+    ],
+)
+def test_the_notes_say_what_the_estimate_assumed(
+    tmp_path: Path,
+    model: Path,
+    options: tuple[str, ...],
+    runtime: dict[str, Any],
+    expected: list[str],
+) -> None:
+    assert notes(tmp_path, model, *options, **runtime) == expected
+
+
+def test_the_json_report_names_the_cpu_features_it_assumed(tmp_path: Path, model: Path) -> None:
+    found = report(tmp_path, model, "--memory", "8G", "--cpu-features", "avx2", context_length=1024)
+    assert found["cpu_features"] == {"names": ["avx2"], "source": "given with --cpu-features"}
+
+
+def test_the_overheads_are_the_measured_constants(tmp_path: Path, model: Path) -> None:
+    # fit/llamacpp.py's measured figures (benchmarks/fit_accuracy.py): 12 MiB for the process
+    # plus 155 bytes per vocabulary entry; with CUDA, 300 MiB more on the host and 400 MiB on
+    # each GPU that holds a layer.
+    mib = 1 << 20
+    options = ("--memory", "8G", "--gpu-memory", "8G")
+    cpu = report(tmp_path, model, *options, context_length=1024, parallel=1)
+    assert device(cpu, "host")["breakdown"]["overhead"] == 12 * mib + 155 * 2000
+    gpu = report(tmp_path, model, *options, context_length=1024, parallel=1, gpus=1)
+    assert device(gpu, "host")["breakdown"]["overhead"] == 12 * mib + 155 * 2000 + 300 * mib
+    assert device(gpu, "gpu0")["breakdown"]["overhead"] == 400 * mib
+
+
+@pytest.mark.parametrize(
+    ("cache_type", "k_bytes_per_1024_values"),
+    [
+        # ggml/src/ggml-common.h: f32 4 bytes a value, f16 and bf16 2; the quantized types hold
+        # 32 values in a block of QK/2 (or more) bytes plus an f16 scale (and min):
+        # q8_0 2 + 32 = 34, q4_0 2 + 16 = 18, q4_1 4 + 16 = 20, iq4_nl 2 + 16 = 18,
+        # q5_0 2 + 4 + 16 = 22, q5_1 4 + 4 + 16 = 24 bytes per 32 values.
+        ("f32", 4 * 1024),
+        ("f16", 2 * 1024),
+        ("bf16", 2 * 1024),
+        ("q8_0", 34 * 32),
+        ("q4_0", 18 * 32),
+        ("q4_1", 20 * 32),
+        ("iq4_nl", 18 * 32),
+        ("q5_0", 22 * 32),
+        ("q5_1", 24 * 32),
+    ],
+)
+def test_the_k_cache_type_sets_its_bytes(
+    tmp_path: Path, model: Path, cache_type: str, k_bytes_per_1024_values: int
+) -> None:
+    # 1024 cells x 4 layers; per cell and layer K holds 2 KV heads x 16 = 32 values in the
+    # type, V 32 values in f16 (2 bytes each).
+    values = 1024 * 4 * 32
+    expected = values * k_bytes_per_1024_values // 1024 + values * 2
+    kv = host(tmp_path, model, context_length=1024, parallel=1, extra_args=["-ctk", cache_type])
+    assert kv["kv_cache"] == expected
+
+
+def test_a_zero_ubatch_takes_the_batch(tmp_path: Path, model: Path) -> None:
+    # llama.cpp b11434 src/llama-context.cpp:248-250: n_batch = min(n_ctx, n_batch) and
+    # n_ubatch = min(n_batch, n_ubatch == 0 ? n_batch : n_ubatch): -ub 0 means the batch,
+    # here min(1024 cells, 2048) = 1024 tokens of activations, plus one slot's logits.
+    breakdown = host(tmp_path, model, context_length=1024, parallel=1, extra_args=["-ub", "0"])
+    assert breakdown["compute"] == ACTIVATIONS_PER_TOKEN * 1024 + LOGITS_PER_SLOT
+
+
+# --- which device is short, what a fix must reach, and what each fix saves -------------------
+
+
+def fix_lines(tmp_path: Path, model: Path, *options: str, **runtime: Any) -> list[str]:
+    spec = write_spec(tmp_path, model, **runtime)
+    code, out, err = fit(str(spec), "--offline", "--cpu-features", "avx2", *options)
+    assert code in (0, 1), err
+    lines = out.splitlines()
+    if "fixes (least given up first):" not in lines:
+        return []
+    after = lines[lines.index("fixes (least given up first):") + 1 :]
+    return [line.strip() for line in after if line.startswith("  ")]
+
+
+def fix_values(tmp_path: Path, model: Path, *options: str, **runtime: Any) -> list[tuple[Any, ...]]:
+    found = report(tmp_path, model, "--cpu-features", "avx2", *options, **runtime)
+    return [(f["field"], f["from"], f["to"], f["saves_bytes"], f["device"]) for f in found["fixes"]]
+
+
+def layer_bytes(model: Path, *prefixes: str) -> int:
+    """The bytes of the file's tensors whose names start with one of `prefixes` (gguf's own
+    reader, not llmgen's)."""
+    return sum(
+        int(t.n_bytes) for t in gguf.GGUFReader(str(model)).tensors if t.name.startswith(prefixes)
+    )
+
+
+GPU_SHORT = {"context_length": 4096, "parallel": 4, "gpus": 1, "gpu_layers": "all"}
+MIB = 1 << 20
+
+
+def test_a_short_gpu_gets_every_fix_in_order_with_what_each_saves(
+    tmp_path: Path, model: Path
+) -> None:
+    # All 4 layers and the output on gpu0: 4096 x 4 slots = 16384 cells x 4 layers x 128 bytes
+    # = 8 MiB of KV, the weights, the compute buffer and 400 MiB of CUDA: 416.7 MiB on 410M.
+    # The goal is a GPU that starts (tight is enough).
+    kv_layer = 16384 * CELL  # 2 MiB per layer
+    blocks = [layer_bytes(model, f"blk.{i}.") for i in range(4)]
+    output = layer_bytes(model, "output.", "output_norm")
+    options = ("--memory", "8G", "--gpu-memory", "410M")
+    # - gpu_layers: from the top, the first count that fits is 2 (blk.3 and the output stay);
+    #   blk.0-2 move with their KV (3 x 2 MiB): 6.8 MiB, 409.9 MiB left. 3 would move 4.5 MiB.
+    # - context: 4096 -> 512 slots of 2048 cells in all: 14336 cells fewer, 7 MiB, leaves 409.7
+    #   MiB; 1024 saves 6 MiB only (410.7 MiB > 410).
+    # - KV cache q8_0: 34 bytes per 32 values instead of 64: 8 MiB x 30/64 = 3.75 MiB; not enough.
+    # - parallel: 4 -> 2 halves the KV (4 MiB), 1 saves 6 MiB (410.7 MiB): neither is enough, so
+    #   one halving is offered, marked so.
+    # - gpus 1 -> 2: gpu0 keeps blk.0 and blk.1 (layers split in order) with their KV, gpu1 the
+    #   rest and the output: 411.7 MiB on gpu0, still short: marked so.
+    moved = sum(blocks[:3]) + 3 * kv_layer
+    two_gpus = sum(blocks) + output + 4 * kv_layer - (sum(blocks[:2]) + 2 * kv_layer)
+    assert fix_values(tmp_path, model, *options, **GPU_SHORT) == [
+        ("runtime.gpu_layers", 5, 2, moved, "gpu0"),
+        ("runtime.context_length", 4096, 512, 14336 * 4 * CELL, "gpu0"),
+        (
+            "runtime.extra_args",
+            "f16 KV cache",
+            "--cache-type-k q8_0 --cache-type-v q8_0",
+            8 * MIB * 30 // 64,
+            "gpu0",
+        ),
+        ("runtime.parallel", 4, 2, 4 * MIB, "gpu0"),
+        ("runtime.gpus", 1, 2, two_gpus, "gpu0"),
+    ]
+    assert fix_lines(tmp_path, model, *options, **GPU_SHORT) == [
+        "gpu_layers 5 -> 2 moves 6.8 MiB to host (gpu0)",
+        "context_length 4096 -> 512 saves 7.0 MiB (gpu0)",
+        "KV cache q8_0 instead of f16 saves 3.8 MiB (extra_args: --cache-type-k q8_0 "
+        "--cache-type-v q8_0) (not enough alone) (gpu0)",
+        "parallel 4 -> 2 saves 4.0 MiB (not enough alone) (gpu0)",
+        "gpus 1 -> 2 splits the layers across twice the GPUs, saves 5.0 MiB (not enough alone) "
+        "(gpu0)",
+    ]
+
+
+def test_the_device_most_over_its_budget_is_the_one_fixed(tmp_path: Path, model: Path) -> None:
+    # host 314.7 MiB on 300M (14.7 MiB over), gpu0 416.7 MiB on 410M (6.7 MiB over): the host
+    # is fixed, though gpu0's estimate (and estimate + budget) is the larger. On the host only
+    # the slots' logits shrink with parallel: 2 slots x 2000 x 4 bytes; nothing is enough while
+    # gpu0 stays short.
+    options = ("--memory", "300M", "--gpu-memory", "410M")
+    assert fix_values(tmp_path, model, *options, **GPU_SHORT) == [
+        ("runtime.parallel", 4, 2, 2 * LOGITS_PER_SLOT, "host")
+    ]
+    assert fix_lines(tmp_path, model, *options, **GPU_SHORT) == [
+        "parallel 4 -> 2 saves 15.6 KiB (not enough alone) (host)"
+    ]
+
+
+def test_a_gpu_without_a_budget_does_not_block_a_host_fix(tmp_path: Path, model: Path) -> None:
+    # gpu_layers 0: the host holds 16384 cells x 4 layers x 128 = 8 MiB of KV, 325.7 MiB in all
+    # on 320M; gpu0 (no budget) is unknown, which a fix may leave so. parallel 4 -> 1 saves 6 MiB
+    # of KV and 3 slots' logits (enough; 2 would save 4 MiB); context 4096 -> 1024 saves 6 MiB.
+    runtime = {"context_length": 4096, "parallel": 4, "gpus": 1, "gpu_layers": 0}
+    assert fix_values(tmp_path, model, "--memory", "320M", **runtime) == [
+        ("runtime.parallel", 4, 1, 12288 * 4 * CELL + 3 * LOGITS_PER_SLOT, "host"),
+        ("runtime.context_length", 4096, 1024, 12288 * 4 * CELL, "host"),
+        (
+            "runtime.extra_args",
+            "f16 KV cache",
+            "--cache-type-k q8_0 --cache-type-v q8_0",
+            8 * MIB * 30 // 64,
+            "host",
+        ),
+    ]
+
+
+def test_a_tight_host_is_fixed_to_fit_with_room(tmp_path: Path, model: Path) -> None:
+    # 32768 x 8 slots: 262144 cells x 4 x 128 = 128 MiB of KV, 145.7 MiB on 150M: tight (over
+    # 90 %). A fix must bring it under 135 MiB: q8_0 (128 x 30/64 = 60 MiB), 4 slots or 16384
+    # tokens (64 MiB each) do, each alone.
+    assert fix_lines(tmp_path, model, "--memory", "150M", context_length=32768, parallel=8) == [
+        "KV cache q8_0 instead of f16 saves 60.0 MiB (extra_args: --cache-type-k q8_0 "
+        "--cache-type-v q8_0) (host)",
+        "parallel 8 -> 4 saves 64.0 MiB (host)",
+        "context_length 32768 -> 16384 saves 64.0 MiB (host)",
+    ]
+
+
+# --- vLLM and TGI on a GPU, with Llama 3.1 8B's published config -----------------------------
+# meta-llama/Llama-3.1-8B config.json (llmgen's catalog quotes it): 32 layers, hidden 4096,
+# 8 KV heads of 128, vocabulary 128256, bfloat16; 8030261248 parameters, 2 bytes each.
+# fit/hf_engines.py's sizing (vLLM's profiling pass, gpu_worker.py): activations of
+# 2 bytes x (4 x hidden + 2 x 4 x hidden) per batched token, divided across the GPUs, plus
+# float32 logits for the sequences; the CUDA context (600 MiB) and, unless eager, CUDA graphs
+# (512 MiB); a sequence's KV is 32 layers x K and V x 8 heads x 128 x 2 bytes per token.
+
+LLAMA_WEIGHTS = 8030261248 * 2
+PER_TOKEN = 2 * (4 * 4096 + 2 * 4 * 4096)  # 98304 bytes of activations per batched token
+LOGITS = 4 * 128256  # one sequence's float32 logits
+KV_PER_TOKEN = 32 * 2 * 8 * 128 * 2  # 131072 bytes
+
+
+def llama(tmp_path: Path, engine: str, monkeypatch: pytest.MonkeyPatch, **runtime: Any) -> Path:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    lines = ["name: demo", f"engine: {engine}", "model:", "  id: meta-llama/Llama-3.1-8B-Instruct"]
+    lines += ["runtime:", "  gpus: 1", "  context_length: 8192"]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in runtime.items()]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("\n".join(lines) + "\n")
+    return spec
+
+
+def gpu_report(spec: Path, *options: str) -> dict[str, Any]:
+    code, out, err = fit(str(spec), "--format", "json", "--offline", "--memory", "64G", *options)
+    assert code in (0, 1), err
+    return dict(json.loads(out))
+
+
+def test_vllm_fixes_count_what_it_needs_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a 12 GiB GPU even the least vLLM starts with (weights, one 8192-token sequence's KV,
+    # the profiling pass, CUDA) does not fit, so each fix is worth what it takes off that least:
+    # - gpus 1 -> 2: half the weights, half the KV heads, half the activations per token;
+    # - parallel 4 -> 2: two sequences' logits only (the KV cache takes what is left);
+    # - context 8192 -> 4096: half of one sequence's KV.
+    spec = llama(tmp_path, "vllm", monkeypatch)
+    found = gpu_report(spec, "--gpu-memory", "12G")
+    assert found["verdict"] == "does-not-fit"
+    gpus = LLAMA_WEIGHTS // 2 + KV_PER_TOKEN * 8192 // 2 + PER_TOKEN // 2 * 2048
+    assert [(f["field"], f["from"], f["to"], f["saves_bytes"]) for f in found["fixes"]] == [
+        ("runtime.gpus", 1, 2, gpus),
+        ("runtime.parallel", 4, 2, 2 * LOGITS),
+        ("runtime.context_length", 8192, 4096, KV_PER_TOKEN * 4096),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("engine", "runtime", "batched", "overhead_mib"),
+    [
+        # vLLM 0.34.0 with no batch_size: 2048 batched tokens (the default the effective
+        # configuration holds for it, docs/effective-config.md), CUDA graphs.
+        ("vllm", {}, 2048, 600 + 512),
+        ("vllm", {"batch_size": 8192}, 8192, 600 + 512),
+        # --enforce-eager: no CUDA graphs.
+        ("vllm", {"enforce_eager": True}, 2048, 600),
+        # TGI: the launcher computes --max-batch-prefill-tokens, 4096 for most models
+        # (../shared/engines/tgi-3.3.7-flags.tsv); no eager knob
+        # in fit: graphs counted.
+        ("tgi", {}, 4096, 600 + 512),
+    ],
+)
+def test_the_gpu_compute_and_overhead_follow_the_batch_and_eager(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    engine: str,
+    runtime: dict[str, Any],
+    batched: int,
+    overhead_mib: int,
+) -> None:
+    spec = llama(tmp_path, engine, monkeypatch, **runtime)
+    gpu = device(gpu_report(spec, "--gpu-memory", "80G"), "gpu0")["breakdown"]
+    assert gpu["compute"] == PER_TOKEN * batched + LOGITS * 4  # 4 sequences' logits
+    assert gpu["overhead"] == overhead_mib * MIB
+
+
+# --- fit_spec on its own, and the reports without an estimate --------------------------------
+
+
+def test_fit_spec_alone_reads_the_spec_and_never_asks_the_hub(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the analysis' configuration and facts, fit_spec builds both itself; without
+    # `online` it must not ask the hub: a closed loopback port stands for it, with an empty
+    # cache, so asking would fail with another reason than "not asked".
+    import socket
+
+    from llmgen.fit.run import fit_spec
+    from llmgen.rules.analysis import validate_text
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    unknown = "name: demo\nengine: vllm\nmodel:\n  id: nobody-here/not-a-model\n"
+    found = fit_spec(validate_text(unknown + "runtime:\n  kv_cache_memory: 1G\n").spec)
+    assert found.notes == (
+        "unknown model: 'nobody-here/not-a-model' is not in the Hugging Face cache nor in "
+        "llmgen's catalog, and the hub was not asked (offline)",
+    )
+    known = validate_text(write_spec(tmp_path, model, context_length=1024).read_text()).spec
+    report = fit_spec(known, memory="8G", cpu_features=frozenset({"avx2"}))
+    (host_device,) = report.devices
+    # 1024 tokens x 4 slots (the default parallel): 4096 cells x 4 layers x 128 bytes.
+    assert host_device.breakdown.kv_cache == 4096 * 4 * CELL
+
+
+def test_missing_facts_are_named_one_by_one(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"num_hidden_layers": 4}))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: demo\nengine: vllm\nmodel:\n  path: {folder}\nruntime:\n  kv_cache_memory: 1G\n"
+    )
+    code, out, _ = fit(str(spec), "--memory", "8G", "--offline")
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("note: ")] == [
+        f"note: {folder}/config.json does not give the weights' size, the attention heads, the "
+        "head size; no estimate"
+    ]
+
+
+def test_the_v_cache_type_sets_its_bytes_too(tmp_path: Path, model: Path) -> None:
+    # 1024 cells x 4 layers x 32 values each for K and V: K in q8_0 (34 bytes per 32 values),
+    # V in q4_0 (18 bytes per 32 values), ggml/src/ggml-common.h.
+    values = 1024 * 4 * 32
+    extra = ["-ctk", "q8_0", "-ctv", "q4_0"]
+    kv = host(tmp_path, model, context_length=1024, parallel=1, extra_args=extra)["kv_cache"]
+    assert kv == values * 34 // 32 + values * 18 // 32
+
+
+@pytest.mark.parametrize("mode", ["none", "dio"])
+def test_without_mmap_the_host_reads_each_tensor_once(
+    tmp_path: Path, model: Path, mode: str
+) -> None:
+    # --load-mode none/dio reads the tensors into buffers (src/llama-model-loader.cpp,
+    # load_all_data) instead of mapping the whole file: the tensors' bytes, not the file's
+    # (an F16 model repacks nothing).
+    everything = sum(int(t.n_bytes) for t in gguf.GGUFReader(str(model)).tensors)
+    extra = ["--load-mode", mode]
+    weights = host(tmp_path, model, context_length=1024, parallel=1, extra_args=extra)["weights"]
+    assert weights == everything < model.stat().st_size
+
+
+@pytest.mark.parametrize(("checkpoints", "cells_saved"), [("0", 0), ("2", 2 * 1024)])
+def test_context_checkpoints_count_per_slot_at_their_bound(
+    tmp_path: Path, windowed: Path, checkpoints: str, cells_saved: int
+) -> None:
+    # Each checkpoint saves the sliding-window layers' cache of one slot
+    # (tools/server/server-context.cpp, do_checkpoint): min(2048, 300 + 512) -> 1024 cells for
+    # each of the 4 layers, 128 bytes a cell; --ctx-checkpoints 0 saves none.
+    extra = ["--ctx-checkpoints", checkpoints]
+    found = host(tmp_path, windowed, context_length=2048, parallel=1, extra_args=extra)
+    assert found["prompt_cache"] == cells_saved * 4 * CELL
+
+
+def test_the_host_estimate_for_kubernetes_is_the_whole_host_total(
+    tmp_path: Path, model: Path
+) -> None:
+    # What render/kube.py sizes a pod with: the mapped file, 1024 cells x 4 layers x 128 bytes
+    # of KV, 512 tokens of activations and one slot's logits, 12 MiB + 155 bytes x 2000 entries.
+    from llmgen.facts.resolve import local_facts
+    from llmgen.fit.llamacpp import host_estimate_bytes
+    from llmgen.rules.analysis import validate_text
+
+    spec = validate_text(write_spec(tmp_path, model, context_length=1024, parallel=1).read_text())
+    facts = local_facts(str(model))
+    assert facts is not None
+    expected = model.stat().st_size + 1024 * 4 * CELL
+    expected += ACTIVATIONS_PER_TOKEN * 512 + LOGITS_PER_SLOT + (12 << 20) + 155 * 2000
+    assert host_estimate_bytes(facts, spec.config, 0) == expected
+
+
+def test_a_tight_host_beside_a_gpu_without_a_budget_is_fixed_to_fit(
+    tmp_path: Path, model: Path
+) -> None:
+    # gpu_layers 0 keeps everything on the host: 32768 x 4 slots = 131072 cells x 4 x 128
+    # = 64 MiB of KV, about 382 MiB in all on 400M: tight. Room means under 360 MiB: q8_0 saves
+    # 64 x 30/64 = 30 MiB, 2 slots or 16384 tokens 32 MiB; gpu0 (no budget) stays unknown,
+    # which a fix with room may leave so.
+    runtime = {"context_length": 32768, "parallel": 4, "gpus": 1, "gpu_layers": 0}
+    assert fix_lines(tmp_path, model, "--memory", "400M", **runtime) == [
+        "KV cache q8_0 instead of f16 saves 30.0 MiB (extra_args: --cache-type-k q8_0 "
+        "--cache-type-v q8_0) (host)",
+        "parallel 4 -> 2 saves 32.0 MiB (host)",
+        "context_length 32768 -> 16384 saves 32.0 MiB (host)",
+    ]
+
+
+@pytest.mark.parametrize(("gpu_layers", "prefixes"), [(0, ()), (1, ("output.", "output_norm"))])
+def test_the_first_offloaded_layer_is_the_output(
+    tmp_path: Path, model: Path, gpu_layers: int, prefixes: tuple[str, ...]
+) -> None:
+    # src/llama-model.cpp: i_gpu_start = n_layer + 1 - n_gpu_layers, the output layer counting
+    # as layer n_layer: --gpu-layers 1 offloads the output alone, 0 nothing.
+    options = ("--memory", "8G", "--gpu-memory", "8G")
+    runtime = {"context_length": 1024, "parallel": 1, "gpus": 1, "gpu_layers": gpu_layers}
+    gpu = device(report(tmp_path, model, *options, **runtime), "gpu0")["breakdown"]
+    assert gpu["weights"] == (layer_bytes(model, *prefixes) if prefixes else 0)
+    assert gpu["kv_cache"] == 0  # no repeating layer on the GPU, so no KV there
+
+
+def test_a_smaller_batch_caps_the_ubatch(tmp_path: Path, model: Path) -> None:
+    # runtime.batch_size 256 renders --batch-size 256: n_ubatch = min(n_batch, 512) = 256
+    # tokens of activations (src/llama-context.cpp:248-250), plus one slot's logits.
+    breakdown = host(tmp_path, model, context_length=1024, parallel=1, batch_size=256)
+    assert breakdown["compute"] == ACTIVATIONS_PER_TOKEN * 256 + LOGITS_PER_SLOT

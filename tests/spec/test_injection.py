@@ -6,7 +6,8 @@ globs, a leading `-`, systemd `%` specifiers and `$` variables, compose `${VAR}`
 string field of a spec, for every engine, through a real YAML file. For each value either
 
 - validation refuses it, with an error whose spec path is that field (and one line of text), or
-- it renders, and then the value reaches the engine as exactly the argv the plan says:
+- it renders, and then the value reaches the engine as exactly the argv the spec asks for,
+  written from the engines' flags in tests/support/expected_argv.py (never llmgen's plan):
   launch.sh and docker-run.sh are *executed* with stand-in `vllm`/`llama-server`/`docker`/
   `curl` executables first on PATH (no engine, daemon or server runs here: the stand-ins only
   record their argv and environment, and say so); the unit's `ExecStart=` is read back with a
@@ -38,10 +39,11 @@ import pytest
 import yaml
 
 from llmgen.errors import Severity, SpecError
-from llmgen.render.bundle import Bundle, render
+from llmgen.render.bundle import render
 from llmgen.rules.analysis import validate_text
 from tests.conftest import REPO
 from tests.support.bundles import compose_binary, require_tool, write_files
+from tests.support.expected_argv import container_argv, native_argv, served_name
 from tests.support.systemd_syntax import exec_start_argv, undouble
 
 ENGINES = ("vllm", "tgi", "llamacpp")
@@ -102,10 +104,27 @@ HOSTILE = [
     "y" * 100_000,
 ]
 
+# The releases pinned, so the expected image tags below stay those of these releases when
+# llmgen's newest known release moves.
 BASE: dict[str, dict[str, Any]] = {
-    "vllm": {"name": "inj", "engine": "vllm", "model": {"id": "org/model"}},
-    "tgi": {"name": "inj", "engine": "tgi", "model": {"id": "org/model"}},
-    "llamacpp": {"name": "inj", "engine": "llamacpp", "model": {"id": "org/model-GGUF"}},
+    "vllm": {
+        "name": "inj",
+        "engine": "vllm",
+        "engine_version": "0.34.0",
+        "model": {"id": "org/model"},
+    },
+    "tgi": {
+        "name": "inj",
+        "engine": "tgi",
+        "engine_version": "3.3.7",
+        "model": {"id": "org/model"},
+    },
+    "llamacpp": {
+        "name": "inj",
+        "engine": "llamacpp",
+        "engine_version": "b11434",
+        "model": {"id": "org/model-GGUF"},
+    },
 }
 # A flag that takes a free-text value, per engine, to carry hostile text in extra_args.
 VALUE_FLAG = {
@@ -266,15 +285,14 @@ def _environment(case: Case, program: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in raw.split("\0") if item)
 
 
-def _run_script(case: Case, script: Path, bundle: Bundle, *args: str) -> None:
+def _run_script(case: Case, script: Path, key_var: str | None, *args: str) -> None:
     env = {
         "PATH": f"{case.bin_dir}:{os.environ['PATH']}",
         "HOME": str(case.root),
         "LLMGEN_RECORD": str(case.root / "record"),
     }
-    for secret in bundle.plan.secrets:
-        if secret.required:
-            env[secret.source_var] = "test-api-key"
+    if key_var:
+        env[key_var] = "test-api-key"  # the scripts refuse to start without the key
     for stale in case.root.glob("record.*"):
         stale.unlink()  # what is compared afterwards was recorded by this run
     result = subprocess.run(
@@ -288,58 +306,64 @@ def _unescape_dollars(value: str) -> str:
     return undouble(value, "$")
 
 
-def _check_rendered(case: Case, bundle: Bundle, out: Path, field: str, value: Any) -> None:
-    plan = bundle.plan
-    native = [*plan.subcommand, *plan.args]
+# The engine's variable for the API key (../shared/engines/README.md, "API key" row).
+API_KEY_VAR = {"vllm": "VLLM_API_KEY", "tgi": "API_KEY", "llamacpp": "LLAMA_API_KEY"}
+# The executables (the same README's image rows: `vllm serve`, the launcher, /app/llama-server)
+# and the unit's default path for them (spec.models' `server.executable`: /usr/local/bin/<binary>).
+EXECUTABLE = {"vllm": "vllm", "tgi": "text-generation-launcher", "llamacpp": "llama-server"}
+# The CPU images of the pinned releases (the same README's "CPU image" row).
+IMAGE = {
+    "vllm": ("vllm/vllm-openai-cpu", "v0.34.0-x86_64"),
+    "tgi": ("ghcr.io/huggingface/text-generation-inference", "3.3.7-intel-cpu"),
+    "llamacpp": ("ghcr.io/ggml-org/llama.cpp", "server-b11434"),
+}
 
-    if field == "runtime.extra_args":
-        # Free-form by design: each item arrives as exactly one argv entry, at the end.
-        assert list(plan.args[-len(value) :]) == value
-        assert list(plan.container_args[-len(value) :]) == value
-    elif field in (
-        "model.id",
-        "model.path",
-        "model.revision",
-        "server.host",
-        "runtime.kv_cache_memory",
-    ):
-        assert value in plan.args
 
-    # launch.sh, executed: the stand-in engine gets exactly the plan's argv.
-    executable = Path(plan.unit_executable if field == "server.executable" else "")
+def _check_rendered(case: Case, out: Path, data: dict[str, Any], field: str) -> None:
+    """Read each rendered command back and compare it with the argv the spec asks for,
+    written from the engines' flags (tests/support/expected_argv.py), never with the plan."""
+    engine = data["engine"]
+    native = native_argv(data)
+    inside = container_argv(data)
+    served = served_name(data)
+    key_var = data.get("server", {}).get("api_key_env")
+
+    # launch.sh, executed: the stand-in engine gets exactly that argv.
+    default_unit = f"/usr/local/bin/{EXECUTABLE[engine]}"
+    unit_executable = data.get("server", {}).get("executable", default_unit)
     if field == "server.executable":
-        assert str(executable).startswith(str(case.root))
-        _stand_in(executable, "the engine (custom path)", ENGINE_BODY)
-    _run_script(case, out / "launch.sh", bundle)
-    program = executable.name if field == "server.executable" else plan.executable
+        assert unit_executable.startswith(str(case.root))
+        _stand_in(Path(unit_executable), "the engine (custom path)", ENGINE_BODY)
+    _run_script(case, out / "launch.sh", key_var)
+    program = Path(unit_executable).name if field == "server.executable" else EXECUTABLE[engine]
     assert _records(case, program) == native
-    env = _environment(case, program)
-    for secret in plan.secrets:
-        if secret.required:
-            assert env[secret.engine_var] == "test-api-key"
+    if key_var:
+        assert _environment(case, program)[API_KEY_VAR[engine]] == "test-api-key"
 
-    # docker-run.sh, executed: `docker run ... IMAGE` then exactly the container args.
-    _run_script(case, out / "docker-run.sh", bundle)
+    # docker-run.sh, executed: `docker run ... IMAGE` then exactly the container's argv.
+    _run_script(case, out / "docker-run.sh", key_var)
     docker = _records(case, "docker")
-    assert docker[docker.index("--name") + 1] == _spec_name(out)
-    image_at = docker.index(plan.image)
-    assert docker[image_at + 1 :] == list(plan.container_args)
+    name = str(data["name"])
+    assert docker[docker.index("--name") + 1] == name
+    repository, tag = IMAGE[engine]
+    image = f"{repository}:{data.get('container', {}).get('image_tag', tag)}"
+    image_at = docker.index(image)
+    assert docker[image_at + 1 :] == inside
 
     # The systemd unit, read back with systemd's quoting rules.
-    unit = next(out.glob("*.service")).read_text("utf-8")
-    assert exec_start_argv(unit) == [plan.unit_executable, *native]
+    unit = (out / f"{name}.service").read_text("utf-8")
+    assert exec_start_argv(unit) == [unit_executable, *native]
 
     # Dockerfile exec form is JSON.
     dockerfile = (out / "Dockerfile").read_text("utf-8").splitlines()
     cmd = [line for line in dockerfile if line.startswith("CMD ")]
-    assert len(cmd) == 1 and json.loads(cmd[0][4:]) == list(plan.container_args)
+    assert len(cmd) == 1 and json.loads(cmd[0][4:]) == inside
 
     # compose: YAML, then compose's `$$` unescape.
     compose = yaml.safe_load((out / "compose.yaml").read_text("utf-8"))
-    name = _spec_name(out)
     assert compose["name"] == name
     command = compose["services"][name]["command"]
-    assert [_unescape_dollars(item) for item in command] == list(plan.container_args)
+    assert [_unescape_dollars(item) for item in command] == inside
 
     # Kubernetes: YAML, then Kubernetes' `$$` unescape in args.
     documents = list(yaml.safe_load_all((out / "kubernetes.yaml").read_text("utf-8")))
@@ -347,13 +371,13 @@ def _check_rendered(case: Case, bundle: Bundle, out: Path, field: str, value: An
     assert deployment["metadata"]["name"] == name
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     pod_args = [_unescape_dollars(item) for item in container["args"]]
-    if "--threads" in pod_args and "--threads" not in plan.container_args:
+    if engine == "llamacpp" and "--threads" not in inside:
         # The pod adds its CPU limit as llama.cpp's --threads (llama.cpp ignores CPU quotas),
         # and nothing else.
         at = pod_args.index("--threads")
         assert pod_args[at + 1] == container["resources"]["limits"]["cpu"]
         del pod_args[at : at + 2]
-    assert pod_args == list(plan.container_args)
+    assert pod_args == inside
 
     # The Python client's literals.
     tree = ast.parse((out / "clients" / "client.py").read_text("utf-8"))
@@ -364,24 +388,20 @@ def _check_rendered(case: Case, bundle: Bundle, out: Path, field: str, value: An
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    assert ast.literal_eval(constants["MODEL"]) == plan.served_name
+    assert ast.literal_eval(constants["MODEL"]) == served
 
     if field in ("name", "model.id", "model.path", "model.served_name", "server.host"):
-        _check_clients_run(case, bundle, out)
+        _check_clients_run(case, out, served, key_var)
 
 
-def _spec_name(out: Path) -> str:
-    return str(json.loads((out / "manifest.json").read_text("utf-8"))["name"])
-
-
-def _check_clients_run(case: Case, bundle: Bundle, out: Path) -> None:
-    """client.sh (executed, stand-in curl) and client.mjs (node) send the planned model."""
-    plan = bundle.plan
-    _run_script(case, out / "clients" / "client.sh", bundle, "hello $(touch", str(case.canary))
+def _check_clients_run(case: Case, out: Path, served: str, key_var: str | None) -> None:
+    """client.sh (executed, stand-in curl) and client.mjs (node) send the spec's model."""
+    _run_script(case, out / "clients" / "client.sh", key_var, "hello $(touch", str(case.canary))
     curl = _records(case, "curl")
-    assert f"{plan.base_url}/chat/completions" in curl
+    # server.host 127.0.0.1 and port 8000 (the only host that renders here, and the default).
+    assert "http://127.0.0.1:8000/v1/chat/completions" in curl
     body = json.loads(curl[curl.index("-d") + 1])
-    assert body["model"] == plan.served_name
+    assert body["model"] == served
     assert body["messages"][0]["content"] == f"hello $(touch {case.canary}"
 
     source = (out / "clients" / "client.mjs").read_text("utf-8")
@@ -391,7 +411,7 @@ def _check_clients_run(case: Case, bundle: Bundle, out: Path) -> None:
         if line.startswith("const MODEL = ")
     ]
     assert len(literals) == 1
-    case.javascript.append((literals[0], plan.served_name))
+    case.javascript.append((literals[0], served))
 
 
 def _check_javascript_literals(case: Case) -> None:
@@ -444,7 +464,7 @@ def _try(case: Case, engine: str, field: str, value: Any, index: int) -> str:
         return "refused"
     bundle = render(validated.spec)
     out = write_files(bundle.files, case.root / f"out-{index}")
-    _check_rendered(case, bundle, out, field, value)
+    _check_rendered(case, out, yaml.safe_load(text), field)
     return "rendered"
 
 
@@ -527,14 +547,14 @@ def test_real_compose_and_systemd_read_hostile_args_back(engine: str, tmp_path: 
         # `config` prints the model with `$$` kept as written (it round-trips); the container
         # gets the unescaped value.
         command = json.loads(result.stdout)["services"][spec.name]["command"]
-        if [_unescape_dollars(c) for c in command] != list(bundle.plan.container_args):
+        if [_unescape_dollars(c) for c in command] != container_argv(data):
             failures.append(f"compose {value[:40]!r}: {command[-1][:80]!r}")
         unit = f"{spec.name}.service"
         root = _scratch_root(
             tmp_path / f"root-{index}",
             unit,
             (out / unit).read_text("utf-8"),
-            bundle.plan.unit_executable,
+            f"/usr/local/bin/{EXECUTABLE[engine]}",
         )
         verify = subprocess.run(
             [systemd_analyze, "verify", "--man=no", "--generators=no", f"--root={root}", unit],

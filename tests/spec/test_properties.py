@@ -9,7 +9,8 @@ unknown keys. The properties:
 - every valid spec renders, and renders the same bytes twice;
 - in every valid spec's bundle the argv survives each target's quoting: the unit's ExecStart
   (read with systemd's rules), the Dockerfile's exec form, compose `command:` and Kubernetes
-  `args` (YAML plus `$$` unescape) all give back the plan's argv.
+  `args` (YAML plus `$$` unescape) all give back the argv the drawn values ask for, written
+  from the engines' flags in tests/support/expected_argv.py (never llmgen's plan).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from llmgen.spec.models import (
     SIZE_PATTERN,
 )
 from llmgen.spec.yaml_loader import decode_spec_bytes, parse_yaml
+from tests.support.expected_argv import container_argv, native_argv
 from tests.support.systemd_syntax import exec_start_argv
 
 SETTINGS = settings(
@@ -66,6 +68,9 @@ hosts = st.sampled_from(["127.0.0.1", "::1", "0.0.0.0", "::", "10.1.2.3", "fe80:
 ids = regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}/[A-Za-z0-9][A-Za-z0-9._-]{0,20}").filter(
     lambda s: "gguf" not in s.lower()
 )
+# The engines' executables (../shared/engines/README.md, the image rows); the unit's default
+# path for them is /usr/local/bin/<binary> (spec.models, `server.executable`).
+EXECUTABLE = {"vllm": "vllm", "tgi": "text-generation-launcher", "llamacpp": "llama-server"}
 value_flag = {
     "vllm": "--chat-template",
     "tgi": "--tokenizer-config-path",
@@ -253,17 +258,26 @@ def test_valid_specs_render_deterministically_and_keep_their_argv(data: dict[str
     assert json.loads(first.files["manifest.json"])["files"].keys() == set(first.files) - {
         "manifest.json"
     }
-    plan = first.plan
+    # The argv each target carries, read back with its own quoting rules, against the argv
+    # the drawn values ask for, written from the engines' flags (tests/support/expected_argv.py).
+    native, inside = native_argv(data), container_argv(data)
+    executable = data["server"].get("executable", f"/usr/local/bin/{EXECUTABLE[data['engine']]}")
     unit = first.files[f"{validated.spec.name}.service"]
-    assert exec_start_argv(unit) == [plan.unit_executable, *plan.subcommand, *plan.args]
+    assert exec_start_argv(unit) == [executable, *native]
     cmd = [line for line in first.files["Dockerfile"].splitlines() if line.startswith("CMD ")]
-    assert json.loads(cmd[0][4:]) == list(plan.container_args)
+    assert json.loads(cmd[0][4:]) == inside
     compose = yaml.safe_load(first.files["compose.yaml"])
     service = compose["services"][validated.spec.name]
-    assert [_unescape_dollars(a) for a in service["command"]] == list(plan.container_args)
+    assert [_unescape_dollars(a) for a in service["command"]] == inside
     kubernetes = list(yaml.safe_load_all(first.files["kubernetes.yaml"]))
     container = kubernetes[0]["spec"]["template"]["spec"]["containers"][0]
-    assert [_unescape_dollars(a) for a in container["args"]] == list(plan.container_args)
+    pod_args = [_unescape_dollars(a) for a in container["args"]]
+    if data["engine"] == "llamacpp" and "--threads" not in inside:
+        # The pod gives llama.cpp its CPU limit as --threads (it ignores CPU quotas).
+        at = pod_args.index("--threads")
+        assert pod_args[at + 1] == container["resources"]["limits"]["cpu"]
+        del pod_args[at : at + 2]
+    assert pod_args == inside
     assert all(c in string.printable or ord(c) > 127 for c in "".join(first.files.values()))
 
 

@@ -101,11 +101,14 @@ def setup_from_config(
     load_mode = config.get("--load-mode")
     mode = load_mode.value if load_mode else "auto"
     parallel = number("--parallel", 4)
+    batch = number("--batch-size", 2048)
+    # -ub 0 means the batch size (src/llama-context.cpp: n_ubatch == 0 ? n_batch : n_ubatch).
+    ubatch = batch if config.int_value("--ubatch-size") == 0 else number("--ubatch-size", 512)
     return LlamaSetup(
         ctx_size=number("--ctx-size", 4096),
         parallel=parallel,
-        batch=number("--batch-size", 2048),
-        ubatch=number("--ubatch-size", 512),
+        batch=batch,
+        ubatch=ubatch,
         gpu_layers=min(gpu_layers, most) if gpus > 0 else 0,
         gpus=gpus,
         cache_type_k=_value(config, "--cache-type-k", "f16"),

@@ -256,6 +256,11 @@ def _fix(  # noqa: PLR0917 (one call shape for every fix)
     return Fix(field, old, new, saves, device, text, cost)
 
 
+def _alone(fix: Fix) -> str:
+    """The words a reworded fix keeps from _fix: whether it is enough by itself."""
+    return " (not enough alone)" if fix.cost > 10 else ""
+
+
 def _llamacpp_fixes(
     spec: Spec,
     facts: ModelFacts,
@@ -303,8 +308,7 @@ def _llamacpp_fixes(
             replace(
                 fix,
                 text=f"KV cache q8_0 instead of f16 saves {format_size(fix.saves_bytes)} "
-                "(extra_args: --cache-type-k q8_0 --cache-type-v q8_0)"
-                + (" (not enough alone)" if fix.cost > 10 else ""),
+                "(extra_args: --cache-type-k q8_0 --cache-type-v q8_0)" + _alone(fix),
             )
         )
     if rt.parallel > 1:
@@ -331,11 +335,12 @@ def _llamacpp_fixes(
     if rt.gpus > 0 and short.name != "host":
         trial = replace(setup, gpus=rt.gpus * 2)
         after = evaluate(trial)
+        fix = _fix("runtime.gpus", rt.gpus, rt.gpus * 2, devices, after, short.name, 6)
         fixes.append(
             replace(
-                _fix("runtime.gpus", rt.gpus, rt.gpus * 2, devices, after, short.name, 6),
+                fix,
                 text=f"gpus {rt.gpus} -> {rt.gpus * 2} splits the layers across twice the "
-                f"GPUs, saves {format_size(_saves(devices, after, short.name))}",
+                f"GPUs, saves {format_size(fix.saves_bytes)}" + _alone(fix),
             )
         )
     return sorted((f for f in fixes if f.saves_bytes > 0), key=lambda f: f.cost)
@@ -465,11 +470,12 @@ def _hf_fixes(
             )
     if setup.gpus > 0 and short.name != "host":
         after = evaluate(replace(setup, gpus=setup.gpus * 2))
+        fix = _fix("runtime.gpus", setup.gpus, setup.gpus * 2, devices, after, short.name, 6)
         fixes.append(
             replace(
-                _fix("runtime.gpus", setup.gpus, setup.gpus * 2, devices, after, short.name, 6),
+                fix,
                 text=f"gpus {setup.gpus} -> {setup.gpus * 2} (tensor parallel) halves the "
-                f"weights per GPU, saves {format_size(_saves(devices, after, short.name))}",
+                f"weights per GPU, saves {format_size(fix.saves_bytes)}" + _alone(fix),
             )
         )
     return sorted((f for f in fixes if f.saves_bytes > 0), key=lambda f: f.cost)
