@@ -110,6 +110,11 @@ CORPUS: tuple[Case, ...] = (
         cause=r"repeat.?penalty",
     ),
     Case(
+        "batch-size-zero",
+        extra=("--batch-size", "0"),
+        cause=(r"batch size of 0", r"GGML_ASSERT"),
+    ),
+    Case(
         "override-kv-bad",
         extra=("--override-kv", "foo=bar"),
         cause=r"override.?kv|foo",

@@ -260,6 +260,18 @@ class LlamaCppEngine(Engine):
                 ok = True  # the type check already reported it
             if not ok:
                 found.append(self._repeat_penalty_problem(penalty.origin.path))
+        batch = config.given("--batch-size")
+        if batch is not None and batch.as_int() == 0:
+            # The logical batch is min(n_ctx, n_batch) (src/llama-context.cpp:248 at b11434,
+            # :181 at b9444), so 0 leaves no room for one token: llama-server aborts at start
+            # on a GGML_ASSERT (b11434 :2275, b9444 :2225; both seen here).
+            found.append(
+                error(
+                    batch.origin.path,
+                    "llama-server aborts at start with a batch size of 0 (GGML_ASSERT)",
+                    "give --batch-size 1 or more, or set runtime.batch_size instead",
+                )
+            )
         override = config.given("--override-kv")
         for item in override.value.split(",") if override else []:
             key, _, rest = item.partition("=")
