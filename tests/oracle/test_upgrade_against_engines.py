@@ -183,42 +183,76 @@ def _vllm_python(version: str) -> Path:
         pytest.fail(str(exc), pytrace=False)
 
 
-def _vllm_verdict(data: dict[str, Any], python: Path, work: Path, key: str) -> tuple[str, str]:
-    """(accept|refuse, error) from the release in `python` on the argv llmgen renders."""
-    plan = rendered_plan(data)
-    folder = work / key
-    folder.mkdir(parents=True, exist_ok=True)
-    asked = [{"id": key, "argv": list(plan.args), "env": dict(plan.env)}]
-    answer = vllm_oracle(folder).ask(python, asked, folder)[0]
-    return answer["verdict"], answer["error"]
+VLLM_PARAMS = _params(VLLM_EXAMPLES, VLLM_PAIR)
+
+
+@dataclass(frozen=True)
+class _VllmCase:
+    """What upgrade says of one move, and what the target release says of llmgen's argv."""
+
+    said: tuple[bool, list[str], list[str]]  # upgrade on the example as written
+    said_adapted: tuple[bool, list[str], list[str]]  # upgrade on the example adapted here
+    answer: dict[str, Any]  # the target's verdict on the adapted spec's argv
+    fixed: dict[str, Any] | None  # the target's verdict once upgrade's edits are made
+
+
+@pytest.fixture(scope="module")
+def vllm_cases(tiny_hf_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every vLLM move judged, with one driver run per target release (a vLLM import costs
+    tens of seconds; one run per case made this file's vLLM half take about 6 minutes)."""
+    work = tmp_path_factory.mktemp("upgrade-vllm")
+    moves: dict[str, tuple[Move, Any, Any]] = {}
+    asks: dict[str, list[dict[str, Any]]] = {}
+    for param in VLLM_PARAMS:
+        move, key = param.values[0], str(param.id)
+        example = _pinned(move.path, move.source, move.moved)
+        said = _upgrade(example, move.target, work / key / "example")
+        adapted = _adapt_vllm(example, tiny_hf_model)
+        said_adapted = _upgrade(adapted, move.target, work / key / "adapted")
+        moves[key] = (move, said, said_adapted)
+        specs = {key: _at(adapted, move.target)}
+        breaks, refused, _ = said
+        if breaks and all(f in adapted["runtime"].get("extra_args", []) for f in refused):
+            specs[f"{key}/fixed"] = _at(_without(adapted, refused), move.target)
+        for ask_id, data in specs.items():
+            plan = rendered_plan(data)
+            asked = {"id": ask_id, "argv": list(plan.args), "env": dict(plan.env)}
+            asks.setdefault(move.target, []).append(asked)
+    answers: dict[str, dict[str, Any]] = {}
+    for target, asked_list in asks.items():
+        folder = work / f"ask-{target}"
+        folder.mkdir()
+        verdicts = vllm_oracle(folder).ask(_vllm_python(target), asked_list, folder)
+        answers.update({a["id"]: v for a, v in zip(asked_list, verdicts, strict=True)})
+    return {
+        key: _VllmCase(said, said_adapted, answers[key], answers.get(f"{key}/fixed"))
+        for key, (move, said, said_adapted) in moves.items()
+    }
 
 
 @pytest.mark.vllm
-@pytest.mark.parametrize("move", _params(VLLM_EXAMPLES, VLLM_PAIR))
+@pytest.mark.parametrize("move", VLLM_PARAMS)
 def test_vllm_upgrade_is_what_the_target_release_does(
-    move: Move,
-    tiny_hf_model: Path,
-    tmp_path: Path,
+    move: Move, vllm_cases: dict[str, _VllmCase], request: pytest.FixtureRequest
 ) -> None:
-    path, source, target, moved = move.path, move.source, move.target, move.moved
-    example = _pinned(path, source, moved)
-    breaks, refused, warned = _upgrade(example, target, tmp_path / "example")
-    adapted = _adapt_vllm(example, tiny_hf_model)
-    assert _upgrade(adapted, target, tmp_path / "adapted") == (breaks, refused, warned)
+    source, target, moved = move.source, move.target, move.moved
+    case = vllm_cases[request.node.callspec.id]
+    breaks, refused, warned = case.said
+    assert case.said_adapted == (breaks, refused, warned)  # the adaptation changes nothing
     if moved and source == "0.32.0":
         assert breaks and refused == ["--grpc-port"]  # the case must exercise a refusal
     if moved and source == "0.31.0":  # deprecated at the target: a warning, nothing breaks
         assert not breaks and warned == ["--disable-cascade-attn"]
 
-    verdict, error = _vllm_verdict(_at(adapted, target), _vllm_python(target), tmp_path, "target")
+    verdict, error = case.answer["verdict"], case.answer["error"]
     if not breaks:
         assert verdict == "accept", f"upgrade: nothing breaks; vLLM {target}: {error}"
         return
     assert verdict == "refuse", f"upgrade refuses {refused}; vLLM {target} accepts"
     for flag in refused:
         assert flag in error, f"vLLM {target} refuses for another reason: {error}"
-    fixed = _at(_without(adapted, refused), target)
-    verdict, error = _vllm_verdict(fixed, _vllm_python(target), tmp_path, "fixed")
+    assert case.fixed is not None, f"upgrade's edits could not be made: {refused}"
+    verdict, error = case.fixed["verdict"], case.fixed["error"]
     assert verdict == "accept", f"after upgrade's edits vLLM {target} still refuses: {error}"
 
 
