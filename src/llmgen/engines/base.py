@@ -82,9 +82,6 @@ class MemoryFlags:
     eager: str | None = None  # no CUDA graphs
     # On CPU without a fixed KV size the engine takes memory_fraction x the RAM for its cache.
     cpu_kv_takes_ram_share: bool = False
-    # The KV blocks get only a share of what the warm-up leaves free (TGI's TGI_WIGGLE_ROOM,
-    # which moves between releases: the adapter's kv_share() gives the value).
-    kv_wiggle_room: bool = False
 
 
 @dataclass(frozen=True)
@@ -307,10 +304,8 @@ class Engine(ABC):
         return self.install_recipe.format(version=self.version)
 
     def kv_share(self) -> float:
-        """The share of the memory left after warm-up that the KV blocks get (1.0: all).
-
-        Only read when memory_flags.kv_wiggle_room is set (TGI).
-        """
+        """The share of the memory left after warm-up that the KV blocks get (1.0: all; TGI
+        keeps TGI_WIGGLE_ROOM of it, a default that moves between releases)."""
         return 1.0
 
     def at_least(self, version: str) -> bool:

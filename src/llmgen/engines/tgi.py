@@ -48,7 +48,6 @@ class TgiEngine(Engine):
         batched_tokens="--max-batch-prefill-tokens",
         batched_tokens_default=4096,
         memory_fraction="--cuda-memory-fraction",
-        kv_wiggle_room=True,
     )
     # TGI's router (3.0.2 to 3.3.7) is narrower than the OpenAI API
     # (tests/rules/test_client_section.py; per release: tests/oracle/test_tgi_rules_per_release.py).

@@ -170,7 +170,7 @@ def _hf_setup(
         eager=config.enabled(flags.eager) is True if flags.eager else False,
         memory_fraction=fraction,
         cpu_kv_takes_ram_share=flags.cpu_kv_takes_ram_share,
-        kv_share=kv_share if flags.kv_wiggle_room else 1.0,
+        kv_share=kv_share,
     )
 
 
