@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # nothing of llmgen's but the version; engines.registry is the list of engine names the spec's choice reads.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("llmgen.version",),
+    ("llmgen.records",),
     ("llmgen.errors", "llmgen.links", "llmgen.engines.registry"),
     ("llmgen.spec",),
     ("llmgen.facts",),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from llmgen.records import record
 
 
 class Severity(StrEnum):
@@ -13,7 +14,7 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
+@record
 class Diagnostic:
     """One finding about a spec: where it is, what is wrong and how to fix it."""
 

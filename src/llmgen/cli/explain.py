@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmgen.engines.base import Engine, LaunchPlan
 from llmgen.engines.effective import POSITIONAL, Origin
 from llmgen.engines.flags import FlagTable
+from llmgen.records import record
 
 if TYPE_CHECKING:
     from llmgen.spec.models import Spec
@@ -21,7 +21,7 @@ _VARIABLES = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Line:
     """One rendered flag or variable."""
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from llmgen.errors import LlmgenError, SpecError, UsageError
+from llmgen.records import record
 
 DEFAULT_OUTPUT = Path("llmgen.yaml")
 
@@ -29,7 +29,7 @@ _RUNTIME_KNOBS = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Starter:
     """What the starter spec is made of."""
 

@@ -7,7 +7,6 @@ extra_args it does not know, the image, and the other engine's verdict on the mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,9 +14,10 @@ import yaml
 
 from llmgen.engines import ENGINES, Engine, adapter
 from llmgen.errors import Diagnostic, LlmgenError, Severity, SpecError
+from llmgen.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Move:
     """One spec judged for another engine."""
 

@@ -9,13 +9,14 @@ defaults the spec leaves alone that move, the image and the memory estimate.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from llmgen.engines import Engine, adapter, known_versions
 from llmgen.engines.registry import version_problem
 from llmgen.errors import Diagnostic, Severity, SpecError, UsageError
+from llmgen.records import record
 from llmgen.rules.analysis import Analysis, analyze
 from llmgen.spec.load import check_spec, position_all
 from llmgen.spec.yaml_loader import load_yaml_file
@@ -23,7 +24,7 @@ from llmgen.spec.yaml_loader import load_yaml_file
 EXIT_OK, EXIT_BREAKS, EXIT_USAGE = 0, 1, 2
 
 
-@dataclass(frozen=True)
+@record
 class Moved:
     """One engine default the spec leaves to the engine, different at the target."""
 
@@ -32,7 +33,7 @@ class Moved:
     new: str
 
 
-@dataclass(frozen=True)
+@record
 class Memory:
     """fit's estimate and budget of one device at both releases (None: unknown)."""
 
@@ -43,7 +44,7 @@ class Memory:
     new_budget: int | None
 
 
-@dataclass(frozen=True)
+@record
 class Upgrade:
     """Everything that changes for one spec between two versions of its engine."""
 

@@ -12,15 +12,15 @@ Formats:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import TextIO
 
 from llmgen.cli.style import color_enabled, diagnostic_line, paint
 from llmgen.errors import Diagnostic, Severity, SpecError
+from llmgen.records import record
 from llmgen.spec.files import expand
 
 
-@dataclass(frozen=True)
+@record
 class FileResult:
     """What checking one file found."""
 

@@ -10,10 +10,11 @@ reported and leave the exit status alone.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import TYPE_CHECKING, Literal
 
 from llmgen.doctor import probes
+from llmgen.records import record
 
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine
@@ -27,7 +28,7 @@ WAYS: tuple[Way, ...] = ("native", "docker")
 MIN_FREE_CACHE = 2 * 1024**3  # below this even a small model cannot be downloaded
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     """One line of the report."""
 
@@ -38,7 +39,7 @@ class Check:
     blocks: tuple[Way, ...] = field(default=())  # the ways this problem stops
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """Every check, and which ways of running are left."""
 

@@ -13,8 +13,9 @@ import re
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from llmgen.records import record
 
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine
@@ -23,7 +24,7 @@ VERSION_TIMEOUT_S = 300.0  # `vllm --version` imports torch: over a minute on a 
 TOOL_TIMEOUT_S = 30.0
 
 
-@dataclass(frozen=True)
+@record
 class Probe:
     """The outcome of running one command."""
 

@@ -13,7 +13,7 @@ import posixpath
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -29,6 +29,7 @@ from llmgen.engines.policy import host_address, policy_checks
 from llmgen.engines.registry import newest_version, version_order
 from llmgen.engines.unit import UnitSettings, unit_settings
 from llmgen.errors import Diagnostic, error, warning
+from llmgen.records import record
 
 if TYPE_CHECKING:
     from llmgen.facts.model import ModelFacts
@@ -58,7 +59,7 @@ SECRET_FLAGS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class ClientLimit:
     """A client value the engine's API refuses on every request, narrower than OpenAI's range."""
 
@@ -68,7 +69,7 @@ class ClientLimit:
     fix: str
 
 
-@dataclass(frozen=True)
+@record
 class MemoryFlags:
     """The flags that decide a Hugging Face engine's memory, as fit's estimator reads them."""
 
@@ -84,7 +85,7 @@ class MemoryFlags:
     cpu_kv_takes_ram_share: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class SecretRef:
     """An environment variable the engine reads, filled from a variable the user names."""
 
@@ -93,7 +94,7 @@ class SecretRef:
     required: bool  # the launch fails early when a required secret is unset
 
 
-@dataclass(frozen=True)
+@record
 class Volume:
     """A container mount: a named volume (cache) or a host path (local model, read-only)."""
 
@@ -104,7 +105,7 @@ class Volume:
     host_path_type: str = "Directory"  # Kubernetes hostPath type: "File" for a GGUF file
 
 
-@dataclass(frozen=True)
+@record
 class Rendezvous:
     """How the nodes of a "ranks" replica meet: `address_flag HOST:port` names rank 0's host
     on every node, `rank_flag N` each node's rank (0 serves the HTTP API)."""
@@ -117,7 +118,7 @@ class Rendezvous:
 # eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
 # generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
 # compile at import (docs/benchmarks.md).
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class LaunchPlan:
     """How one engine runs one spec: everything the templates need, and nothing else."""
 

@@ -19,6 +19,7 @@ from typing import Literal
 
 from llmgen.engines.flags import Flag, FlagTable
 from llmgen.errors import Diagnostic, error
+from llmgen.records import record
 
 OriginKind = Literal["spec", "extra_args", "llmgen", "default"]
 
@@ -27,7 +28,7 @@ POSITIONAL = "<model>"  # the name of vLLM's positional model argument in a conf
 _NUMBER = re.compile(r"-\d+(\.\d+)?")
 
 
-@dataclass(frozen=True)
+@record
 class Origin:
     """Where a setting's value comes from."""
 
@@ -44,7 +45,7 @@ class Origin:
         return self.path
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     """One engine parameter: its canonical flag, value(s) and origin."""
 
@@ -89,7 +90,7 @@ def parse_int(text: str) -> int | None:
     return number * (scale.get(unit) or binary[unit])
 
 
-@dataclass(frozen=True)
+@record
 class Word:
     """One argv entry and where it came from (spec-derived words have no extra_args index)."""
 
@@ -97,7 +98,7 @@ class Word:
     extra_index: int | None  # index in runtime.extra_args, or None for a spec-derived word
 
 
-@dataclass(frozen=True)
+@record
 class EffectiveConfig:
     """Every engine parameter for one spec: explicit settings first, then the defaults."""
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+
+from llmgen.records import record
 
 # How many values a flag takes after it: "0" (a switch), "1", "?" (zero or one), "+" (one or
 # more), or a fixed count such as "2".
@@ -20,7 +21,7 @@ Nargs = str
 _SWITCH_TYPES = ("bool(flag)", "bool (--x", "bool(on/off")
 
 
-@dataclass(frozen=True)
+@record
 class Flag:
     """One server flag of an engine, as read from the engine's own parser."""
 
@@ -97,7 +98,7 @@ class Flag:
         return (self.name, *self.aliases, *self.negations)
 
 
-@dataclass(frozen=True)
+@record
 class Resolved:
     """A spelling looked up in a table: the flag, and whether the spelling negates it."""
 
@@ -107,7 +108,7 @@ class Resolved:
 
 # eq=False: hashed by identity. The lookup index is cached per table, and hashing the
 # table's contents on every lookup cost most of the time of validating a spec.
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class FlagTable:
     """All flags of one engine version, looked up by any spelling."""
 

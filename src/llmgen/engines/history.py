@@ -10,17 +10,17 @@ the table: llama.cpp's `arg_removed(...)` handlers and "(DEPRECATED)" help, vLLM
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from llmgen.engines.flags import FlagTable, load_flag_table
 from llmgen.engines.registry import known_versions, version_order
+from llmgen.records import record
 
 _FOLDER = Path(__file__).parent / "data" / "flags"
 
 
-@dataclass(frozen=True)
+@record
 class EngineWords:
     """One row of a deprecations file: what the engine itself says about a spelling."""
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from llmgen.records import record
 
 if TYPE_CHECKING:
     from llmgen.spec.models import Spec
@@ -26,7 +27,7 @@ OPEN_FILES = {"vllm": 65535}
 OPEN_FILES_HARD = 524288
 
 
-@dataclass(frozen=True)
+@record
 class UnitSettings:
     """Sandbox choices that depend on the spec, as plain values for the unit template."""
 

@@ -11,18 +11,18 @@ Weights are counted at the config's torch_dtype (bf16 = 2 bytes). GGUF repos
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from llmgen.facts.catalog_tensors import catalog_tensors
 from llmgen.facts.ggml_types import preset_bits_per_weight
 from llmgen.facts.model import ModelFacts, TensorFact
+from llmgen.records import record
 
 
 # eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
 # generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
 # compile at import (docs/benchmarks.md).
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class CatalogEntry:
     """The config.json fields fit and the checks need."""
 

@@ -10,10 +10,10 @@ infos, padding to `general.alignment`, tensor data).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from llmgen.facts.ggml_types import tensor_bytes, type_name
+from llmgen.records import record
 
 GGUF_MAGIC = b"GGUF"
 MAX_KEYS = 100_000
@@ -44,7 +44,7 @@ class TruncatedGGUFError(ValueError):
     """The bytes end before the tensor table does (a prefix too short)."""
 
 
-@dataclass(frozen=True)
+@record
 class GGUFArray:
     """A metadata array: its length, and its values when short and numeric."""
 
@@ -53,7 +53,7 @@ class GGUFArray:
     values: tuple[object, ...] | None
 
 
-@dataclass(frozen=True)
+@record
 class GGUFTensor:
     """One entry of the tensor table."""
 
@@ -69,7 +69,7 @@ class GGUFTensor:
         return type_name(self.type_id)
 
 
-@dataclass(frozen=True)
+@record
 class GGUFHeader:
     """Everything before the tensor data."""
 

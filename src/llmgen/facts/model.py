@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Literal
+
+from llmgen.records import record
 
 FactsKind = Literal["gguf", "hf"]
 
 
-@dataclass(frozen=True)
+@record
 class TensorFact:
     """One weight tensor of a GGUF file: name, ggml type and real byte size."""
 
@@ -22,7 +24,7 @@ class TensorFact:
 # eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
 # generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
 # compile at import (docs/benchmarks.md).
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class ModelFacts:
     """What llmgen knows about a model, each fact None when the source does not say.
 

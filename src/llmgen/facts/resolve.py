@@ -3,7 +3,6 @@ when asked), then the built-in catalog. Never a guess: an unknown model says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,12 +10,13 @@ from llmgen.facts.catalog import catalog_facts
 from llmgen.facts.hf_cache import cached_snapshot, choose_gguf, hub_offline
 from llmgen.facts.hf_files import FactsReadError, facts_from_directory
 from llmgen.facts.model import ModelFacts
+from llmgen.records import record
 
 if TYPE_CHECKING:
     from llmgen.spec.models import Spec
 
 
-@dataclass(frozen=True)
+@record
 class FactsLookup:
     """The facts found for a model, or why there are none."""
 

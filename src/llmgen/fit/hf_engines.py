@@ -17,11 +17,10 @@ whose default moves: 0.95 in 3.0.2, 0.93 in 3.1.1 and 3.2.3, 0.90 in 3.3.7 (TgiE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from llmgen.facts.hf_files import dtype_bytes
 from llmgen.facts.model import ModelFacts
 from llmgen.fit.model import Breakdown
+from llmgen.records import record
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -34,7 +33,7 @@ CUDA_CONTEXT = 600 * MIB
 CUDA_GRAPHS = 512 * MIB
 
 
-@dataclass(frozen=True)
+@record
 class HfSetup:
     """The settings of vLLM or TGI that decide memory."""
 

@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from llmgen.engines.effective import EffectiveConfig
 from llmgen.facts.ggml_types import GGML_TYPES
@@ -27,6 +27,7 @@ from llmgen.facts.model import ModelFacts, TensorFact
 from llmgen.fit.llama_repack import DEFAULT_FEATURES, repacks
 from llmgen.fit.llama_swa import sliding_window, swa_layers
 from llmgen.fit.model import Breakdown
+from llmgen.records import record
 
 MIB = 1 << 20
 # Measured (benchmarks/fit_accuracy.py): llama-server's own resident memory besides its
@@ -55,7 +56,7 @@ CACHE_TYPE_BYTES = {  # bytes per element of the KV cache types llama-server acc
 # eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
 # generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
 # compile at import (docs/benchmarks.md).
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class LlamaSetup:
     """The llama-server settings that decide its memory."""
 

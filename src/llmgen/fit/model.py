@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from llmgen.facts.model import ModelFacts
+from llmgen.records import record
 
 Verdict = Literal["fits", "tight", "does-not-fit", "unknown"]
 # Below this share of the budget a device fits; up to the budget it is tight.
 TIGHT_SHARE = 0.9
 
 
-@dataclass(frozen=True)
+@record
 class Breakdown:
     """Bytes one device needs, by what they hold."""
 
@@ -30,7 +31,7 @@ class Breakdown:
         return self.weights + self.kv_cache + self.compute + self.overhead + self.prompt_cache
 
 
-@dataclass(frozen=True)
+@record
 class DeviceEstimate:
     """One device: `host` (RAM) or `gpu0`, `gpu1`, ..."""
 
@@ -59,7 +60,7 @@ class DeviceEstimate:
         return "fits"
 
 
-@dataclass(frozen=True)
+@record
 class Fix:
     """One change to the spec and what it saves on the device that is short."""
 
@@ -72,7 +73,7 @@ class Fix:
     cost: int = 0  # how much it gives up; lower ranks first
 
 
-@dataclass(frozen=True)
+@record
 class FitReport:
     """The whole answer for one spec."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from llmgen.engines import engine_of
 from llmgen.engines.base import MemoryFlags
@@ -18,10 +18,11 @@ from llmgen.fit import hf_engines, llamacpp
 from llmgen.fit.llama_repack import describe_features, serving_features
 from llmgen.fit.model import Breakdown, DeviceEstimate, FitReport, Fix, missing_facts
 from llmgen.fit.sizes import format_size, parse_size
+from llmgen.records import record
 from llmgen.spec.models import Spec
 
 
-@dataclass(frozen=True)
+@record
 class Budgets:
     """Memory per device: host RAM and each GPU's memory (None when unknown)."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmgen.engines import engine_of
 from llmgen.engines.base import LaunchPlan
+from llmgen.records import record
 from llmgen.render import quoting
 from llmgen.render.client import (
     client_context,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from llmgen.render.multinode import MultiNode
 
 
-@dataclass(frozen=True)
+@record
 class Bundle:
     """The rendered deployment: relative path -> text, plus what produced it."""
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
+from llmgen.records import record
 from llmgen.render.quoting import python_string, shell_word
 from llmgen.spec.models import Spec
 
@@ -22,7 +22,7 @@ def effective_max_tokens(spec: Spec) -> int:
     return min(DEFAULT_MAX_TOKENS, spec.runtime.context_length // 2)
 
 
-@dataclass(frozen=True)
+@record
 class ClientContext:
     """What the client templates need beyond the plan: the values every request sends."""
 

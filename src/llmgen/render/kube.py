@@ -17,12 +17,13 @@ The template only prints these values. What is decided here, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from llmgen.engines import engine_of
 from llmgen.engines.base import Engine, LaunchPlan, is_loopback
 from llmgen.engines.effective import EffectiveConfig
+from llmgen.records import record
 from llmgen.spec.models import Spec, TolerationSpec
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ STORAGE_HEADROOM = 1.25  # cache claim = weights x this + 5 GiB (tokenizer, comp
 GIB = 1 << 30
 
 
-@dataclass(frozen=True)
+@record
 class CheckSkip:
     """A checkov check left failing on purpose, with the reason printed next to the skip."""
 
@@ -55,7 +56,7 @@ class CheckSkip:
     reason: str
 
 
-@dataclass(frozen=True)
+@record
 class Storage:
     """The model cache volume: a new claim, one claim per pod, or an existing claim."""
 
@@ -65,7 +66,7 @@ class Storage:
     class_name: str | None
 
 
-@dataclass(frozen=True)
+@record
 class HostCache:
     """The host's own Hugging Face cache, as each target expands it at run time.
 
@@ -93,7 +94,7 @@ HOST_CACHE = HostCache(
 # eq=False: compared by identity. Nothing compares or hashes two of these by value, and the
 # generated __eq__ and __hash__ of a record this wide cost about 1 % of `llmgen render` to
 # compile at import (docs/benchmarks.md).
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class KubePlan:
     """Everything kubernetes.yaml needs beyond the LaunchPlan."""
 

@@ -13,10 +13,10 @@ object, never as an engine name. The rules of the deploy section live in llmgen.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmgen.engines.base import Engine, LaunchPlan, Rendezvous
+from llmgen.records import record
 from llmgen.spec.models import Spec
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ NODE_RANK_VAR = "LLMGEN_NODE_RANK"
 RPC_SERVERS_VAR = "LLMGEN_RPC_SERVERS"
 
 
-@dataclass(frozen=True)
+@record
 class MultiNode:
     """How one replica spans `nodes` machines: the leader's and the workers' commands.
 

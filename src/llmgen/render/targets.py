@@ -5,10 +5,10 @@ Adding a target is one folder under templates/ and one entry here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmgen.records import record
 
 
-@dataclass(frozen=True)
+@record
 class OutputFile:
     """One generated file: its path in the bundle (may use {name}) and its template."""
 

@@ -8,12 +8,13 @@ The rules run in the order llmgen.rules documents (its docstring and RULES).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from llmgen.engines import engine_of
 from llmgen.engines.base import LaunchPlan
 from llmgen.errors import Diagnostic, Severity, SpecError
+from llmgen.records import record
 from llmgen.spec.load import check_spec, position_all
 from llmgen.spec.models import Spec
 from llmgen.spec.yaml_loader import LoadedYaml, load_yaml_file, parse_yaml
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from llmgen.facts.resolve import FactsLookup
 
 
-@dataclass(frozen=True)
+@record
 class Analysis:
     """A spec checked once: what every command reads, and every diagnostic found."""
 

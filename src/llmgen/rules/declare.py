@@ -5,8 +5,9 @@ check that words the diagnostic, side by side (the docs' rules table is generate
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from llmgen.records import record
 
 if TYPE_CHECKING:
     from llmgen.engines.base import Engine
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from llmgen.spec.models import Spec
 
 
-@dataclass(frozen=True)
+@record
 class Context:
     """What every rule reads: the spec, its engine, the effective configuration and the facts."""
 
@@ -41,7 +42,7 @@ class Context:
 Check = Callable[[Context], list["Diagnostic"]]
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One rule: when it applies, what it says, how to fix it, and the check itself."""
 

@@ -9,13 +9,14 @@ docs/spec-rules.md (`rules_table`, checked current by the tests and `llmgen sche
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
+
+from llmgen.records import record
 
 Loc = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@record
 class CharacterRule:
     """What a field's text may contain, in words, and why."""
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from llmgen.records import record
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARACTERS = frozenset("*?[")
 
 
-@dataclass(frozen=True)
+@record
 class Expanded:
     """The files to check, in order, and the arguments that named none."""
 

@@ -9,10 +9,10 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmgen.records import record
 from llmgen.verify.http import Endpoint, HttpStatusError, short
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ REQUEST_TIMEOUT_S = 120.0
 _NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
 
 
-@dataclass(frozen=True)
+@record
 class CheckResult:
     """One check: passed or not, how long it took, what it saw, and how to fix a failure."""
 
@@ -43,7 +43,7 @@ class CheckResult:
         return "skip" if self.skipped else ("pass" if self.ok else "fail")
 
 
-@dataclass(frozen=True)
+@record
 class StreamStats:
     """What the streaming check measured."""
 

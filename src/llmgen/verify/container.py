@@ -8,14 +8,15 @@ outside verify's process group. Its cgroup records the peak: `memory.peak` (cgro
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+
+from llmgen.records import record
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _UNITS = {"B": 1, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "KB": 10**3, "MB": 10**6, "GB": 10**9}
 
 
-@dataclass(frozen=True)
+@record
 class ContainerMemory:
     """A container's memory figure and what it covers."""
 

@@ -7,11 +7,12 @@ import json
 import time
 import urllib.parse
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
+from llmgen.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Response:
     """A complete HTTP response."""
 
@@ -23,7 +24,7 @@ class Response:
         return json.loads(self.body.decode("utf-8", "replace"))
 
 
-@dataclass(frozen=True)
+@record
 class Endpoint:
     """An OpenAI-compatible server: where to connect and the API's base path (`/v1`)."""
 

@@ -16,9 +16,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from llmgen.records import record
 from llmgen.verify.interrupt import StopRequest
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
@@ -131,7 +131,7 @@ class MemorySampler:
             self.sample()
 
 
-@dataclass(frozen=True)
+@record
 class Teardown:
     """How the process group was stopped, and whether anything survived."""
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import http.client
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
+from llmgen.records import record
 from llmgen.verify.failures import ServerExitedError, VerifyError
 from llmgen.verify.http import Endpoint, short
 
@@ -31,7 +31,7 @@ PROBE_TIMEOUT_S = 0.5
 State = Literal["starting", "loading", "ready", "broken"]
 
 
-@dataclass(frozen=True)
+@record
 class Probe:
     """What one health request saw: a status code, or no answer and why."""
 
@@ -39,7 +39,7 @@ class Probe:
     detail: str  # "connection refused", "timed out", or the start of the body
 
 
-@dataclass(frozen=True)
+@record
 class Ready:
     """The server answered its health route with 200."""
 

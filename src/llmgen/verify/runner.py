@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from llmgen.records import record
 from llmgen.verify import checks
 from llmgen.verify.failures import FailureKind, ServerExitedError, VerifyError, describe_exit
 from llmgen.verify.http import Endpoint
@@ -33,7 +34,7 @@ WORKER_JOIN_S = 30.0  # after teardown, how long to wait for the worker's last r
 _ERROR_LINE = re.compile(r"(^|\s)E\s|error|fatal|traceback|cannot|could not", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@record
 class Progress:
     """A progress report for the live status line."""
 
@@ -43,7 +44,7 @@ class Progress:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class VerifyOptions:
     """What to verify and how; the CLI fills this from its options."""
 
@@ -60,7 +61,7 @@ class VerifyOptions:
     signals: StopRequest | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Manifest:
     """The fields of manifest.json that verify relies on."""
 
@@ -73,7 +74,7 @@ class Manifest:
     api_key_env: str | None
 
 
-@dataclass(frozen=True)
+@record
 class Failure:
     """Why verification stopped before or instead of its checks."""
 
@@ -162,7 +163,7 @@ def _render_to_temporary(spec_path: Path) -> Path:
     return directory
 
 
-@dataclass(frozen=True)
+@record
 class _Secret:
     """The environment for the server and the client, with the API key when the spec has one."""
 
