@@ -11,7 +11,8 @@ refused with a clear message or reaches the engine as one inert argument.
 
 import ipaddress
 import re
-from typing import Annotated, Literal, Self
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -55,6 +56,28 @@ VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.]{0,31}$"
 SIZE_PATTERN = r"^[1-9][0-9]{0,15}([KMGT]i?)?$"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+Section = TypeVar("Section", bound=BaseModel)
+
+
+# Default factories are Python functions, never `list`, `dict` or a model class: pydantic reads
+# each factory's signature while it builds the models, and a builtin's costs compiling the
+# grammar of `tokenize` (about 3 ms of every command that reads a spec), a model class's its
+# whole generated signature.
+def _empty_list() -> list[Any]:
+    return []
+
+
+def _empty_dict() -> dict[str, Any]:
+    return {}
+
+
+def _fresh(section: type[Section]) -> Callable[[], Section]:
+    """A factory of `section` with every default (see above: not the class itself)."""
+
+    def make() -> Section:
+        return section()
+
+    return make
 
 
 class StrictModel(BaseModel):
@@ -362,7 +385,7 @@ class RuntimeSpec(StrictModel):
             "flags would write the secret into every generated file.",
         ),
     ] = Field(
-        default_factory=list,
+        default_factory=_empty_list,
         max_length=64,
         description="Extra engine flags, appended as given; each flag is checked against the "
         "engine's flag table and may not repeat a flag the spec already sets.",
@@ -582,7 +605,7 @@ class DeploySpec(StrictModel):
         "deployment's name. Create it first: kubectl create namespace NAME.",
     )
     storage: StorageSpec = Field(
-        default_factory=StorageSpec,
+        default_factory=_fresh(StorageSpec),
         description="The model cache's persistent volume in Kubernetes.",
     )
     nodes: int = Field(
@@ -604,13 +627,13 @@ class DeploySpec(StrictModel):
             why="Kubernetes' label grammar; every key and value is quoted in YAML.",
         ),
     ] = Field(
-        default_factory=dict,
+        default_factory=_empty_dict,
         max_length=32,
         description="Kubernetes nodeSelector: node labels the pods must run on.",
         examples=[{"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}],
     )
     tolerations: list[TolerationSpec] = Field(
-        default_factory=list,
+        default_factory=_empty_list,
         max_length=32,
         description="Kubernetes tolerations, e.g. for tainted GPU nodes.",
     )
@@ -700,7 +723,7 @@ class ClientSpec(StrictModel):
         list[Annotated[str, Field(min_length=1, max_length=256)]],
         AfterValidator(_printable_stop),
     ] = Field(
-        default_factory=list,
+        default_factory=_empty_list,
         max_length=MAX_STOP_SEQUENCES,
         description="Up to 4 strings that end the answer when generated.",
     )
@@ -798,15 +821,21 @@ class Spec(StrictModel):
         examples=["0.34.0"],
     )
     model: ModelSpec = Field(description="The model to serve.")
-    server: ServerSpec = Field(default_factory=ServerSpec, description="Network and access.")
-    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec, description="Capacity and hardware.")
-    container: ContainerSpec = Field(default_factory=ContainerSpec, description="Container image.")
+    server: ServerSpec = Field(
+        default_factory=_fresh(ServerSpec), description="Network and access."
+    )
+    runtime: RuntimeSpec = Field(
+        default_factory=_fresh(RuntimeSpec), description="Capacity and hardware."
+    )
+    container: ContainerSpec = Field(
+        default_factory=_fresh(ContainerSpec), description="Container image."
+    )
     deploy: DeploySpec = Field(
-        default_factory=DeploySpec,
+        default_factory=_fresh(DeploySpec),
         description="Kubernetes placement and storage, replicas and multi-node serving.",
     )
     client: ClientSpec = Field(
-        default_factory=ClientSpec,
+        default_factory=_fresh(ClientSpec),
         description="What the generated clients send: system prompt and sampling values.",
     )
     hardware: HardwareSpec | None = Field(
