@@ -8,6 +8,7 @@ validator nor any engine's client library.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -266,6 +267,44 @@ def test_the_fast_render_path_answers_and_writes_as_click_does(case: str, tmp_pa
         done = subprocess.run(argv, capture_output=True, cwd=folder, check=False, timeout=600)
         runs[way] = (done.returncode, done.stdout, done.stderr, _files(folder))
     assert runs["fast"] == runs["click"]
+
+
+def test_a_fast_render_leaves_nothing_for_a_normal_exit_to_do(tmp_path: Path) -> None:
+    """The fast render ends with os._exit (entry.exit_without_teardown), which runs no exit
+    handler and waits for no thread: this fails when a render starts to rely on either."""
+    probe = (
+        "import atexit, sys, threading; from llmgen.cli.entry import fast_path; "
+        f"code = fast_path(['render', {str(EXAMPLE)!r}, '-o', {str(tmp_path / 'out')!r}]); "
+        "print(code, atexit._ncallbacks(), threading.active_count(), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1] == "0 0 1"  # exit code, exit handlers, threads
+    assert "11 written" in done.stdout
+
+
+def test_a_fast_render_into_a_file_keeps_all_it_printed(tmp_path: Path) -> None:
+    """stdout to a file is block-buffered and os._exit drops what was not flushed (echo flushes
+    each line, exit_without_teardown flushes again: this fails if neither does)."""
+    console_script = Path(sys.executable).parent / "llmgen"
+    log = tmp_path / "log"
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    with log.open("wb") as sink:
+        done = subprocess.run(
+            [str(console_script), "render", str(EXAMPLE), "-o", str(tmp_path / "out")],
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            env=buffered,
+            check=False,
+            timeout=600,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("rendered llamacpp deployment 'smollm2-gguf' into ")
+    assert lines[1].startswith("clients send model ")
+    assert len(lines) == 2
 
 
 def test_the_fast_render_path_takes_only_the_simple_forms() -> None:
