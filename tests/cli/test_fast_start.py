@@ -269,20 +269,43 @@ def test_the_fast_render_path_answers_and_writes_as_click_does(case: str, tmp_pa
     assert runs["fast"] == runs["click"]
 
 
-def test_a_fast_render_leaves_nothing_for_a_normal_exit_to_do(tmp_path: Path) -> None:
-    """The fast render ends with os._exit (entry.exit_without_teardown), which runs no exit
-    handler and waits for no thread: this fails when a render starts to rely on either."""
-    probe = (
-        "import atexit, sys, threading; from llmgen.cli.entry import fast_path; "
-        f"code = fast_path(['render', {str(EXAMPLE)!r}, '-o', {str(tmp_path / 'out')!r}]); "
-        "print(code, atexit._ncallbacks(), threading.active_count(), file=sys.stderr)"
-    )
+NOTHING_LEFT_PROBE = """
+import atexit, os, sys, threading
+from llmgen.cli.entry import fast_path
+code = fast_path(sys.argv[1:])
+try:
+    os.waitpid(-1, os.WNOHANG)
+    children = "unreaped"
+except ChildProcessError:
+    children = "none"
+print(code, atexit._ncallbacks(), threading.active_count(), children, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", ["render", "validate-1", "validate-120"])
+def test_a_fast_command_leaves_nothing_for_a_normal_exit_to_do(
+    command: str, tmp_path: Path
+) -> None:
+    """The fast paths end with os._exit (entry.exit_without_teardown), which runs no exit
+    handler and waits for no thread or child: this fails when one starts to rely on them."""
+    if command == "render":
+        args = ["render", str(EXAMPLE), "-o", str(tmp_path / "out")]
+    elif command == "validate-1":
+        args = ["validate", str(EXAMPLE)]
+    else:  # enough files for forked workers (cli/validate.py FILES_PER_WORKER)
+        for index in range(120):
+            (tmp_path / f"spec{index}.yaml").write_text(EXAMPLE.read_text())
+        args = ["validate", "-q", str(tmp_path)]
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=600
+        [sys.executable, "-c", NOTHING_LEFT_PROBE, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stderr.splitlines()[-1] == "0 0 1"  # exit code, exit handlers, threads
-    assert "11 written" in done.stdout
+    # exit code, exit handlers, threads, children not reaped
+    assert done.stderr.splitlines()[-1] == "0 0 1 none"
 
 
 def test_a_fast_render_into_a_file_keeps_all_it_printed(tmp_path: Path) -> None:

@@ -45,8 +45,7 @@ def main() -> None:
         sys.stderr.flush()
         sys.exit(1)
     if code is not None:
-        if argv[:1] == ["render"]:
-            exit_without_teardown(code)
+        exit_without_teardown(code)
         sys.exit(code)
     from llmgen.cli.app import main as cli_main
 
@@ -54,14 +53,15 @@ def main() -> None:
 
 
 def exit_without_teardown(code: int) -> None:
-    """End a finished render at once: flush what it printed, then `os._exit(code)`.
+    """End a finished fast validate or render at once: flush what it printed, then
+    `os._exit(code)`.
 
-    Python's own exit collects garbage three times over everything the render imported
+    Python's own exit collects garbage three times over everything the command imported
     (pydantic, jinja2, the spec models) and frees it object by object: about 5 % of a render
-    (docs/benchmarks.md), for nothing. By now every file the render wrote is closed (and synced
-    where it replaced one), no thread or child is running and no exit handler is registered
-    (tests/cli/test_fast_start.py checks the last two). When a flush fails (a closed pipe),
-    this returns and the normal exit reports it as Python always does.
+    (docs/benchmarks.md), for nothing. By now every file a render wrote is closed (and synced
+    where it replaced one), validate's workers are reaped, no thread is running and no exit
+    handler is registered (tests/cli/test_fast_start.py checks the last two). When a flush
+    fails (a closed pipe), this returns and the normal exit reports it as Python always does.
     """
     try:
         sys.stdout.flush()
