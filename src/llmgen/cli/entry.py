@@ -38,18 +38,46 @@ def main() -> None:
     skip_pydantic_plugins()  # the command's own process only; a library user keeps plugins
     try:
         code = fast_path(argv)
+        if code is None:
+            from llmgen.cli.app import main as cli_main
+
+            cli_main()
     except KeyboardInterrupt:
         # What click's main does with Ctrl-C: an empty line, "Aborted!", exit 1 (never a
         # traceback, wherever the interrupt lands, imports included).
         sys.stderr.write("\nAborted!\n")
         sys.stderr.flush()
         sys.exit(1)
+    except OSError as exc:
+        output_failed(exc)
     if code is not None:
         exit_without_teardown(code)
         sys.exit(code)
-    from llmgen.cli.app import main as cli_main
 
-    cli_main()
+
+def output_failed(exc: OSError) -> None:
+    """End the process for an OSError no command handled: one line, exit 1, no traceback.
+
+    A closed pipe (`llmgen ... | head`) ends quietly, as click's main does for the commands
+    it runs: the reader has gone and wants nothing more. os._exit, because the normal exit
+    would try to flush the same broken stream again and print Python's own complaint.
+    """
+    import errno  # here, not at the top: `llmgen --version` imports only what it uses
+
+    if exc.errno != errno.EPIPE:
+        if exc.filename:
+            line = f"llmgen: {exc.filename}: {exc.strerror or exc}"
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            # No file named: a write to stdout or stderr failed.
+            line = f"llmgen: cannot write the output: {exc.strerror}"
+        else:
+            line = f"llmgen: {exc.strerror or exc}"
+        try:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # stderr is gone too: the exit code is all that is left to say it
+    os._exit(1)
 
 
 def exit_without_teardown(code: int) -> None:
