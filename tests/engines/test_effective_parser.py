@@ -168,8 +168,9 @@ def test_the_field_to_change_and_where_a_diagnostic_points() -> None:
     assert config.field_for("--name") == "model.name"  # the owner, not llmgen's empty path
     assert config.field_for("--threads") == "runtime.extra_args.1"
     assert config.field_for("--host") == "runtime.extra_args"
-    # Rendered by llmgen and owned by no field: there is no field to name.
-    assert config.field_for("--quiet") == ""
+    # Rendered by llmgen and owned by no field: extra_args, where such a flag is overridden
+    # (an empty name made messages read "set  to ...").
+    assert config.field_for("--quiet") == "runtime.extra_args"
     # path_of: the item or field that set it first, else the owner, else extra_args.
     assert config.path_of("--threads") == "runtime.extra_args.1"
     assert config.path_of("--name") == "model.name"  # set by llmgen (no path): its owner

@@ -135,12 +135,14 @@ class EffectiveConfig:
         return setting.values == ("true",)
 
     def field_for(self, name: str) -> str:
-        """The spec field to change for this flag: its owner, else the item that gave it."""
+        """The spec field to change for this flag: its owner, else the item that gave it, else
+        runtime.extra_args (where a flag llmgen adds, such as llama.cpp's `--fit off`, is
+        overridden)."""
         owner = self.owners.get(name)
         if owner:
             return owner
         setting = self.explicit.get(name)
-        return setting.origin.path if setting else "runtime.extra_args"
+        return setting.origin.path if setting and setting.origin.path else "runtime.extra_args"
 
     def path_of(self, name: str) -> str:
         """Where a diagnostic about this flag points: the item or field that set it."""
