@@ -66,3 +66,27 @@ def test_unknown_target_engine_is_one_clear_line() -> None:
     assert code == 2
     assert "'nope' is not an engine" in out
     assert "Traceback" not in out
+
+
+def test_a_multi_node_spec_names_the_recipe_that_changes() -> None:
+    """vllm-multinode-lws.yaml spans 2 nodes: vLLM joins a Ray cluster, SGLang runs itself on
+    every node with its rank (its --nnodes, --node-rank and --dist-init-addr), llama.cpp
+    offloads to ggml-rpc-server workers, TGI has no multi-node serving."""
+    example = str(EXAMPLES / "vllm-multinode-lws.yaml")
+    was = (
+        "deploy.nodes 2: vLLM spans them with a Ray cluster (tensor parallel within a node, "
+        "pipeline parallel across nodes), "
+    )
+    expected = {
+        "sglang": "SGLang with the engine on every node with its node rank (rank 0 serves HTTP)",
+        "llamacpp": "llama.cpp with ggml-rpc-server workers that llama-server on the head "
+        "offloads to, outside Kubernetes",
+        "tgi": "TGI with no multi-node serving",
+    }
+    for target, line in expected.items():
+        _, out = _run(example, "--as-engine", target)
+        assert f"{was}{line} (multinode/ and kubernetes.yaml change)" in out, out
+    _, same = _run(example, "--as-engine", "vllm")
+    assert "deploy.nodes" not in same  # the same recipe: nothing to say
+    _, single = _run(str(EXAMPLES / "tgi-smollm2.yaml"), "--as-engine", "vllm")
+    assert "deploy.nodes" not in single  # one node: no recipe at all

@@ -35,6 +35,21 @@ def _flags_by_field(engine: Engine) -> dict[str, list[str]]:
     return found
 
 
+# How a replica spans nodes under each recipe (Engine.multinode; llmgen.render.multinode).
+_RECIPES: dict[str | None, str] = {
+    "ray": "a Ray cluster (tensor parallel within a node, pipeline parallel across nodes)",
+    "rpc": "ggml-rpc-server workers that llama-server on the head offloads to, outside Kubernetes",
+    "ranks": "the engine on every node with its node rank (rank 0 serves HTTP)",
+    None: "no multi-node serving",
+}
+
+
+def _nodes(data: dict[str, Any]) -> int:
+    deploy = data.get("deploy")
+    nodes = deploy.get("nodes", 1) if isinstance(deploy, dict) else 1
+    return nodes if isinstance(nodes, int) and not isinstance(nodes, bool) else 1
+
+
 def _is_set(data: dict[str, Any], field: str) -> bool:
     node: Any = data
     for part in field.split("."):
@@ -104,6 +119,12 @@ def move(path: Path, target: str) -> Move:
     unknown = [flag for flag in _extra_flags(data) if new.flag_table.lookup(flag) is None]
     if unknown:
         lines.append(f"  runtime.extra_args {new.title} does not know: {', '.join(unknown)}")
+    if _nodes(data) > 1 and old.multinode != new.multinode:
+        lines.append(
+            f"  deploy.nodes {_nodes(data)}: {old.title} spans them with "
+            f"{_RECIPES[old.multinode]}, {new.title} with {_RECIPES[new.multinode]} "
+            "(multinode/ and kubernetes.yaml change)"
+        )
     server = data.get("server")
     if (
         isinstance(server, dict)
