@@ -21,6 +21,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import NoReturn
 
 VALIDATE_FORMATS = ("text", "json", "github")
 
@@ -55,7 +56,7 @@ def main() -> None:
         sys.exit(code)
 
 
-def output_failed(exc: OSError) -> None:
+def output_failed(exc: OSError) -> "NoReturn":
     """End the process for an OSError no command handled: one line, exit 1, no traceback.
 
     A closed pipe (`llmgen ... | head`) ends quietly, as click's main does for the commands
@@ -88,14 +89,16 @@ def exit_without_teardown(code: int) -> None:
     (pydantic, jinja2, the spec models) and frees it object by object: about 5 % of a render
     (docs/benchmarks.md), for nothing. By now every file a render wrote is closed (and synced
     where it replaced one), validate's workers are reaped, no thread is running and no exit
-    handler is registered (tests/cli/test_fast_start.py checks the last two). When a flush
-    fails (a closed pipe), this returns and the normal exit reports it as Python always does.
+    handler is registered (tests/cli/test_fast_start.py checks the last two). A flush that
+    fails (a full disk, a closed pipe) ends as output_failed says.
     """
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):
-        return
+    except OSError as exc:
+        output_failed(exc)
+    except ValueError:
+        pass  # a stream the command closed has nothing left to flush
     os._exit(code)
 
 
