@@ -138,3 +138,56 @@ def test_a_cached_property_still_caches_on_a_record() -> None:
     flag = Flag("--x", (), "", "int", "", "")
     assert flag.nargs == "1"
     assert flag.__dict__["nargs"] == "1"  # stored once, as on the frozen dataclass before
+
+
+def test_methods_the_class_writes_itself_stay_as_with_dataclass() -> None:
+    @record
+    class Shown:  # noqa: PLW1641 (no __hash__ on purpose: what dataclass then adds is tested)
+        """A record with its own repr and equality."""
+
+        x: int
+
+        def __repr__(self) -> str:
+            return "shown"
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Shown)
+
+    @dataclass(frozen=True)
+    class ShownTwin:  # noqa: PLW1641 (the same)
+        """The same, built by the standard library."""
+
+        x: int
+
+        def __repr__(self) -> str:
+            return "shown"
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, ShownTwin)
+
+    assert repr(Shown(1)) == repr(ShownTwin(1)) == "shown"
+    assert Shown(1) == Shown(2)
+    assert ShownTwin(1) == ShownTwin(2)
+    # frozen + eq with a written __eq__ and no __hash__: dataclass adds its field hash
+    assert hash(Shown(1)) == hash(ShownTwin(1)) == hash((1,))
+
+
+def test_what_record_does_not_support_is_refused_when_the_class_is_made() -> None:
+    with pytest.raises(TypeError, match=r"field\(hash=\.\.\.\)"):
+
+        @record
+        class Hashed:
+            """A field with its own hash option."""
+
+            x: int = field(default=0, hash=False)
+
+    with pytest.raises(TypeError, match="__setattr__"):
+
+        @record
+        class Settable:
+            """A record may not write its own __setattr__."""
+
+            x: int
+
+            def __setattr__(self, name: str, value: object) -> None:
+                object.__setattr__(self, name, value)

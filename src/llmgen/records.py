@@ -42,15 +42,25 @@ def record(cls: type | None = None, /, *, eq: bool = True) -> Any:
     def build(target: type) -> type:
         # Mutable as far as dataclasses knows, so it compiles the __init__ alone; the shared
         # __setattr__ below lets that __init__ set each field once and nothing after.
+        own = dict(target.__dict__)  # what the class body defined itself, dataclass keeps
+        if "__setattr__" in own or "__delattr__" in own:
+            raise TypeError(f"{target.__name__}: a record defines no __setattr__ or __delattr__")
         made: type = dataclass(target, repr=False, eq=False)
         every = dataclasses.fields(made)
+        if any(f.hash is not None for f in every):
+            raise TypeError(f"{target.__name__}: field(hash=...) is not supported by record")
         setattr(made, _COMPARED, tuple(f.name for f in every if f.compare))
         setattr(made, _SHOWN, tuple(f.name for f in every if f.repr))
-        made.__repr__ = _repr  # type: ignore[assignment]
         made.__setattr__ = _set_once  # type: ignore[assignment]
         made.__delattr__ = _refuse_delete  # type: ignore[assignment]
-        if eq:
+        if "__repr__" not in own:
+            made.__repr__ = _repr  # type: ignore[assignment]
+        if eq and "__eq__" not in own:
             made.__eq__ = _equal  # type: ignore[assignment]
+        # As dataclass: a __hash__ the class wrote stays (the None Python puts beside a written
+        # __eq__ is not one); eq=False keeps object's identity hash.
+        wrote_hash = "__hash__" in own and not (own["__hash__"] is None and "__eq__" in own)
+        if eq and not wrote_hash:
             made.__hash__ = _hash  # type: ignore[assignment]
         return made
 
