@@ -19,6 +19,8 @@ from typing import Any
 import gguf
 import pytest
 
+from llmgen.fit import run
+from llmgen.fit.model import Breakdown, DeviceEstimate
 from tests.fit.test_fit import SHAPE, fit, write_spec
 from tests.support.gguf_shapes import write_shaped_gguf
 
@@ -174,6 +176,42 @@ def test_halving_stops_at_its_floor(tmp_path: Path, model: Path) -> None:
     found = fixes(tmp_path, model, "1M", context_length=512, parallel=2)
     assert ("runtime.context_length", 512, 256) in found
     assert ("runtime.parallel", 2, 1) in found
+
+
+@pytest.mark.parametrize(
+    ("start", "floor", "budget", "tried", "chosen"),
+    [
+        # 1000 >> 1, >> 2, >> 3 = 500, 250, 125; 1000 >> 4 = 62 is below the floor 100.
+        # A 100-byte budget holds none of them: the first halving is offered (not enough alone).
+        (1000, 100, 100, [500, 250, 125], 500),
+        # 250 is the first that a 300-byte budget holds (500 > 300).
+        (1000, 100, 300, [500, 250], 250),
+        # The floor itself is tried, and is the answer when it is the first that fits.
+        (1000, 125, 125, [500, 250, 125], 125),
+        # 150 >> 1 = 75 is already below the floor 100: nothing to offer.
+        (150, 100, 0, [], None),
+        # 7 >> 1, >> 2 = 3, 1 (7 >> 3 = 0): a floor of 1 ends at 1, whatever fits.
+        (7, 1, 0, [3, 1], 3),
+    ],
+)
+def test_halving_tries_each_half_down_to_the_floor(
+    start: int, floor: int, budget: int, tried: list[int], chosen: int | None
+) -> None:
+    # A device whose estimate is the value itself, against a budget: it fits (or is tight,
+    # enough to start) while value <= budget.
+    seen: list[int] = []
+
+    def evaluate(value: object) -> tuple[DeviceEstimate, ...]:
+        assert isinstance(value, int)
+        seen.append(value)
+        return (DeviceEstimate("gpu0", Breakdown(weights=value), budget),)
+
+    token = run._goal.set("start")
+    try:
+        assert run._halving(start, floor, lambda value: value, evaluate) == chosen
+    finally:
+        run._goal.reset(token)
+    assert seen == tried
 
 
 # --- what fit says it assumed (the text report's `note:` lines) -----------------------------
