@@ -336,6 +336,42 @@ def test_a_zero_ubatch_takes_the_batch(tmp_path: Path, model: Path) -> None:
     assert breakdown["compute"] == ACTIVATIONS_PER_TOKEN * 1024 + LOGITS_PER_SLOT
 
 
+@pytest.mark.parametrize(
+    ("runtime", "ubatch"),
+    [
+        # n_batch = min(n_ctx, n_batch) takes --ctx-size as given, before it is rounded up to
+        # 256 (src/llama-context.cpp:248 runs before the GGML_PAD at :292): -c 300 gives
+        # n_batch 300 and n_ubatch min(300, 512) = 300, not the 512 cells' 512. llama-server
+        # b11434 with -c 300 -np 1 logs n_ctx = 512, n_batch = 300, n_ubatch = 300.
+        ({"context_length": 300, "parallel": 1}, 300),
+        # -b and -ub go into llama_context_params' uint32_t fields (common/common.cpp:1696-
+        # 1697): -ub -1 is 2^32 - 1, so n_ubatch = min(n_batch, 2^32 - 1) = n_batch =
+        # min(1024, 2048) = 1024 (b11434 logs n_ubatch = 1024 for -c 1024 -np 1 -ub -1).
+        ({"context_length": 1024, "parallel": 1, "extra_args": ["-ub", "-1"]}, 1024),
+        # -b -1: n_batch = min(4096, 2^32 - 1) = 4096, so -ub 4096 stays 4096 (b11434 logs
+        # n_batch = n_ubatch = 4096 for -c 4096 -np 1 -b -1 -ub 4096), not the default 2048.
+        (
+            {"context_length": 4096, "parallel": 1, "extra_args": ["-b", "-1", "-ub", "4096"]},
+            4096,
+        ),
+    ],
+)
+def test_the_ubatch_is_what_llama_context_makes_of_the_flags(
+    tmp_path: Path, model: Path, runtime: dict[str, Any], ubatch: int
+) -> None:
+    breakdown = host(tmp_path, model, **runtime)
+    assert breakdown["compute"] == ACTIVATIONS_PER_TOKEN * ubatch + LOGITS_PER_SLOT
+
+
+def test_a_smaller_batch_narrows_the_sliding_window_cache(tmp_path: Path, windowed: Path) -> None:
+    # The SWA cache is sized with the context's n_ubatch (src/llama-model.cpp:2643-2653 passes
+    # cparams.n_ubatch to llama_kv_cache_iswa; src/llama-kv-cache-iswa.cpp:73): batch_size 256
+    # gives n_ubatch = min(256, 512) = 256, so window 300 + 256 = 556 -> 768 cells per layer
+    # of the 2048-cell slot, not 300 + 512 = 812 -> 1024.
+    found = host(tmp_path, windowed, context_length=2048, parallel=1, batch_size=256)
+    assert found["kv_cache"] == 4 * 768 * CELL
+
+
 # --- which device is short, what a fix must reach, and what each fix saves -------------------
 
 
