@@ -57,7 +57,8 @@ CACHE_TYPE_BYTES = {  # bytes per element of the KV cache types llama-server acc
 # compile at import (docs/benchmarks.md).
 @dataclass(frozen=True, eq=False)
 class LlamaSetup:
-    """The llama-server settings that decide its memory."""
+    """The llama-server settings that decide its memory (every field given: the defaults
+    are llama-server's, applied once, in setup_from_config)."""
 
     ctx_size: int  # --ctx-size: all slots together
     parallel: int  # --parallel
@@ -67,17 +68,17 @@ class LlamaSetup:
     ubatch: int
     gpu_layers: int  # resolved against the model's layer count
     gpus: int
-    cache_type_k: str = "f16"
-    cache_type_v: str = "f16"
-    mmap: bool = True
-    kv_offload: bool = True
-    swa_full: bool = False
+    cache_type_k: str  # --cache-type-k
+    cache_type_v: str  # --cache-type-v
+    mmap: bool  # not --load-mode none/dio
+    kv_offload: bool  # not --no-kv-offload
+    swa_full: bool  # --swa-full
     # --cache-ram in MiB: the prompt cache's bound (common/common.h: 8192 by default, -1 no
     # limit, 0 off); llmgen renders 0 unless extra_args set it.
-    cache_ram_mib: int = 8192
-    ctx_checkpoints: int = 32  # --ctx-checkpoints: saved SWA states per slot
-    repack: bool = True  # --repack / --no-repack
-    cpu_features: frozenset[str] = DEFAULT_FEATURES  # decide what repacks (llama_repack.py)
+    cache_ram_mib: int
+    ctx_checkpoints: int  # --ctx-checkpoints: saved SWA states per slot
+    repack: bool  # --repack / --no-repack
+    cpu_features: frozenset[str]  # decide what repacks (llama_repack.py)
 
 
 def setup_from_config(
