@@ -22,7 +22,7 @@ import pytest
 from llmgen.fit import run
 from llmgen.fit.model import Breakdown, DeviceEstimate
 from tests.fit.test_fit import SHAPE, fit, write_spec
-from tests.support.gguf_shapes import write_shaped_gguf
+from tests.support.gguf_shapes import Shape, write_shaped_gguf
 
 CELL = 2 * 16 * 2 + 2 * 16 * 2  # bytes per KV cell per layer (f16 K and V)
 # One token's float32 activations per layer: 4 x hidden + 3 x heads x head + 3 x ffn.
@@ -446,6 +446,128 @@ def test_a_short_gpu_gets_every_fix_in_order_with_what_each_saves(
         "gpus 1 -> 2 splits the layers across twice the GPUs, saves 5.0 MiB (not enough alone) "
         "(gpu0)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("budget_mib", "first_fit", "moved_blocks"),
+    [
+        # Estimates on gpu0 by --gpu-layers (the test above): 5: 416.7 MiB, 4: 414.4 MiB (blk.0
+        # and its 2 MiB of KV move), 3: 412.2 MiB. On 415 MiB the first count from the top that
+        # starts is 4; on 413 MiB it is 3 (4 is still over).
+        (415, 4, 1),
+        (413, 3, 2),
+    ],
+)
+def test_gpu_layers_are_given_back_one_at_a_time_from_the_top(
+    tmp_path: Path, model: Path, budget_mib: int, first_fit: int, moved_blocks: int
+) -> None:
+    kv_layer = 16384 * CELL
+    moved = sum(layer_bytes(model, f"blk.{i}.") for i in range(moved_blocks))
+    moved += moved_blocks * kv_layer
+    options = ("--memory", "8G", "--gpu-memory", f"{budget_mib}M")
+    found = fix_values(tmp_path, model, *options, **GPU_SHORT)
+    assert found[0] == ("runtime.gpu_layers", 5, first_fit, moved, "gpu0")
+
+
+def test_the_output_layer_alone_is_given_back_too(tmp_path: Path, model: Path) -> None:
+    # --gpu-layers 1 puts only the output layer on gpu0 (the last of layers + output), with a
+    # compute buffer and CUDA's 400 MiB: more than 100 MiB. 0 leaves gpu0 empty, so the fix
+    # is 1 -> 0 and moves all of it. The compute buffer: 1024 cells, ubatch min(512, 2048,
+    # 1024) = 512 tokens of activations and of float32 logits.
+    output = layer_bytes(model, "output.", "output_norm")
+    gpu = output + (ACTIVATIONS_PER_TOKEN + LOGITS_PER_SLOT) * 512 + 400 * MIB
+    options = ("--memory", "8G", "--gpu-memory", "100M")
+    found = fix_values(
+        tmp_path, model, *options, context_length=1024, parallel=1, gpus=1, gpu_layers=1
+    )
+    assert found[0] == ("runtime.gpu_layers", 1, 0, gpu, "gpu0")
+
+
+def test_no_kv_cache_fix_unless_both_types_are_f16(tmp_path: Path, model: Path) -> None:
+    # The q8_0 fix replaces an f16 K and V cache; with V already q8_0 it is not offered.
+    options = ("--memory", "8G", "--gpu-memory", "410M")
+    runtime = {**GPU_SHORT, "extra_args": ["--cache-type-v", "q8_0"]}
+    found = fix_values(tmp_path, model, *options, **runtime)
+    assert [f for f in found if f[0] == "runtime.extra_args"] == []
+    runtime = {**GPU_SHORT, "extra_args": ["--cache-type-k", "q8_0"]}
+    found = fix_values(tmp_path, model, *options, **runtime)
+    assert [f for f in found if f[0] == "runtime.extra_args"] == []
+
+
+def test_twice_the_gpus_that_leave_the_second_short_are_not_enough(
+    tmp_path: Path, model: Path
+) -> None:
+    # gpus 1 -> 2 splits the 4 layers in order: gpu0 blk.0-1, gpu1 blk.2-3 and the output, each
+    # with its layers' KV (2 MiB a layer), the same compute buffer (16384 cells, ubatch 512)
+    # and 400 MiB of CUDA. A budget between the two leaves gpu1 short: not enough alone (3 GPUs
+    # would have split blk.2 and blk.3 apart and fitted).
+    kv_layer = 16384 * CELL
+    blocks = [layer_bytes(model, f"blk.{i}.") for i in range(4)]
+    output = layer_bytes(model, "output.", "output_norm")
+    fixed = (ACTIVATIONS_PER_TOKEN + LOGITS_PER_SLOT) * 512 + 400 * MIB
+    gpu0 = blocks[0] + blocks[1] + 2 * kv_layer + fixed
+    gpu1 = blocks[2] + blocks[3] + output + 2 * kv_layer + fixed
+    assert gpu0 < gpu1
+    options = ("--memory", "8G", "--gpu-memory", str((gpu0 + gpu1) // 2))
+    lines = fix_lines(tmp_path, model, *options, **GPU_SHORT)
+    assert [line for line in lines if line.startswith("gpus ")] == [
+        "gpus 1 -> 2 splits the layers across twice the GPUs, saves 5.0 MiB (not enough alone) "
+        "(gpu0)"
+    ]
+
+
+# Bits per weight of the presets: quantize.cpp's file sizes of Llama-3-8B (8,030,261,248
+# parameters) in GiB (tools/quantize/quantize.cpp: Q8_0 7.96G, Q6_K 6.14G, Q5_K_M 5.33G,
+# Q4_K_M 4.58G, Q3_K_M 3.74G, Q2_K 2.96G), against F16's 16.
+PRESET_GIB = {
+    "Q8_0": 7.96,
+    "Q6_K": 6.14,
+    "Q5_K_M": 5.33,
+    "Q4_K_M": 4.58,
+    "Q3_K_M": 3.74,
+    "Q2_K": 2.96,
+}
+
+
+@pytest.mark.parametrize("preset", list(PRESET_GIB))
+def test_the_largest_preset_that_fits_is_offered(tmp_path: Path, model: Path, preset: str) -> None:
+    # CPU only, 1024 cells: the host holds the mapped file, 1024 x 4 x 128 bytes of KV, 512
+    # tokens of activations and one slot's logits, 12 MiB + 155 bytes x 2000 entries of
+    # overhead. A preset scales the file by its bits over 16. The budget lies halfway between
+    # the preset's estimate and the next larger one's, so it is the first that fits.
+    file = model.stat().st_size
+    base = 1024 * 4 * CELL + ACTIVATIONS_PER_TOKEN * 512 + LOGITS_PER_SLOT + 12 * MIB + 155 * 2000
+
+    def host_with(name: str) -> int:
+        bits = PRESET_GIB[name] * 2**30 * 8 / 8_030_261_248
+        return base + int(file * bits / 16)
+
+    names = list(PRESET_GIB)
+    larger = base + file if preset == "Q8_0" else host_with(names[names.index(preset) - 1])
+    budget = (host_with(preset) + larger) // 2
+    options = ("--memory", str(budget))
+    found = fix_values(tmp_path, model, *options, context_length=1024, parallel=1)
+    (quant,) = [f for f in found if f[0] == "model.path"]
+    assert quant[:3] == ("model.path", "F16", preset) and quant[4] == "host"
+    assert quant[3] == pytest.approx(base + file - host_with(preset), abs=1)
+
+
+def test_no_preset_fix_for_a_weight_type_without_a_preset(tmp_path: Path) -> None:
+    # Q4_K is a tensor type, not a quantize.cpp preset (Q4_K_S and Q4_K_M are): no smaller
+    # preset can be offered, and nothing fails.
+    shape = Shape(
+        "q4k",
+        vocab=2000,
+        n_embd=256,
+        n_layer=2,
+        n_head=8,
+        n_head_kv=2,
+        n_ff=512,
+        weight_type="Q4_K",
+    )
+    model = write_shaped_gguf(tmp_path / "q4k.gguf", shape)
+    found = fix_values(tmp_path, model, "--memory", "1M", context_length=1024, parallel=1)
+    assert found and [f for f in found if f[0] == "model.path"] == []
 
 
 def test_the_device_most_over_its_budget_is_the_one_fixed(tmp_path: Path, model: Path) -> None:
