@@ -552,6 +552,63 @@ def test_the_largest_preset_that_fits_is_offered(tmp_path: Path, model: Path, pr
     assert quant[3] == pytest.approx(base + file - host_with(preset), abs=1)
 
 
+def test_without_mmap_a_preset_scales_each_tensor(tmp_path: Path, model: Path) -> None:
+    # --load-mode none: the host reads each tensor once (no mapped file), so a preset scales
+    # every tensor by its bits over 16 (each rounded down). Budget halfway between F16 and
+    # Q8_0, whose fix line gives what it saves.
+    sizes = [int(t.n_bytes) for t in gguf.GGUFReader(str(model)).tensors]
+    bits = PRESET_GIB["Q8_0"] * 2**30 * 8 / 8_030_261_248
+    smaller = sum(int(size * bits / 16) for size in sizes)
+    base = 1024 * 4 * CELL + ACTIVATIONS_PER_TOKEN * 512 + LOGITS_PER_SLOT + 12 * MIB + 155 * 2000
+    budget = base + (sum(sizes) + smaller) // 2
+    runtime = {"context_length": 1024, "parallel": 1, "extra_args": ["--load-mode", "none"]}
+    found = fix_values(tmp_path, model, "--memory", str(budget), **runtime)
+    (quant,) = [f for f in found if f[0] == "model.path"]
+    assert quant[:3] == ("model.path", "F16", "Q8_0")
+    assert quant[3] == pytest.approx(sum(sizes) - smaller, abs=len(sizes))
+    saved = f"{(sum(sizes) - smaller) / 1024:.1f} KiB"  # under 1 MiB
+    lines = fix_lines(tmp_path, model, "--memory", str(budget), **runtime)
+    assert f"Q8_0 instead of F16 saves {saved} (host)" in lines
+
+
+def test_a_hub_model_s_preset_fix_names_model_id(tmp_path: Path) -> None:
+    # The catalog's SmolLM2-135M Q8_0 (tests/fit/test_fit_catalog_file.py: its weights are the
+    # tensors of the same shape written in Q8_0). Q8_0 itself is no smaller, so the first
+    # preset tried is Q6_K: the weights scale by 6.14 / 7.96 (quantize.cpp's Llama-3-8B
+    # sizes). The budget leaves the host short by half of what Q6_K saves.
+    # Its weights: Q8_0 is 34 bytes per 32 values. Each of 30 layers: q and output 576 x 576,
+    # k and v 576 x 192 (3 KV heads of 64), gate, up and down 576 x 1536, two f32 norms of
+    # 576; the tied embeddings 49152 x 576 and the f32 output norm.
+    layer = (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536) * 34 // 32 + 2 * 576 * 4
+    weights = 30 * layer + 49152 * 576 * 34 // 32 + 576 * 4  # 143,025,408 bytes
+    saves = weights - int(weights * 6.14 / 7.96)
+    model = {"id": "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF:Q8_0"}
+    runtime = {"context_length": 1024, "parallel": 1}
+
+    def fixes_on(budget: str) -> dict[str, Any]:
+        spec = tmp_path / "hub.yaml"
+        spec.write_text(
+            json.dumps({"name": "hub", "engine": "llamacpp", "model": model, "runtime": runtime})
+        )
+        code, out, err = fit(
+            str(spec), "--format", "json", "--offline", "--cpu-features", "avx2", "--memory", budget
+        )
+        assert code in (0, 1), err
+        return dict(json.loads(out))
+
+    # The estimate is read only to place the budget; what is asserted comes from the sizes.
+    estimate = device(fixes_on("64G"), "host")["estimate_bytes"]
+    found = fixes_on(str(estimate - saves // 2))["fixes"]
+    (quant,) = [f for f in found if f["field"].startswith("model.")]
+    assert (quant["field"], quant["from"], quant["to"], quant["device"]) == (
+        "model.id",
+        "Q8_0",
+        "Q6_K",
+        "host",
+    )
+    assert quant["saves_bytes"] == pytest.approx(saves, abs=2)
+
+
 def test_no_preset_fix_for_a_weight_type_without_a_preset(tmp_path: Path) -> None:
     # Q4_K is a tensor type, not a quantize.cpp preset (Q4_K_S and Q4_K_M are): no smaller
     # preset can be offered, and nothing fails.
