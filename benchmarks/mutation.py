@@ -108,7 +108,13 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "fit-llamacpp": (
         ("src/llmgen/fit/llamacpp.py",),
-        ("tests/fit/test_fit_numbers.py", "tests/fit/test_fit.py"),
+        (
+            "tests/fit/test_fit_numbers.py",
+            "tests/fit/test_fit.py",
+            # The repacked copies and the tied output, with and without mmap (in process; the
+            # file's other test starts llama-server).
+            "tests/fit/test_fit_repack.py::test_avx2_repacks_q4_0_matrices_and_the_tied_output",
+        ),
     ),
     "model-rules": (
         ("src/llmgen/rules/model.py",),

@@ -627,6 +627,35 @@ def test_no_preset_fix_for_a_weight_type_without_a_preset(tmp_path: Path) -> Non
     assert found and [f for f in found if f[0] == "model.path"] == []
 
 
+@pytest.mark.parametrize(
+    ("gpu_layers", "host_compute"),
+    [
+        # All 4 layers and the output on gpu0: the host only looks up the token embeddings of
+        # a ubatch (4 x hidden 128 x 512 tokens) beside the logits of 4 slots.
+        ("all", 4 * 128 * 512 + LOGITS_PER_SLOT * 4),
+        # blk.0 stays on the host (4 of layers + output offloaded): it computes a layer's
+        # activations for the ubatch.
+        (4, ACTIVATIONS_PER_TOKEN * 512 + LOGITS_PER_SLOT * 4),
+    ],
+)
+def test_the_host_computes_only_what_stays_on_it(
+    tmp_path: Path, model: Path, gpu_layers: Any, host_compute: int
+) -> None:
+    runtime = {**GPU_SHORT, "gpu_layers": gpu_layers}
+    found = report(tmp_path, model, "--memory", "8G", "--gpu-memory", "8G", **runtime)
+    assert device(found, "host")["breakdown"]["compute"] == host_compute
+
+
+@pytest.mark.parametrize(("cache_ram", "counted"), [("1", 1 * MIB), ("0", 0)])
+def test_the_prompt_cache_counts_at_its_bound(
+    tmp_path: Path, model: Path, cache_ram: str, counted: int
+) -> None:
+    # --cache-ram N MiB bounds llama-server's prompt cache (the model has no sliding window, so
+    # no context checkpoints); 0 turns it off.
+    runtime = {"context_length": 1024, "parallel": 1, "extra_args": ["--cache-ram", cache_ram]}
+    assert host(tmp_path, model, **runtime)["prompt_cache"] == counted
+
+
 def test_the_device_most_over_its_budget_is_the_one_fixed(tmp_path: Path, model: Path) -> None:
     # host 314.7 MiB on 300M (14.7 MiB over), gpu0 416.7 MiB on 410M (6.7 MiB over): the host
     # is fixed, though gpu0's estimate (and estimate + budget) is the larger. On the host only
@@ -699,6 +728,35 @@ def gpu_report(spec: Path, *options: str) -> dict[str, Any]:
     code, out, err = fit(str(spec), "--format", "json", "--offline", "--memory", "64G", *options)
     assert code in (0, 1), err
     return dict(json.loads(out))
+
+
+def test_a_cpu_kv_cache_size_is_halved_until_it_fits_with_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # vLLM on CPU with kv_cache_memory 1G, on a budget equal to its own estimate: tight (above
+    # 90 %), so the fix must leave room. 512M takes 512 MiB off, which is more than 10 % of any
+    # estimate under 5 GiB (SmolLM2-135M's weights are 0.27 GB): the first halving is enough.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: demo\nengine: vllm\nmodel:\n  id: HuggingFaceTB/SmolLM2-135M-Instruct\n"
+        "runtime:\n  kv_cache_memory: 1G\n"
+    )
+
+    def run_on(memory: str) -> dict[str, Any]:
+        code, out, err = fit(str(spec), "--memory", memory, "--format", "json", "--offline")
+        assert code in (0, 1), err
+        return dict(json.loads(out))
+
+    # The estimate is read only to place the budget.
+    estimate = device(run_on("64G"), "host")["estimate_bytes"]
+    assert estimate < 5 << 30
+    found = run_on(str(estimate))
+    assert found["verdict"] == "tight"
+    fixes = [
+        (f["field"], f["from"], f["to"], f["saves_bytes"], f["device"]) for f in found["fixes"]
+    ]
+    assert ("runtime.kv_cache_memory", "1G", "512M", 512 * MIB, "host") in fixes
 
 
 def test_vllm_fixes_count_what_it_needs_to_start(
