@@ -753,10 +753,16 @@ def test_a_cpu_kv_cache_size_is_halved_until_it_fits_with_room(
     assert estimate < 5 << 30
     found = run_on(str(estimate))
     assert found["verdict"] == "tight"
+    # The only other fix: parallel 4 -> 2 drops two sequences' float32 logits of SmolLM2's
+    # 49,152-token vocabulary, not enough alone; a shorter context saves nothing while the KV
+    # size is given.
     fixes = [
         (f["field"], f["from"], f["to"], f["saves_bytes"], f["device"]) for f in found["fixes"]
     ]
-    assert ("runtime.kv_cache_memory", "1G", "512M", 512 * MIB, "host") in fixes
+    assert fixes == [
+        ("runtime.kv_cache_memory", "1G", "512M", 512 * MIB, "host"),
+        ("runtime.parallel", 4, 2, 2 * 4 * 49152, "host"),
+    ]
 
 
 def test_vllm_fixes_count_what_it_needs_to_start(
@@ -775,6 +781,27 @@ def test_vllm_fixes_count_what_it_needs_to_start(
         ("runtime.gpus", 1, 2, gpus),
         ("runtime.parallel", 4, 2, 2 * LOGITS),
         ("runtime.context_length", 8192, 4096, KV_PER_TOKEN * 4096),
+    ]
+
+
+def test_vllm_halves_two_sequences_to_one_and_512_tokens_to_the_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fixes' floors: parallel 2 -> 1 (one sequence's logits) and context 512 -> 256 (half
+    # of one sequence's KV at the least vLLM starts with), as in the test above.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: demo\nengine: vllm\nmodel:\n  id: meta-llama/Llama-3.1-8B-Instruct\n"
+        "runtime:\n  gpus: 1\n  context_length: 512\n  parallel: 2\n"
+    )
+    found = gpu_report(spec, "--gpu-memory", "12G")
+    assert found["verdict"] == "does-not-fit"
+    gpus = LLAMA_WEIGHTS // 2 + KV_PER_TOKEN * 512 // 2 + PER_TOKEN // 2 * 2048
+    assert [(f["field"], f["from"], f["to"], f["saves_bytes"]) for f in found["fixes"]] == [
+        ("runtime.gpus", 1, 2, gpus),
+        ("runtime.parallel", 2, 1, LOGITS),
+        ("runtime.context_length", 512, 256, KV_PER_TOKEN * 256),
     ]
 
 
@@ -880,15 +907,18 @@ def test_without_mmap_the_host_reads_each_tensor_once(
     assert weights == everything < model.stat().st_size
 
 
-@pytest.mark.parametrize(("checkpoints", "cells_saved"), [("0", 0), ("2", 2 * 1024)])
+@pytest.mark.parametrize(
+    ("checkpoints", "parallel", "cells_saved"),
+    [("0", 1, 0), ("1", 1, 1024), ("2", 1, 2 * 1024), ("2", 2, 2 * 2 * 1024)],
+)
 def test_context_checkpoints_count_per_slot_at_their_bound(
-    tmp_path: Path, windowed: Path, checkpoints: str, cells_saved: int
+    tmp_path: Path, windowed: Path, checkpoints: str, parallel: int, cells_saved: int
 ) -> None:
     # Each checkpoint saves the sliding-window layers' cache of one slot
     # (tools/server/server-context.cpp, do_checkpoint): min(2048, 300 + 512) -> 1024 cells for
-    # each of the 4 layers, 128 bytes a cell; --ctx-checkpoints 0 saves none.
+    # each of the 4 layers, 128 bytes a cell, for every slot; --ctx-checkpoints 0 saves none.
     extra = ["--ctx-checkpoints", checkpoints]
-    found = host(tmp_path, windowed, context_length=2048, parallel=1, extra_args=extra)
+    found = host(tmp_path, windowed, context_length=2048, parallel=parallel, extra_args=extra)
     assert found["prompt_cache"] == cells_saved * 4 * CELL
 
 
