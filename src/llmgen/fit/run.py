@@ -3,7 +3,6 @@ budgets, a verdict and ranked fixes."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -483,8 +482,3 @@ def _hf_fixes(
             )
         )
     return sorted((f for f in fixes if f.saves_bytes > 0), key=lambda f: f.cost)
-
-
-def hub_offline() -> bool:
-    """Whether HF_HUB_OFFLINE forbids the hub."""
-    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
