@@ -765,6 +765,50 @@ def test_a_cpu_kv_cache_size_is_halved_until_it_fits_with_room(
     ]
 
 
+def test_a_cpu_kv_cache_size_at_its_floor_is_halved_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kv_cache_memory 128M: 64M is the floor of the halving (64 MiB), offered though not enough
+    # alone (64 MiB is under 10 % of the ~1.7 GiB estimate the budget equals).
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: demo\nengine: vllm\nmodel:\n  id: HuggingFaceTB/SmolLM2-135M-Instruct\n"
+        "runtime:\n  kv_cache_memory: 128M\n"
+    )
+    code, out, err = fit(str(spec), "--memory", "64G", "--format", "json", "--offline")
+    estimate = device(dict(json.loads(out)), "host")["estimate_bytes"]  # places the budget
+    code, out, err = fit(str(spec), "--memory", str(estimate), "--format", "json", "--offline")
+    assert code in (0, 1), err
+    fixes = [
+        (f["field"], f["from"], f["to"], f["saves_bytes"], f["device"])
+        for f in json.loads(out)["fixes"]
+    ]
+    assert fixes == [
+        ("runtime.parallel", 4, 2, 2 * 4 * 49152, "host"),
+        ("runtime.kv_cache_memory", "128M", "64M", 64 * MIB, "host"),
+    ]
+
+
+def test_an_unset_cpu_kv_size_is_offered_in_whole_64_mib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SmolLM2-360M: 32 layers x K and V x 5 KV heads x 64 x 2 bytes = 40960 bytes a token;
+    # 16 x 8192 tokens = 5120 MiB, whole 64 MiB (80 of them).
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: demo\nengine: vllm\nmodel:\n  id: HuggingFaceTB/SmolLM2-360M-Instruct\n"
+        "runtime:\n  context_length: 8192\n  parallel: 16\n"
+    )
+    code, out, err = fit(str(spec), "--memory", "16G", "--offline")
+    assert code in (0, 1), err
+    (line,) = [line for line in out.splitlines() if "kv_cache_memory" in line]
+    assert line.strip().startswith(
+        "kv_cache_memory unset (92% of RAM) -> 5120M for 16 x 8192 tokens, saves "
+    )
+
+
 def test_vllm_fixes_count_what_it_needs_to_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
