@@ -609,6 +609,44 @@ def test_a_hub_model_s_preset_fix_names_model_id(tmp_path: Path) -> None:
     assert quant["saves_bytes"] == pytest.approx(saves, abs=2)
 
 
+def test_a_hub_gguf_without_a_tensor_table_spreads_its_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hub id without `:QUANT` is llama.cpp's Q4_K_M (common/arg.cpp), for which the catalog
+    # has no tensor table: SmolLM2-135M's 134,515,008 parameters at quantize.cpp's Q4_K_M size
+    # of Llama-3-8B (4.58 GiB for 8,030,261,248 parameters). The tied embeddings (49152 x 576)
+    # take their share of the bytes per parameter and stay on the host; the rest is spread
+    # evenly over the 30 layers, all offloaded with the output (the embeddings again, tied).
+    # Without an ffn_up tensor the feed-forward width is taken as 4 x 576.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    bits = 4.58 * 2**30 * 8 / 8_030_261_248
+    total = int(134_515_008 * bits / 8)
+    embeddings = int(49152 * 576 * (total / 134_515_008))
+    per_layer = (total - embeddings) // 30
+    per_token = 4 * (4 * 576 + 3 * 9 * 64 + 3 * 4 * 576)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "hub",
+                "engine": "llamacpp",
+                "model": {"id": "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"},
+                "runtime": {"context_length": 1024, "parallel": 1, "gpus": 1, "gpu_layers": "all"},
+            }
+        )
+    )
+    code, out, err = fit(
+        str(spec), "--format", "json", "--offline", "--memory", "8G", "--gpu-memory", "8G"
+    )
+    assert code == 0, err
+    found = dict(json.loads(out))
+    gpu = device(found, "gpu0")["breakdown"]
+    assert gpu["weights"] == 30 * per_layer + embeddings
+    assert device(found, "host")["breakdown"]["weights"] == total  # the file, mapped
+    # ubatch min(512, 2048, 1024) = 512 tokens of activations and of float32 logits.
+    assert gpu["compute"] == per_token * 512 + 4 * 49152 * 512
+
+
 def test_no_preset_fix_for_a_weight_type_without_a_preset(tmp_path: Path) -> None:
     # Q4_K is a tensor type, not a quantize.cpp preset (Q4_K_S and Q4_K_M are): no smaller
     # preset can be offered, and nothing fails.
