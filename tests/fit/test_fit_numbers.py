@@ -647,6 +647,20 @@ def test_a_hub_gguf_without_a_tensor_table_spreads_its_weights(
     assert gpu["compute"] == per_token * 512 + 4 * 49152 * 512
 
 
+def test_offloaded_layers_and_output_have_no_host_repack(tmp_path: Path) -> None:
+    # tests/fit/test_fit_repack.py's tied Q4_0 model: on AVX2 its matrices repack into a second
+    # host copy, but only those left on the host (ggml-cpu repacks host buffers). With every
+    # layer and the output on gpu0 nothing is repacked: the host holds the mapped file alone.
+    from tests.fit.test_fit_repack import TIED
+
+    model = write_shaped_gguf(tmp_path / "tied.gguf", TIED)
+    options = ("--memory", "8G", "--gpu-memory", "8G", "--cpu-features", "avx2")
+    found = report(
+        tmp_path, model, *options, context_length=512, parallel=1, gpus=1, gpu_layers="all"
+    )
+    assert device(found, "host")["breakdown"]["weights"] == model.stat().st_size
+
+
 def test_no_preset_fix_for_a_weight_type_without_a_preset(tmp_path: Path) -> None:
     # Q4_K is a tensor type, not a quantize.cpp preset (Q4_K_S and Q4_K_M are): no smaller
     # preset can be offered, and nothing fails.
