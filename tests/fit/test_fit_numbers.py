@@ -880,6 +880,19 @@ def test_vllm_fixes_count_what_it_needs_to_start(
     ]
 
 
+def test_vllm_s_gpus_fix_in_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first fix of the test above, as the text report words it (enough alone).
+    spec = llama(tmp_path, "vllm", monkeypatch)
+    saves = LLAMA_WEIGHTS // 2 + KV_PER_TOKEN * 8192 // 2 + PER_TOKEN // 2 * 2048
+    code, out, err = fit(str(spec), "--offline", "--memory", "64G", "--gpu-memory", "12G")
+    assert code == 1, err
+    expected = (
+        f"gpus 1 -> 2 (tensor parallel) halves the weights per GPU, saves {saves / 2**30:.1f} "
+        "GiB (gpu0)"
+    )
+    assert expected in [line.strip() for line in out.splitlines()]
+
+
 def test_vllm_halves_two_sequences_to_one_and_512_tokens_to_the_floor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
