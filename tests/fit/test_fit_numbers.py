@@ -840,6 +840,13 @@ def test_a_cpu_kv_cache_size_at_its_floor_is_halved_once(
         ("runtime.parallel", 4, 2, 2 * 4 * 49152, "host"),
         ("runtime.kv_cache_memory", "128M", "64M", 64 * MIB, "host"),
     ]
+    # A budget on which 32M would leave room and 64M would not: 90 % of it is the estimate less
+    # 80 MiB. The halving still stops at its 64 MiB floor (one halving, not enough alone).
+    budget = int((estimate - 80 * MIB) / 0.9)
+    code, out, err = fit(str(spec), "--memory", str(budget), "--offline")
+    assert code in (0, 1), err
+    (line,) = [line.strip() for line in out.splitlines() if "kv_cache_memory" in line]
+    assert line == "kv_cache_memory 128M -> 64M saves 64.0 MiB (not enough alone) (host)"
 
 
 def test_an_unset_cpu_kv_size_is_offered_in_whole_64_mib(
