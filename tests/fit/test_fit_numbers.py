@@ -85,6 +85,7 @@ def test_the_output_buffer_holds_the_logits_of_every_slot(tmp_path: Path, model:
     one = host(tmp_path, model, context_length=1024, parallel=1)
     four = host(tmp_path, model, context_length=1024, parallel=4)
     assert one["compute"] == ACTIVATIONS_PER_TOKEN * 512 + LOGITS_PER_SLOT * 1
+    assert isinstance(one["compute"], int)  # bytes are whole: never 3415872.0 in the JSON
     assert four["compute"] == ACTIVATIONS_PER_TOKEN * 512 + LOGITS_PER_SLOT * 4
 
 
