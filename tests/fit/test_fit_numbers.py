@@ -662,6 +662,37 @@ def test_offloaded_layers_and_output_have_no_host_repack(tmp_path: Path) -> None
     assert device(found, "host")["breakdown"]["weights"] == model.stat().st_size
 
 
+def test_an_untied_model_repacks_its_host_matrices_only(tmp_path: Path) -> None:
+    # The same shape untied: the output is its own Q4_0 matrix. On AVX2 ggml-cpu repacks the
+    # Q4_0 matrices of 8-row multiples left on the host (ggml/src/ggml-cpu/repack.cpp); the
+    # token embeddings stay mapped (get_rows) and there is no tied copy. With --gpu-layers 2,
+    # blk.3 and the output go to gpu0 and only blk.0-2's matrices are repacked.
+    from tests.fit.test_fit_repack import TIED, file_tensors
+
+    shape = Shape(
+        "untied-q4_0", vocab=32000, n_embd=256, n_layer=4, n_head=8, n_head_kv=2, n_ff=768,
+        weight_type="Q4_0",
+    )  # fmt: skip
+    assert not shape.tied and TIED.tied
+    model = write_shaped_gguf(tmp_path / "untied.gguf", shape)
+    tensors = file_tensors(model)
+
+    def repacked(prefixes: tuple[str, ...]) -> int:
+        return sum(
+            size
+            for name, (kind, rows, size) in tensors.items()
+            if kind == "Q4_0" and rows % 8 == 0 and name.startswith(prefixes)
+        )
+
+    options = ("--memory", "8G", "--gpu-memory", "8G", "--cpu-features", "avx2")
+    cpu = report(tmp_path, model, *options, context_length=512, parallel=1)
+    every = repacked(("blk.", "output."))
+    assert device(cpu, "host")["breakdown"]["weights"] == model.stat().st_size + every
+    gpu = report(tmp_path, model, *options, context_length=512, parallel=1, gpus=1, gpu_layers=2)
+    host_layers = repacked(("blk.0.", "blk.1.", "blk.2."))
+    assert device(gpu, "host")["breakdown"]["weights"] == model.stat().st_size + host_layers
+
+
 def test_no_preset_fix_for_a_weight_type_without_a_preset(tmp_path: Path) -> None:
     # Q4_K is a tensor type, not a quantize.cpp preset (Q4_K_S and Q4_K_M are): no smaller
     # preset can be offered, and nothing fails.
