@@ -643,6 +643,7 @@ def test_a_hub_gguf_without_a_tensor_table_spreads_its_weights(
     found = dict(json.loads(out))
     gpu = device(found, "gpu0")["breakdown"]
     assert gpu["weights"] == 30 * per_layer + embeddings
+    assert isinstance(gpu["weights"], int)
     assert device(found, "host")["breakdown"]["weights"] == total  # the file, mapped
     # ubatch min(512, 2048, 1024) = 512 tokens of activations and of float32 logits.
     assert gpu["compute"] == per_token * 512 + 4 * 49152 * 512
@@ -691,6 +692,31 @@ def test_an_untied_model_repacks_its_host_matrices_only(tmp_path: Path) -> None:
     gpu = report(tmp_path, model, *options, context_length=512, parallel=1, gpus=1, gpu_layers=2)
     host_layers = repacked(("blk.0.", "blk.1.", "blk.2."))
     assert device(gpu, "host")["breakdown"]["weights"] == model.stat().st_size + host_layers
+
+
+def test_an_untied_hub_gguf_without_a_tensor_table_keeps_both_ends_out_of_the_layers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Llama-3.1-8B (untied) at IQ2_M, which quantize.cpp gives as 2.7 bits per weight and the
+    # catalog has no tensor table for: 8,030,261,248 x 2.7 / 8 bytes; the embeddings and the
+    # output (128256 x 4096 at the same bytes per parameter) each come off before the rest is
+    # spread over the 32 layers. All of it is offloaded with the output.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    total = int(8_030_261_248 * 2.7 / 8)
+    embeddings = int(128256 * 4096 * (total / 8_030_261_248))
+    per_layer = (total - 2 * embeddings) // 32
+    spec = tmp_path / "spec.yaml"
+    model = {"id": "meta-llama/Llama-3.1-8B-Instruct-GGUF:IQ2_M"}
+    runtime = {"context_length": 1024, "parallel": 1, "gpus": 1, "gpu_layers": "all"}
+    spec.write_text(
+        json.dumps({"name": "hub", "engine": "llamacpp", "model": model, "runtime": runtime})
+    )
+    code, out, err = fit(
+        str(spec), "--format", "json", "--offline", "--memory", "64G", "--gpu-memory", "80G"
+    )
+    assert code == 0, err
+    gpu = device(dict(json.loads(out)), "gpu0")["breakdown"]
+    assert gpu["weights"] == 32 * per_layer + embeddings
 
 
 def test_no_preset_fix_for_a_weight_type_without_a_preset(tmp_path: Path) -> None:
