@@ -719,6 +719,47 @@ def test_an_untied_hub_gguf_without_a_tensor_table_keeps_both_ends_out_of_the_la
     assert gpu["weights"] == 32 * per_layer + embeddings
 
 
+def test_every_tensor_outside_the_layers_counts_without_mmap(tmp_path: Path) -> None:
+    # A second tensor beside the token embeddings outside the layers (Llama 3's
+    # `rope_freqs.weight`, 8 float32 values here): without mmap the host reads every tensor
+    # once, this one included.
+    import numpy as np
+
+    original = gguf.GGUFWriter.add_tensor
+
+    def with_rope_freqs(self: gguf.GGUFWriter, name: str, *args: Any, **kw: Any) -> None:
+        original(self, name, *args, **kw)
+        if name == "token_embd.weight":
+            original(self, "rope_freqs.weight", np.ones(8, dtype=np.float32))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gguf.GGUFWriter, "add_tensor", with_rope_freqs)
+        model = write_shaped_gguf(tmp_path / "rope.gguf", SHAPE)
+    tensors = gguf.GGUFReader(str(model)).tensors
+    assert "rope_freqs.weight" in [t.name for t in tensors]
+    everything = sum(int(t.n_bytes) for t in tensors)
+    extra = ["--load-mode", "none"]
+    weights = host(tmp_path, model, context_length=1024, parallel=1, extra_args=extra)["weights"]
+    assert weights == everything
+
+
+def test_v_heads_of_another_size_set_the_v_cache(tmp_path: Path) -> None:
+    # <arch>.attention.key_length 16 and value_length 32 (as MLA models write them): a cell of
+    # one layer holds K 2 x 16 and V 2 x 32 values in f16: (32 + 64) x 2 = 192 bytes.
+    original = gguf.GGUFWriter.add_embedding_length
+
+    def with_head_sizes(self: gguf.GGUFWriter, length: int) -> None:
+        original(self, length)
+        self.add_key_length(16)
+        self.add_value_length(32)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gguf.GGUFWriter, "add_embedding_length", with_head_sizes)
+        model = write_shaped_gguf(tmp_path / "kv.gguf", SHAPE)
+    kv = host(tmp_path, model, context_length=1024, parallel=1)["kv_cache"]
+    assert kv == 1024 * 4 * (2 * 16 + 2 * 32) * 2
+
+
 def test_no_preset_fix_for_a_weight_type_without_a_preset(tmp_path: Path) -> None:
     # Q4_K is a tensor type, not a quantize.cpp preset (Q4_K_S and Q4_K_M are): no smaller
     # preset can be offered, and nothing fails.
