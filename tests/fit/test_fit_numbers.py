@@ -671,7 +671,7 @@ def test_an_untied_model_repacks_its_host_matrices_only(tmp_path: Path) -> None:
     from tests.fit.test_fit_repack import TIED, file_tensors
 
     shape = Shape(
-        "untied-q4_0", vocab=32000, n_embd=256, n_layer=4, n_head=8, n_head_kv=2, n_ff=768,
+        "untied-q4_0", vocab=2048, n_embd=256, n_layer=4, n_head=8, n_head_kv=2, n_ff=768,
         weight_type="Q4_0",
     )  # fmt: skip
     assert not shape.tied and TIED.tied
