@@ -202,6 +202,9 @@ def test_vllm_cpu_without_kv_size_takes_most_of_the_ram(
     assert code == 0 and report["verdict"] == "tight"
     fix = report["fixes"][0]
     assert fix["field"] == "runtime.kv_cache_memory" and fix["from"] is None
+    # What 4 sequences of 4096 tokens need, in whole 64 MiB: SmolLM2-360M's 32 layers x K and
+    # V x 5 KV heads x 64 x 2 bytes (bf16) = 40960 bytes a token; x 16384 tokens = 640 MiB.
+    assert fix["to"] == "640M"
 
 
 def test_missing_facts_are_unknown_not_zero(tmp_path: Path) -> None:

@@ -58,25 +58,28 @@ CACHE_TYPE_BYTES = {  # bytes per element of the KV cache types llama-server acc
 # compile at import (docs/benchmarks.md).
 @record(eq=False)
 class LlamaSetup:
-    """The llama-server settings that decide its memory."""
+    """The llama-server settings that decide its memory (every field given: the defaults
+    are llama-server's, applied once, in setup_from_config)."""
 
     ctx_size: int  # --ctx-size: all slots together
     parallel: int  # --parallel
-    batch: int  # --batch-size
-    ubatch: int  # --ubatch-size
+    # --batch-size and --ubatch-size as llama_context_params holds them (uint32; 0 for the
+    # ubatch means the batch); batch_sizes() gives what llama_context makes of them.
+    batch: int
+    ubatch: int
     gpu_layers: int  # resolved against the model's layer count
     gpus: int
-    cache_type_k: str = "f16"
-    cache_type_v: str = "f16"
-    mmap: bool = True
-    kv_offload: bool = True
-    swa_full: bool = False
+    cache_type_k: str  # --cache-type-k
+    cache_type_v: str  # --cache-type-v
+    mmap: bool  # not --load-mode none/dio
+    kv_offload: bool  # not --no-kv-offload
+    swa_full: bool  # --swa-full
     # --cache-ram in MiB: the prompt cache's bound (common/common.h: 8192 by default, -1 no
     # limit, 0 off); llmgen renders 0 unless extra_args set it.
-    cache_ram_mib: int = 8192
-    ctx_checkpoints: int = 32  # --ctx-checkpoints: saved SWA states per slot
-    repack: bool = True  # --repack / --no-repack
-    cpu_features: frozenset[str] = DEFAULT_FEATURES  # decide what repacks (llama_repack.py)
+    cache_ram_mib: int
+    ctx_checkpoints: int  # --ctx-checkpoints: saved SWA states per slot
+    repack: bool  # --repack / --no-repack
+    cpu_features: frozenset[str]  # decide what repacks (llama_repack.py)
 
 
 def setup_from_config(
@@ -101,15 +104,11 @@ def setup_from_config(
         gpu_layers = int(layers_text) if layers_text.isdigit() else 0
     load_mode = config.get("--load-mode")
     mode = load_mode.value if load_mode else "auto"
-    parallel = number("--parallel", 4)
-    batch = number("--batch-size", 2048)
-    # -ub 0 means the batch size (src/llama-context.cpp: n_ubatch == 0 ? n_batch : n_ubatch).
-    ubatch = batch if config.int_value("--ubatch-size") == 0 else number("--ubatch-size", 512)
     return LlamaSetup(
         ctx_size=number("--ctx-size", 4096),
-        parallel=parallel,
-        batch=batch,
-        ubatch=ubatch,
+        parallel=number("--parallel", 4),
+        batch=_uint32(config, "--batch-size", 2048),
+        ubatch=_uint32(config, "--ubatch-size", 512),
         gpu_layers=min(gpu_layers, most) if gpus > 0 else 0,
         gpus=gpus,
         cache_type_k=_value(config, "--cache-type-k", "f16"),
@@ -122,6 +121,21 @@ def setup_from_config(
         repack=config.enabled("--repack") is not False,
         cpu_features=cpu_features,
     )
+
+
+def _uint32(config: EffectiveConfig, name: str, default: int) -> int:
+    # common/arg.cpp reads -b and -ub into an int, which common/common.cpp:1696-1697 copies
+    # into llama_context_params' uint32_t fields: -1 arrives as 2^32 - 1, i.e. no cap (llama-
+    # server b11434 logs n_ubatch = n_batch for -ub -1, and n_batch = n_ctx for -b -1).
+    return _int(config, name, default) % (1 << 32)
+
+
+def batch_sizes(setup: LlamaSetup) -> tuple[int, int]:
+    """(n_batch, n_ubatch) as llama_context sets them (src/llama-context.cpp:248-250 at
+    b11434): the batch capped by --ctx-size as given (before it is rounded up to 256), the
+    ubatch by that batch, and -ub 0 meaning the batch."""
+    n_batch = min(setup.ctx_size, setup.batch)
+    return n_batch, min(n_batch, setup.ubatch or setup.batch)
 
 
 def _int(config: EffectiveConfig, name: str, default: int) -> int:
@@ -229,7 +243,7 @@ def prompt_cache_bytes(facts: ModelFacts, setup: LlamaSetup) -> int:
     if not window or setup.swa_full or setup.ctx_checkpoints <= 0:
         return cache
     per_slot, _ = context_cells(setup)
-    cells = _pad(min(per_slot, window + setup.ubatch), 256)
+    cells = _pad(min(per_slot, window + batch_sizes(setup)[1]), 256)
     per_cell = _kv_bytes_per_cell(facts, setup)
     sliding = sum(swa_layers(facts))
     return cache + int(setup.ctx_checkpoints * setup.parallel * sliding * cells * per_cell)
@@ -237,7 +251,7 @@ def prompt_cache_bytes(facts: ModelFacts, setup: LlamaSetup) -> int:
 
 def host_compute_bytes(facts: ModelFacts, setup: LlamaSetup, all_on_gpu: bool) -> int:
     """The host's compute and output buffers that a full-ubatch prompt touches."""
-    ubatch = min(setup.ubatch, setup.batch, context_cells(setup)[1])
+    ubatch = batch_sizes(setup)[1]
     vocab = facts.vocab_size or 0
     output = 4 * vocab * setup.parallel  # logits of one token per slot (output_reserve)
     if all_on_gpu:
@@ -248,7 +262,7 @@ def host_compute_bytes(facts: ModelFacts, setup: LlamaSetup, all_on_gpu: bool) -
 def gpu_compute_bytes(facts: ModelFacts, setup: LlamaSetup) -> int:
     """A GPU's compute buffer: reserved in full by the CUDA backend, so count the reservation
     (activations plus the logits of a whole ubatch, as graph_reserve plans them)."""
-    ubatch = min(setup.ubatch, setup.batch, context_cells(setup)[1])
+    ubatch = batch_sizes(setup)[1]
     return _activations(facts, setup, ubatch) + 4 * (facts.vocab_size or 0) * ubatch
 
 
@@ -280,7 +294,9 @@ def _kv_bytes_per_layer(facts: ModelFacts, setup: LlamaSetup) -> list[int]:
     for index in range(layers):
         cells = total
         if window and not setup.swa_full and slides[index]:
-            cells = _pad(min(per_slot, window + setup.ubatch), 256) * setup.parallel
+            # The SWA cache is sized with the context's n_ubatch (src/llama-model.cpp:2643-2653
+            # passes cparams.n_ubatch; src/llama-kv-cache-iswa.cpp:73).
+            cells = _pad(min(per_slot, window + batch_sizes(setup)[1]), 256) * setup.parallel
         sizes.append(int(cells * per_cell))
     return sizes
 

@@ -3,7 +3,6 @@ budgets, a verdict and ranked fixes."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import replace
@@ -228,12 +227,16 @@ def _halving(
 ) -> int | None:
     """The largest of start/2, start/4, ... that fits; else start/2 (not below floor): one
     halving helps without being enough alone, and gives up the least (halving down to the
-    floor would suggest a useless 256-token context). None when start is at the floor."""
-    value = start // 2
-    while value >= floor:
+    floor would suggest a useless 256-token context). None when start is at the floor.
+
+    The halvings are start >> 1 ... start >> bit_length (the last is 0), so the loop ends
+    whatever the floor; a `while` on the value would spin for ever at a floor of 0."""
+    for shift in range(1, start.bit_length() + 1):
+        value = start >> shift
+        if value < floor:
+            break
         if _fits(evaluate(make(value))):
             return value
-        value //= 2
     return start // 2 if start // 2 >= floor else None
 
 
@@ -480,8 +483,3 @@ def _hf_fixes(
             )
         )
     return sorted((f for f in fixes if f.saves_bytes > 0), key=lambda f: f.cost)
-
-
-def hub_offline() -> bool:
-    """Whether HF_HUB_OFFLINE forbids the hub."""
-    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false")
