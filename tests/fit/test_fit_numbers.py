@@ -449,6 +449,26 @@ def test_a_short_gpu_gets_every_fix_in_order_with_what_each_saves(
     ]
 
 
+def test_the_gpus_fix_stays_within_the_machine_s_gpus(tmp_path: Path, model: Path) -> None:
+    # The case above on a machine of one GPU (hardware.gpus 1): "gpus 1 -> 2" would break the
+    # hardware.gpus rule, so it is not offered; on a machine of two it is (2 <= 2).
+    options = ("--cpu-features", "avx2", "--memory", "8G", "--gpu-memory", "410M")
+
+    def fields_with(machine: int) -> list[str]:
+        spec = write_spec(tmp_path, model, f"hardware:\n  gpus: {machine}\n", **GPU_SHORT)
+        code, out, err = fit(str(spec), "--format", "json", "--offline", *options)
+        assert code == 1, err
+        return [f["field"] for f in json.loads(out)["fixes"]]
+
+    assert fields_with(1) == [
+        "runtime.gpu_layers",
+        "runtime.context_length",
+        "runtime.extra_args",
+        "runtime.parallel",
+    ]
+    assert fields_with(2)[-1] == "runtime.gpus"
+
+
 @pytest.mark.parametrize(
     ("budget_mib", "first_fit", "moved_blocks"),
     [

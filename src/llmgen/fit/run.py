@@ -260,6 +260,13 @@ def _fix(  # noqa: PLR0917 (one call shape for every fix)
     return Fix(field, old, new, saves, device, text, cost)
 
 
+def _machine_has(spec: Spec, gpus: int) -> bool:
+    """Whether `gpus` GPUs fit the machine the spec names (hardware.gpus; any when unset):
+    a fix the hardware.gpus rule would refuse is no fix."""
+    hardware = spec.hardware
+    return hardware is None or hardware.gpus is None or gpus <= hardware.gpus
+
+
 def _alone(fix: Fix) -> str:
     """The words a reworded fix keeps from _fix: whether it is enough by itself."""
     return " (not enough alone)" if fix.cost > 10 else ""
@@ -336,7 +343,7 @@ def _llamacpp_fixes(
             )
         )
     fixes += _smaller_quant(spec, facts, setup, devices, evaluate, short.name)
-    if rt.gpus > 0 and short.name != "host":
+    if rt.gpus > 0 and short.name != "host" and _machine_has(spec, rt.gpus * 2):
         trial = replace(setup, gpus=rt.gpus * 2)
         after = evaluate(trial)
         fix = _fix("runtime.gpus", rt.gpus, rt.gpus * 2, devices, after, short.name, 6)
@@ -472,7 +479,7 @@ def _hf_fixes(
                     3,
                 )
             )
-    if setup.gpus > 0 and short.name != "host":
+    if setup.gpus > 0 and short.name != "host" and _machine_has(spec, setup.gpus * 2):
         after = evaluate(replace(setup, gpus=setup.gpus * 2))
         fix = _fix("runtime.gpus", setup.gpus, setup.gpus * 2, devices, after, short.name, 6)
         fixes.append(

@@ -43,11 +43,13 @@ RULES: tuple[Rule, ...] = (
 
 
 def run_rules(context: Context) -> list[Diagnostic]:
-    """Every rule's diagnostics for `context`, in RULES order."""
+    """Every rule's diagnostics for `context`, in RULES order. Each rule sees, as `earlier`,
+    what `context` already held (the engine's start-up rules) and what the rules before it
+    found."""
     found: list[Diagnostic] = []
     seen = context
     for each in RULES:
-        if len(found) != len(seen.earlier):  # most rules find nothing: reuse the context
-            seen = replace(context, earlier=tuple(found))
+        if len(seen.earlier) != len(context.earlier) + len(found):
+            seen = replace(context, earlier=(*context.earlier, *found))  # else reuse it
         found += each(seen)
     return found

@@ -80,7 +80,9 @@ def analyze(spec: Spec, *, online: bool = False) -> Analysis:
     engine = engine_of(spec)
     plan = engine.plan(spec)
     facts = lookup_facts(spec, gguf=engine.loads_gguf, online=online)
-    found = [*plan.diagnostics, *run_rules(Context(spec, engine, plan.config, facts))]
+    # The engine's start-up rules come first: the declared rules see what they found.
+    context = Context(spec, engine, plan.config, facts, earlier=plan.diagnostics)
+    found = [*plan.diagnostics, *run_rules(context)]
     return Analysis(spec, tuple(found), "", plan, facts)
 
 

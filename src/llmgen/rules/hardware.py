@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmgen.errors import Diagnostic, Severity, error
-from llmgen.rules.declare import Context, facts_known, facts_readable, rule
+from llmgen.rules.declare import Context, facts_known, rule
 
 
 @rule(
@@ -11,7 +11,6 @@ from llmgen.rules.declare import Context, facts_known, facts_readable, rule
     "error",
     "more GPUs in runtime.gpus than hardware.gpus says the machine has",
     "set runtime.gpus to hardware.gpus or lower",
-    when=facts_readable,
 )
 def gpu_count(c: Context) -> list[Diagnostic]:
     """runtime.gpus cannot exceed the GPUs the machine has."""
