@@ -125,6 +125,84 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "tests/rules/test_rules_table.py",
         ),
     ),
+    # The rest of issue 22's list: vLLM's, TGI's and SGLang's estimate, llama.cpp's sliding
+    # window and repacking, sizes, verdicts, the report, the hardware and access rules, the
+    # rules' order and the multi-node recipes.
+    "fit-hf": (
+        ("src/llmgen/fit/hf_engines.py",),
+        (
+            "tests/fit/test_fit_hf_estimate.py",
+            "tests/fit/test_fit_numbers.py",
+            "tests/fit/test_fit.py",
+            "tests/fit/test_fit_tgi_releases.py",
+        ),
+    ),
+    "fit-swa": (
+        ("src/llmgen/fit/llama_swa.py",),
+        (
+            "tests/fit/test_fit_swa_layers.py",
+            "tests/fit/test_fit_swa.py",
+            "tests/fit/test_fit_growth.py",
+            "tests/fit/test_fit_numbers.py",
+        ),
+    ),
+    "fit-repack": (
+        ("src/llmgen/fit/llama_repack.py",),
+        (
+            "tests/fit/test_fit_repack_rules.py",
+            "tests/fit/test_fit_numbers.py",
+            "tests/doctor/test_doctor_cpu_features.py",
+            "tests/fit/test_fit_repack.py::test_avx2_repacks_q4_0_matrices_and_the_tied_output",
+        ),
+    ),
+    **{
+        name: (
+            (f"src/llmgen/fit/{name.removeprefix('fit-')}.py",),
+            (
+                "tests/fit/test_fit_report_parts.py",
+                "tests/fit/test_fit.py",
+                "tests/fit/test_fit_numbers.py",
+                "tests/fit/test_fit_growth.py",
+            ),
+        )
+        for name in ("fit-sizes", "fit-model", "fit-report")
+    },
+    "access": (
+        ("src/llmgen/rules/access.py",),
+        ("tests/rules/test_model_access.py", "tests/rules/test_rules_table.py"),
+    ),
+    "hardware": (
+        ("src/llmgen/rules/hardware.py",),
+        (
+            "tests/rules/test_hardware.py",
+            "tests/fit/test_fit.py",
+            "tests/rules/test_model_numbers.py",
+            "tests/rules/test_analysis.py",
+            "tests/rules/test_rules_table.py",
+        ),
+    ),
+    "rules-order": (
+        ("src/llmgen/rules/__init__.py",),
+        (
+            "tests/rules/test_rules_order.py",
+            "tests/rules/test_rules_table.py",
+            "tests/rules/test_analysis.py",
+            "tests/cli/test_validate_reporting.py",
+        ),
+    ),
+    "multinode": (
+        ("src/llmgen/render/multinode.py",),
+        (
+            "tests/render/test_multinode_recipes.py",
+            "tests/render/test_kube_plan.py",
+            "tests/engines/test_sglang_adapter.py",
+            "tests/render/test_kubernetes.py",
+            "tests/render/test_argv_literal.py",
+            # Not the validators' and vLLM's parser's runs (40 s of the file's 47).
+            "-k",
+            "not kubernetes_validate and not own_parser and not checkov",
+        ),
+    ),
     "analysis": (("src/llmgen/rules/analysis.py",), ("tests/cli/test_validate_reporting.py",)),
     # The first pass ran test_validate_reporting.py alone: 47 survivors, most of them in code
     # that the CI-format and parallel tests cover (docs/benchmarks.md).
@@ -142,6 +220,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "adapters": ("adapters-base", "adapters-vllm", "adapters-tgi", "adapters-llamacpp"),
     "numbers": ("writer", "gguf", "effective", "client", "deploy", "kube"),
     "fit": ("fit-run", "fit-llamacpp"),
+    "fit-rest": ("fit-hf", "fit-swa", "fit-repack", "fit-sizes", "fit-model", "fit-report"),
+    "rules-rest": ("access", "hardware", "rules-order"),
 }
 # Targets whose tests run through benchmarks/mutation_tests.py: a wall-clock limit per mutant
 # (LIMIT_S; a clean run takes about 3 s) and every failure, not only pytest's exit 1, a kill.
@@ -158,6 +238,12 @@ BOUNDED = {
     "validate": 90.0,
     "fit-run": 40.0,
     "fit-llamacpp": 40.0,
+    **dict.fromkeys(
+        ("fit-hf", "fit-swa", "fit-repack", "fit-sizes", "fit-model", "fit-report"), 40.0
+    ),
+    "hardware": 40.0,
+    "rules-order": 40.0,
+    "multinode": 60.0,
 }
 # In these modules the text of a diagnostic (the message and hint arguments of error(),
 # warning() and the `make` alias) is not mutated: the contract tests pin each diagnostic's
@@ -242,7 +328,7 @@ def run_target(name: str, python: str) -> dict[str, object]:
         # e.g. a mutant that is a SyntaxError) or a signal would read as a surviving mutant.
         runner = f"sh -c {shlex.quote(runner + ' || exit 1')}"
         if name in BOUNDED:
-            pytest_args = f"-x -q {light} {' '.join(tests)}"
+            pytest_args = f"-x -q {light} {shlex.join(tests)}"
             runner = f"{python} mutation_tests.py {BOUNDED[name]} {timeouts} -- {pytest_args}"
         mutmut = [python, "-m", "mutmut"]
         start = time.monotonic()

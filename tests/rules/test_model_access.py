@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 from llmgen.errors import SpecError
+from llmgen.rules import access
+from llmgen.rules.access import unreadable_reason
 from llmgen.rules.analysis import validate_file
 from tests.support.engines import free_port
 
@@ -116,3 +118,90 @@ def test_doctor_names_it_without_blocking_launch_sh(tmp_path: Path, public: Path
     assert found.startswith("problem model access: the systemd unit's DynamicUser")
     assert f"-- fix: chmod -R o+rX {model}" in found
     assert "blocked (model access" not in done.stdout  # launch.sh and docker still run it
+
+
+# --- the mode bits one by one, and the words whole -------------------------------------------
+
+FIX = (
+    "chmod -R o+rX {model} and o+x on each folder above it, or move the model to a "
+    "world-readable place such as /srv/models (launch.sh and the containers are unaffected)"
+)
+
+
+def test_the_warning_whole(tmp_path: Path, public: Path) -> None:
+    model = gguf_like(public, 0o640)  # the group may read; the DynamicUser is in no group
+    spec = spec_for(tmp_path, model)
+    assert access_warnings(spec) == [
+        f"{spec}:3:3: warning: model.path: the systemd unit's DynamicUser cannot read the "
+        f"model: {model} is mode 0640: a user that owns nothing cannot read it "
+        f"({FIX.format(model=model)})"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "need"),
+    [
+        (0o751, "list and enter it"),  # o+x without o+r: the folder cannot be listed
+        (0o754, "list and enter it"),  # o+r without o+x: nor entered
+        (0o755, None),
+    ],
+)
+def test_a_model_folder_needs_both_read_and_enter(
+    public: Path, mode: int, need: str | None
+) -> None:
+    folder = public / "hf"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "weights.bin").write_bytes(b"")
+    (folder / "sub").chmod(mode)
+    expected = f"{folder / 'sub'} is mode {mode:04o}: a user that owns nothing cannot {need}"
+    try:
+        assert unreadable_reason(str(folder)) == (expected if need else None)
+    finally:
+        (folder / "sub").chmod(0o755)
+
+
+@pytest.mark.parametrize(("mode", "named"), [(0o604, False), (0o640, True), (0o600, True)])
+def test_a_file_in_a_model_folder_needs_other_read(public: Path, mode: int, named: bool) -> None:
+    folder = public / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "config.json").chmod(mode)
+    expected = (
+        f"{folder / 'config.json'} is mode {mode:04o}: a user that owns nothing cannot read it"
+    )
+    assert unreadable_reason(str(folder)) == (expected if named else None)
+
+
+def test_a_single_model_file_needs_other_read_only(public: Path) -> None:
+    # o+r is enough for a file; o+x is not asked of it.
+    assert unreadable_reason(str(gguf_like(public, 0o644))) is None
+    assert unreadable_reason(str(gguf_like(public, 0o004))) is None
+    assert unreadable_reason(str(gguf_like(public, 0o641))) == (
+        f"{public / 'm.gguf'} is mode 0641: a user that owns nothing cannot read it"
+    )
+
+
+def test_a_missing_model_is_left_to_the_other_rules(public: Path) -> None:
+    assert unreadable_reason(str(public / "absent.gguf")) is None
+
+
+def test_the_walk_stops_after_max_files(monkeypatch: pytest.MonkeyPatch, public: Path) -> None:
+    # The walk reads a folder's files before its subfolders: 3 readable files at the top, then
+    # one unreadable file in sub/, the 4th file seen. A limit of 4 reaches it; 3 stops before.
+    folder = public / "hf"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        (folder / name).write_text("x")
+    (folder / "sub" / "d").write_text("x")
+    (folder / "sub" / "d").chmod(0o600)
+    monkeypatch.setattr(access, "MAX_FILES", 4)
+    assert unreadable_reason(str(folder)) == (
+        f"{folder / 'sub' / 'd'} is mode 0600: a user that owns nothing cannot read it"
+    )
+    monkeypatch.setattr(access, "MAX_FILES", 3)
+    assert unreadable_reason(str(folder)) is None
+
+
+def test_the_limit_is_ten_thousand_files() -> None:
+    # A model folder holds tens of files; a mistaken path such as / must not walk the disk.
+    assert access.MAX_FILES == 10_000
