@@ -7,7 +7,8 @@ scripts/build-llama-server.sh builds):
   gemma3n.cpp:5 (5), gemma-embedding.cpp:5 (6), cohere2.cpp:5 (4), exaone4.cpp:6 (4),
   olmo2.cpp:9 (4), llama4.cpp:19 (4), openai-moe.cpp:9 (2; the architecture is "gpt-oss",
   src/llama-arch.cpp:128), plamo3.cpp:9 (8), smallthinker.cpp:9 (4, dense first),
-  afmoe.cpp:17 (4); gemma2.cpp:5 and smallthinker.cpp:8 assume a 4096 window without the key;
+  afmoe.cpp:17 (4); the windows each loader sets itself: gemma2.cpp:5, exaone4.cpp:3-11,
+  llama4.cpp:6-14, smallthinker.cpp:4-8;
 - src/llama-model.cpp:3451-3457: a `sliding_window_pattern` array in the GGUF replaces the
   pattern; a number there replaces the period;
 - src/llama-hparams.cpp:8-17 `set_swa_pattern`: layer il slides when n == 0 or il % n < n - 1,
@@ -48,9 +49,7 @@ def slides_dense_first(period: int, layers: int = 12) -> list[bool]:
         ("gemma3n", 5),
         ("gemma-embedding", 6),
         ("cohere2", 4),
-        ("exaone4", 4),
         ("olmo2", 4),
-        ("llama4", 4),
         ("gpt-oss", 2),
         ("plamo3", 8),
         ("afmoe", 4),
@@ -60,6 +59,32 @@ def test_each_architecture_s_period(architecture: str, period: int) -> None:
     found = swa_layers(facts(architecture, sliding_window=512))
     assert found == slides(period)
     assert sliding_window(facts(architecture, sliding_window=512)) == 512
+
+
+def test_exaone4_slides_only_in_its_64_layer_model() -> None:
+    # exaone4.cpp:3-11: n_layer 64 (32B) sets the window 4096 and the period 4, then the key
+    # may change the window; the 30-layer 1.2B model never slides, key or not.
+    assert sliding_window(facts("exaone4", 64)) == 4096
+    assert swa_layers(facts("exaone4", 64)) == slides(4, 64)
+    assert sliding_window(facts("exaone4", 64, sliding_window=2048)) == 2048
+    assert sliding_window(facts("exaone4", 30, sliding_window=2048)) is None
+    assert swa_layers(facts("exaone4", 30, sliding_window=2048)) == [False] * 30
+
+
+def test_llama4_slides_with_8192_unless_the_key_is_zero() -> None:
+    # llama4.cpp:6-19: chunked attention with n_swa = 8192 whatever the key, period 4, unless
+    # the key is there and 0.
+    assert sliding_window(facts("llama4")) == 8192
+    assert sliding_window(facts("llama4", sliding_window=1000)) == 8192
+    assert swa_layers(facts("llama4", sliding_window=1000)) == slides(4)
+    assert sliding_window(facts("llama4", sliding_window=0)) is None
+    assert swa_layers(facts("llama4", sliding_window=0)) == [False] * 12
+
+
+def test_smallthinker_slides_with_4096_only_with_the_key() -> None:
+    # smallthinker.cpp:4-9: with the key (above 0) n_swa = 4096 whatever it says.
+    assert sliding_window(facts("smallthinker")) is None
+    assert sliding_window(facts("smallthinker", sliding_window=1000)) == 4096
 
 
 def test_smallthinker_keeps_its_first_layer_of_each_period_global() -> None:

@@ -1,4 +1,5 @@
-"""The three multi-node recipes, field by field, with every value written here.
+"""The three multi-node recipes, field by field, with every value written here (every field
+given, so that no default of MultiNode stands in for an expectation).
 
 Where the values come from:
 - vLLM's multi-node recipe (docs/serving/parallelism_scaling.md, "Running vLLM on multiple
@@ -93,9 +94,16 @@ def test_vllm_joins_a_ray_cluster_and_pipelines_across_the_nodes() -> None:
             f"echo 'launch-head.sh: waiting for 3 Ray nodes' >&2\n{RAY_WAIT_3}"
         ),
         head_env_var=None,
+        head_env_help="",
+        head_tail=(),
         worker_env_var="LLMGEN_HEAD_ADDRESS",
         worker_env_help="the head host's address, e.g. 10.0.0.1",
         worker_env_value='"$LLMGEN_HEAD_ADDRESS:6379"',
+        worker_more_vars=(),
+        worker_env=(),
+        worker_args=(),
+        worker_serves_health=False,
+        port_name="ray",
     )
     # The tensor-parallel size stays the GPUs of one node (2), next to pipeline parallel 3.
     assert container_argv(data).count("--tensor-parallel-size") == 1
@@ -136,6 +144,7 @@ def test_llamacpp_offloads_to_rpc_workers() -> None:
         shm_size=None,
         kubernetes=False,
         head_tools=("llama-server",),
+        head_setup="",
         head_env_var="LLMGEN_RPC_SERVERS",
         head_env_help=(
             "the workers' ggml-rpc-server addresses, e.g. 10.0.0.2:50052,10.0.0.3:50052"
@@ -144,6 +153,11 @@ def test_llamacpp_offloads_to_rpc_workers() -> None:
         worker_env_var="LLMGEN_RPC_HOST",
         worker_env_help="this worker's private address (ggml-rpc-server has no authentication)",
         worker_env_value='"$LLMGEN_RPC_HOST"',
+        worker_more_vars=(),
+        worker_env=(),
+        worker_args=(),
+        worker_serves_health=False,
+        port_name="ray",
     )
 
 
@@ -205,6 +219,7 @@ def test_sglang_runs_itself_on_every_node_with_its_rank() -> None:
         shm_size="16g",
         kubernetes=True,
         head_tools=("sglang",),
+        head_setup="",
         head_env_var="LLMGEN_HEAD_ADDRESS",
         head_env_help=(
             "this host's private address, which the workers reach on port 20000, e.g. 10.0.0.1"
