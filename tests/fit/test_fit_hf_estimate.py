@@ -64,11 +64,15 @@ def setup(**given: object) -> HfSetup:
 @pytest.mark.parametrize(
     ("model", "dtype", "expected"),
     [
-        ({}, "auto", 2000),  # bfloat16 kept as it is
-        ({"weight_dtype": None}, "auto", 2000),  # unknown: taken as 16-bit, kept
+        # bfloat16 kept as it is: the file's bytes (here more than 2 x the parameters, as
+        # when a checkpoint carries buffers), not a count
+        ({"weight_bytes": 2100}, "auto", 2100),
+        ({"weight_dtype": None, "weight_bytes": 2100}, "auto", 2100),  # unknown: kept too
         ({"weight_dtype": "float32", "weight_bytes": 4000}, "auto", 1000 * 2),  # cast down
         # no parameter count: the file's bytes scaled, 4000 x 2 // 4
         ({"weight_dtype": "float32", "weight_bytes": 4000, "parameters": None}, "auto", 2000),
+        # whole bytes: 4001 x 2 // 4
+        ({"weight_dtype": "float32", "weight_bytes": 4001, "parameters": None}, "auto", 2000),
         ({}, "float32", 1000 * 4),  # a 16-bit model loaded as float32
         ({"parameters": None}, "float32", 2000 * 4 // 2),
         # float16 asked of a bfloat16 model: 2 bytes a parameter, from the count, not the file
@@ -93,6 +97,8 @@ def test_weights_at_the_dtype_the_engine_loads(
         ({}, 8, "auto", 2 * 2 * 1 * 16 * 2),  # more GPUs than KV heads: one each, replicated
         ({"kv_heads": None}, 2, "auto", 2 * 2 * 4 * 16 * 2),  # MHA: the 8 heads / 2
         ({"weight_dtype": "float32"}, 0, "auto", 2 * 2 * 4 * 16 * 2),  # cast to 16 bits
+        ({"weight_dtype": None}, 0, "auto", 2 * 2 * 4 * 16 * 2),  # unknown: 16 bits
+        ({"weight_dtype": None}, 0, "float32", 2 * 2 * 4 * 16 * 4),
         ({}, 0, "float32", 2 * 2 * 4 * 16 * 4),
         ({"kv_heads": None, "attention_heads": None}, 0, "auto", 0),
         ({"layers": None}, 0, "auto", 0),
@@ -113,6 +119,7 @@ def test_kv_bytes_of_one_token_on_one_gpu(
         ({}, 1536 * 10 + 4 * 100 * 3),
         ({"gpus": 2}, 1536 // 2 * 10 + 4 * 100 * 3),  # the activations split, not the logits
         ({"gpus": 3}, 1536 // 3 * 10 + 4 * 100 * 3),
+        ({"gpus": 5}, 1536 // 5 * 10 + 4 * 100 * 3),  # whole bytes a token: 307, not 307.2
         ({"parallel": 20}, 1536 * 10 + 4 * 100 * 10),  # logits for at most the batched tokens
         ({"dtype": "float32"}, 3072 * 10 + 4 * 100 * 3),
     ],
@@ -169,6 +176,12 @@ def test_on_gpus_each_holds_its_share_and_the_host_the_process() -> None:
     assert devices == {"host": Breakdown(0, 0, 0, PROCESS), "gpu0": gpu, "gpu1": gpu}
     floor = 1000 + kv * 100 + act + overhead
     assert least == {"gpu0": floor, "gpu1": floor, "host": PROCESS}
+
+
+def test_three_gpus_hold_whole_bytes_of_the_weights() -> None:
+    devices, _ = hf_engines.estimate(facts(), setup(gpus=3))
+    assert [devices[f"gpu{i}"].weights for i in range(3)] == [2000 // 3] * 3  # 666 each
+    assert isinstance(devices["gpu0"].weights, int)
 
 
 def test_eager_mode_has_no_cuda_graphs() -> None:

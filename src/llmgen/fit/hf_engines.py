@@ -22,7 +22,6 @@ from llmgen.facts.model import ModelFacts
 from llmgen.fit.model import Breakdown
 from llmgen.records import record
 
-GIB = 1 << 30
 MIB = 1 << 20
 # vLLM's CPU server (API server, engine core, their helpers: 4 processes, torch loaded in
 # each) besides weights and KV cache, as proportional set size (shared pages counted once):
@@ -53,7 +52,7 @@ def weight_bytes(facts: ModelFacts, setup: HfSetup) -> int:
     """All weights at the dtype the engine loads them in."""
     total = facts.weight_bytes or 0
     stored = dtype_bytes(facts.weight_dtype) or 2
-    wanted = _element_bytes(facts, setup) if stored != 2 or setup.dtype != "auto" else None
+    wanted = _element_bytes(setup) if stored != 2 or setup.dtype != "auto" else None
     if wanted and facts.parameters is None and total:
         return total * wanted // stored
     if wanted and facts.parameters:
@@ -67,7 +66,7 @@ def kv_bytes_per_token(facts: ModelFacts, setup: HfSetup) -> int:
     kv_heads = facts.kv_heads_or_heads or 0
     shards = max(setup.gpus, 1)
     per_gpu = max(kv_heads // shards, 1) if kv_heads else 0
-    element = _element_bytes(facts, setup)
+    element = _element_bytes(setup)
     return (facts.layers or 0) * 2 * per_gpu * (facts.head_size or 0) * element
 
 
@@ -76,19 +75,17 @@ def activation_bytes(facts: ModelFacts, setup: HfSetup) -> int:
     states, QKV, the MLP's gate and up projections) and float32 logits for the sequences."""
     hidden = facts.hidden_size or 0
     width = 4 * hidden  # catalog and config facts carry no MLP width; 4 x hidden is typical
-    element = _element_bytes(facts, setup)
+    element = _element_bytes(setup)
     per_token = element * (4 * hidden + 2 * width) // max(setup.gpus, 1)
     logits = 4 * (facts.vocab_size or 0) * min(setup.parallel, setup.batched_tokens)
     return per_token * setup.batched_tokens + logits
 
 
-def _element_bytes(facts: ModelFacts, setup: HfSetup) -> int:
+def _element_bytes(setup: HfSetup) -> int:
     # dtype auto keeps a 16-bit model's dtype and casts a float32 one down to 16 bits (vLLM
     # logs "Downcasting torch.float32 to torch.bfloat16"; measured: 2 bytes per KV element on
-    # a float32 model). The KV cache dtype auto follows the model's.
-    if setup.dtype != "auto":
-        return dtype_bytes(setup.dtype) or 2
-    return min(dtype_bytes(facts.weight_dtype) or 2, 2)
+    # a float32 model), so auto is 2 bytes whatever the model. The KV cache dtype auto follows.
+    return dtype_bytes(setup.dtype) or 2
 
 
 def estimate(
@@ -113,9 +110,9 @@ def estimate(
     per_gpu_weights = weights // setup.gpus
     if setup.kv_cache_bytes is not None:
         kv_full = kv_one = setup.kv_cache_bytes
-    if setup.kv_share < 1:  # TGI: the KV blocks get TGI_WIGGLE_ROOM of what the warm-up left
-        kv_full = int(kv_full / setup.kv_share)
-        kv_one = int(kv_one / setup.kv_share)
+    # TGI: the KV blocks get TGI_WIGGLE_ROOM of what the warm-up left (vLLM's share is 1).
+    kv_full = int(kv_full / setup.kv_share)
+    kv_one = int(kv_one / setup.kv_share)
     devices = {}
     minimum = {}
     for index in range(setup.gpus):
