@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from llmgen.engines import engine_of
+from llmgen.engines import ENGINES, engine_of
+from llmgen.engines.base import Rendezvous
 from llmgen.render.multinode import MultiNode, multinode_files, multinode_plan
 from llmgen.spec.models import parse_spec
 from tests.support.expected_argv import container_argv, native_argv
@@ -245,6 +246,32 @@ def test_sglang_s_ranks_run_to_the_last_node() -> None:
     words = list(found.native_leader_args)
     assert words[words.index("--tp-size") + 1] == "4" and words.count("--tp-size") == 1
     assert words[words.index("--nnodes") + 1] == "4"
+
+
+def test_every_word_after_the_shard_flag_stays() -> None:
+    # extra_args come after --tp-size in one node's argv: dropping the flag keeps them.
+    found = recipe(spec_data("sglang", 2, gpus=1, extra_args=["--log-level", "debug"]))
+    assert found is not None
+    assert found.native_leader_args[-6:] == (
+        "--log-level", "debug", "--tp-size", "2", "--nnodes", "2",
+    )  # fmt: skip
+
+
+def test_the_recipe_is_the_engine_s_declared_one() -> None:
+    # An engine joins a Ray cluster because it says `multinode = "ray"`; a rendezvous declared
+    # beside it (no shipped engine does) does not turn it into the ranks recipe.
+    vllm = type(engine_of(parse_spec(spec_data("vllm", 2, gpus=1))))
+
+    class RayWithRendezvous(vllm):  # type: ignore[misc, valid-type]
+        rendezvous = Rendezvous("--dist-init-addr", "--node-rank", 20000)
+
+    spec = parse_spec(spec_data("vllm", 2, gpus=1))
+    engine = RayWithRendezvous()
+    found = multinode_plan(spec, engine, engine.plan(spec))
+    assert found is not None and found.recipe == "ray"
+    # And every registered engine declares a rendezvous exactly when it runs ranks.
+    for each in ENGINES.values():
+        assert (each.multinode == "ranks") == (each.rendezvous is not None), each.key
 
 
 def test_the_shard_flag_goes_with_its_value_only() -> None:

@@ -55,14 +55,14 @@ class MultiNode:
     kubernetes: bool  # whether the recipe is rendered as a LeaderWorkerSet
     # Bare metal (multinode/launch-*.sh): raw shell text below is fixed by the recipe, never
     # taken from the spec.
-    head_tools: tuple[str, ...] = ()  # commands the head needs on PATH
+    head_tools: tuple[str, ...]  # commands the head needs on PATH
+    worker_env_var: str  # the variable a bare-metal worker needs (the head's address...)
+    worker_env_help: str
+    worker_env_value: str  # the raw shell word completing the worker's argv
     head_setup: str = ""  # shell lines run before the engine
     head_env_var: str | None = None  # a variable the head needs (e.g. the workers' list)
     head_env_help: str = ""
     head_tail: tuple[str, ...] = ()  # raw shell words appended to the engine's argv
-    worker_env_var: str = HEAD_ADDRESS_VAR
-    worker_env_help: str = ""
-    worker_env_value: str = ""  # the raw shell word completing the worker's argv
     # More variables a bare-metal worker needs, (name, help), and the environment it exports.
     worker_more_vars: tuple[tuple[str, str], ...] = ()
     worker_env: tuple[tuple[str, str], ...] = ()
