@@ -172,3 +172,9 @@ def test_an_unknown_cpu_feature_is_named_with_the_known_ones() -> None:
     )
     with pytest.raises(ValueError, match="unknown CPU feature none"):
         parse_cpu_features("none,avx2")
+
+
+def test_a_cpuinfo_with_bytes_that_are_not_utf8_is_still_read(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_bytes(b"model name\t: caf\xe9 CPU\nflags\t\t: fpu avx2\n")
+    assert host_cpu_features(cpuinfo) == AVX2

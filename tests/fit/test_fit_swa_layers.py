@@ -138,3 +138,9 @@ def test_a_period_of_zero_slides_every_layer(architecture: str) -> None:
 def test_no_layer_count_means_no_layers() -> None:
     assert swa_layers(facts("gemma3", None, sliding_window=512)) == []
     assert swa_layers(facts("llama", None)) == []
+
+
+def test_a_window_of_one_token_still_slides() -> None:
+    # n_swa > 0 is all the loaders ask (gemma3.cpp:4).
+    assert sliding_window(facts("gemma3", sliding_window=1)) == 1
+    assert swa_layers(facts("gemma3", sliding_window=1)) == slides(6)
