@@ -203,6 +203,35 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "not kubernetes_validate and not own_parser and not checkov",
         ),
     ),
+    # How a rule is declared (its condition decides whether it runs) and the docs' table.
+    "rules-declare": (
+        ("src/llmgen/rules/declare.py",),
+        (
+            "tests/rules/test_rules_table.py",
+            "tests/rules/test_rules_order.py",
+            "tests/rules/test_hardware.py",
+            "tests/rules/test_model_numbers.py",
+            "tests/rules/test_deploy.py",
+            "tests/rules/test_client_values.py",
+        ),
+    ),
+    "rules-table": (
+        ("src/llmgen/rules/table.py",),
+        ("tests/rules/test_rules_table.py",),
+    ),
+    # The model-file readers beside the GGUF layout: a GGUF header's keys, config.json's.
+    "gguf-facts": (
+        ("src/llmgen/facts/gguf_facts.py",),
+        (
+            "tests/facts/test_gguf_facts.py",
+            "tests/facts/test_facts_gguf.py",
+            "tests/facts/test_gguf_layout.py",
+        ),
+    ),
+    "hf-facts": (
+        ("src/llmgen/facts/hf_files.py",),
+        ("tests/facts/test_facts_hf.py",),
+    ),
     "analysis": (("src/llmgen/rules/analysis.py",), ("tests/cli/test_validate_reporting.py",)),
     # The first pass ran test_validate_reporting.py alone: 47 survivors, most of them in code
     # that the CI-format and parallel tests cover (docs/benchmarks.md).

@@ -40,6 +40,13 @@ FILE_TYPES = {
     30: "IQ4_XS",
     31: "IQ1_M",
     32: "BF16",
+    # 33-35 (Q4_0_4_4, Q4_0_4_8, Q4_0_8_8) were removed from GGUF files: Q4_0 repacks at load.
+    36: "TQ1_0",
+    37: "TQ2_0",
+    38: "MXFP4_MOE",
+    39: "NVFP4",
+    40: "Q1_0",
+    41: "Q2_0",
 }
 
 

@@ -10,24 +10,6 @@ from typing import Any
 
 from llmgen.facts.model import ModelFacts
 
-# safetensors dtype -> bytes per element (safetensors format spec, `Dtype`).
-SAFETENSORS_DTYPE_BYTES = {
-    "F64": 8,
-    "I64": 8,
-    "U64": 8,
-    "F32": 4,
-    "I32": 4,
-    "U32": 4,
-    "F16": 2,
-    "BF16": 2,
-    "I16": 2,
-    "U16": 2,
-    "F8_E4M3": 1,
-    "F8_E5M2": 1,
-    "I8": 1,
-    "U8": 1,
-    "BOOL": 1,
-}
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 _TORCH_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float": 4, "half": 2}
 # config.json keys vLLM reads for the trained context; it takes the smallest present
@@ -155,6 +137,8 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
             if length > MAX_SAFETENSORS_HEADER:
                 raise FactsReadError(f"{path}: implausible header length {length}")
             header = json.loads(stream.read(length).decode("utf-8"))
+    except FactsReadError:
+        raise  # already names the file (it is a ValueError too)
     except (OSError, ValueError) as exc:
         raise FactsReadError(f"{path}: not a readable safetensors file ({exc})") from None
     if not isinstance(header, dict):
