@@ -207,6 +207,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "rules-declare": (
         ("src/llmgen/rules/declare.py",),
         (
+            "tests/rules/test_declare.py",
             "tests/rules/test_rules_table.py",
             "tests/rules/test_rules_order.py",
             "tests/rules/test_hardware.py",
