@@ -70,7 +70,7 @@ class Fix:
     saves_bytes: int
     device: str
     text: str  # e.g. "context_length 32768 -> 16384 saves 2.0 GiB"
-    cost: int = 0  # how much it gives up; lower ranks first
+    cost: int  # how much it gives up; lower ranks first
 
 
 @record
