@@ -101,6 +101,12 @@ def test_head_sizes_given_win_over_the_width(tmp_path: Path) -> None:
     assert (found.head_size, found.head_size_v) == (16, 32)
 
 
+def test_a_head_size_from_the_width_is_whole(tmp_path: Path) -> None:
+    # llama.cpp: n_embd_head_k_full = n_embd / n_head in uint32 (src/llama-model.cpp:1441).
+    found = read(tmp_path, **{"llama.attention.head_count": 8, "llama.embedding_length": 60})
+    assert found.head_size == 7 and isinstance(found.head_size, int)
+
+
 def test_no_head_size_without_heads_or_width(tmp_path: Path) -> None:
     assert read(tmp_path, **{"llama.embedding_length": 64}).head_size is None
     assert read(tmp_path, **{"llama.attention.head_count": 8}).head_size is None

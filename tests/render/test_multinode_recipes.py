@@ -249,26 +249,36 @@ def test_sglang_s_ranks_run_to_the_last_node() -> None:
 
 
 def test_every_word_after_the_shard_flag_stays() -> None:
-    # extra_args come after --tp-size in one node's argv: dropping the flag keeps them.
-    found = recipe(spec_data("sglang", 2, gpus=1, extra_args=["--log-level", "debug"]))
+    # One node's argv with 2 GPUs ends `--tp-size 2 --log-level debug` (extra_args last):
+    # dropping the shard flag keeps what follows it.
+    data = spec_data("sglang", 2, gpus=2, extra_args=["--log-level", "debug"])
+    one_node = native_argv_sglang(data)
+    assert one_node[-4:] == ["--tp-size", "2", "--log-level", "debug"]
+    found = recipe(data)
     assert found is not None
     assert found.native_leader_args[-6:] == (
-        "--log-level", "debug", "--tp-size", "2", "--nnodes", "2",
+        "--log-level", "debug", "--tp-size", "4", "--nnodes", "2",
     )  # fmt: skip
 
 
-def test_the_recipe_is_the_engine_s_declared_one() -> None:
-    # An engine joins a Ray cluster because it says `multinode = "ray"`; a rendezvous declared
-    # beside it (no shipped engine does) does not turn it into the ranks recipe.
-    vllm = type(engine_of(parse_spec(spec_data("vllm", 2, gpus=1))))
+def native_argv_sglang(data: dict[str, Any]) -> list[str]:
+    spec = parse_spec(data)
+    return list(engine_of(spec).plan(spec).args)
 
-    class RayWithRendezvous(vllm):  # type: ignore[misc, valid-type]
+
+def test_the_recipe_is_the_engine_s_declared_one() -> None:
+    # llama.cpp offloads to RPC workers because it says `multinode = "rpc"`; a rendezvous
+    # declared beside it (no shipped engine does) does not turn it into the ranks recipe.
+    data = spec_data("llamacpp", 2, gpus=1)
+    llamacpp = type(engine_of(parse_spec(data)))
+
+    class RpcWithRendezvous(llamacpp):  # type: ignore[misc, valid-type]
         rendezvous = Rendezvous("--dist-init-addr", "--node-rank", 20000)
 
-    spec = parse_spec(spec_data("vllm", 2, gpus=1))
-    engine = RayWithRendezvous()
+    spec = parse_spec(data)
+    engine = RpcWithRendezvous()
     found = multinode_plan(spec, engine, engine.plan(spec))
-    assert found is not None and found.recipe == "ray"
+    assert found is not None and found.recipe == "rpc"
     # And every registered engine declares a rendezvous exactly when it runs ranks.
     for each in ENGINES.values():
         assert (each.multinode == "ranks") == (each.rendezvous is not None), each.key
