@@ -231,7 +231,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "hf-facts": (
         ("src/llmgen/facts/hf_files.py",),
-        ("tests/facts/test_facts_hf.py",),
+        ("tests/facts/test_hf_files.py", "tests/facts/test_facts_hf.py"),
     ),
     "analysis": (("src/llmgen/rules/analysis.py",), ("tests/cli/test_validate_reporting.py",)),
     # The first pass ran test_validate_reporting.py alone: 47 survivors, most of them in code

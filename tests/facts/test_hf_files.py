@@ -66,6 +66,7 @@ def test_the_smallest_length_wins_and_others_are_ignored() -> None:
 def test_head_size_given_or_from_the_width() -> None:
     assert facts().head_size == 256 // 8 and facts().head_size_v == 32
     assert facts(head_dim=128).head_size == 128
+    assert facts(hidden_size=100).head_size == 12  # whole: 100 // 8 (transformers' //)
     assert facts_from_config({"hidden_size": 256}, "c").head_size is None
     assert facts_from_config({"num_attention_heads": 8}, "c").head_size is None
 
@@ -101,6 +102,9 @@ def test_the_text_config_of_a_multimodal_model_holds_the_shape() -> None:
     assert (found.attention_heads, found.hidden_size, found.layers) == (4, 64, 2)
     # dtype and tying fall back to the outer config
     assert found.weight_dtype == "bfloat16" and found.tied_embeddings is True
+    # the text config's own tying wins over the outer one
+    inner = {"tie_word_embeddings": True, "text_config": {**BASE, "tie_word_embeddings": False}}
+    assert facts_from_config(inner, "c").tied_embeddings is False
     # a text_config that is not an object is ignored
     assert facts_from_config({**BASE, "text_config": "x"}, "c").attention_heads == 8
 
@@ -280,7 +284,20 @@ def test_the_weights_of_a_folder(tmp_path: Path) -> None:
     index = tmp_path / "model.safetensors.index.json"
     index.write_text(json.dumps({"metadata": {"total_size": 1000}}))
     assert safetensors_bytes(tmp_path) == 1000
+    index.write_text(json.dumps({"metadata": {"total_size": 1}}))
+    assert safetensors_bytes(tmp_path) == 1  # any positive total
     # an index without a usable total falls back to the files
     for metadata in ({"total_size": 0}, {"total_size": "1000"}, "none", {}):
         index.write_text(json.dumps({"metadata": metadata}))
         assert safetensors_bytes(tmp_path) == 12, metadata
+
+
+def test_a_folder_s_facts_name_its_config(tmp_path: Path) -> None:
+    from llmgen.facts.hf_files import facts_from_directory
+
+    (tmp_path / "config.json").write_text(json.dumps(BASE))
+    (tmp_path / "tokenizer_config.json").write_text('{"model_max_length": 512}')
+    safetensors(tmp_path / "m.safetensors", {"x": {"data_offsets": [0, 8]}})
+    found = facts_from_directory(tmp_path)
+    assert found.source == str(tmp_path / "config.json")
+    assert (found.model_max_length, found.weight_bytes) == (512, 8)

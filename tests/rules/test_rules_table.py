@@ -28,3 +28,38 @@ def test_the_table_has_a_row_per_rule_in_run_order() -> None:
     names = [line.split("`")[1] for line in rules_table().splitlines()[2:]]
     assert names == [r.name for r in RULES]
     assert names.index("hardware.fit") > names.index("model.context")  # sized once accepted
+
+
+def test_the_table_replaces_only_what_lies_between_the_markers() -> None:
+    text = f"# Rules\nbefore\n{BEGIN}\nold rows\n{END}\nafter\n"
+    assert with_table(text) == f"# Rules\nbefore\n{BEGIN}\n{rules_table()}{END}\nafter\n"
+    first = rules_table().splitlines()[:2]
+    assert first == ["| rule | severity | refuses | fix |", "|---|---|---|---|"]
+
+
+def test_a_file_without_both_markers_is_refused() -> None:
+    import pytest
+
+    for text in (f"{BEGIN}\nno end\n", f"no begin\n{END}\n", "neither\n"):
+        with pytest.raises(ValueError) as caught:
+            with_table(text)
+        assert str(caught.value) == f"the file has no {BEGIN} ... {END} section"
+
+
+def test_the_module_rewrites_every_file_it_is_given(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    files = [tmp_path / "a.md", tmp_path / "b.md"]
+    for path in files:
+        path.write_text(f"é {path.name}\n{BEGIN}\nstale\n{END}\n", "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "llmgen.rules.table", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for path in files:
+        assert path.read_text("utf-8") == f"é {path.name}\n{BEGIN}\n{rules_table()}{END}\n"

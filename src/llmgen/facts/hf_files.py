@@ -26,7 +26,8 @@ MAX_LEN_KEYS = (
     "seq_len",
 )
 # Architectures vLLM runs with its pooling runner (embeddings, rewards, classifiers).
-_POOLING_SUFFIXES = ("Model", "ForSequenceClassification", "ForRewardModel", "ForEmbedding")
+# (…ForRewardModel ends in Model too.)
+_POOLING_SUFFIXES = ("Model", "ForSequenceClassification", "ForEmbedding")
 
 
 class FactsReadError(ValueError):
