@@ -104,7 +104,8 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "fit-run": (
         ("src/llmgen/fit/run.py",),
-        ("tests/fit/test_fit_numbers.py", "tests/fit/test_fit.py"),
+        # test_hardware.py: fit's gpus fix within hardware.gpus, for vLLM through the rule.
+        ("tests/fit/test_fit_numbers.py", "tests/fit/test_fit.py", "tests/rules/test_hardware.py"),
     ),
     "fit-llamacpp": (
         ("src/llmgen/fit/llamacpp.py",),
