@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mutation import COPIED, REPO, TARGETS
+from mutation import TARGETS, copy_repository
 
 LIMIT_S = 120
 
@@ -80,14 +79,7 @@ def replace_line(root: Path, diff: str) -> bool:
 def check(target: str, diff: str, extra: list[str], python: str) -> str:
     """killed, survived or does not apply, for one mutant."""
     with tempfile.TemporaryDirectory(prefix="llmgen-recheck-") as scratch:
-        root = Path(scratch) / "repo"
-        root.mkdir()
-        for name in COPIED:
-            source = REPO / name
-            if source.is_dir():
-                shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(source, root / name)
+        root = copy_repository(Path(scratch))
         applied = subprocess.run(
             ["patch", "-p0", "--silent", "--no-backup-if-mismatch"],
             input=diff,

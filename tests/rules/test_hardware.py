@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from llmgen.errors import SpecError
-from llmgen.rules.analysis import validate_text
+from tests.rules.test_model_checks import messages
 from tests.support.gguf_shapes import Shape, write_shaped_gguf
 
 GIB = 1 << 30
@@ -36,15 +35,6 @@ SHAPE = Shape("gqa", vocab=2000, n_embd=128, n_layer=4, n_head=8, n_head_kv=2, n
 def no_hub_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Catalog facts only: an empty hub cache, never the network.
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
-
-
-def lines(text: str) -> list[str]:
-    """Every diagnostic as validate prints it, less access.unit_user (pytest's 0700 tmp)."""
-    try:
-        found = validate_text(text, "spec.yaml").diagnostics
-    except SpecError as exc:
-        found = tuple(exc.diagnostics)
-    return [d.format() for d in found if "DynamicUser" not in d.message]
 
 
 def vllm_llama(gpus: int = 1, *, runtime: str = "", hardware: str = "") -> str:
@@ -74,7 +64,7 @@ def test_a_gpu_short_of_vllm_s_floor_is_refused_with_fit_s_first_three_fixes() -
     # 8192 -> 4096 half a sequence's KV, neither enough alone. The floor, not the estimate
     # with the whole cache, is what the message names: vLLM gives the KV what is left.
     gpus_saves = 8030261248 + 32 * 2 * 8 * 128 * 2 * 8192 // 2 + 98304 // 2 * 2048
-    assert lines(vllm_llama(hardware="  gpu_memory: 12G\n  memory: 64G\n")) == [
+    assert messages(vllm_llama(hardware="  gpu_memory: 12G\n  memory: 64G\n")) == [
         f"spec.yaml:8:1: error: hardware: the deployment cannot fit: gpu0 needs "
         f"{size(VLLM_FLOOR)} of 12.0 GiB (llmgen fit shows the breakdown) (gpus 1 -> 2 "
         f"(tensor parallel) halves the weights per GPU, saves {size(gpus_saves)}; parallel "
@@ -85,7 +75,7 @@ def test_a_gpu_short_of_vllm_s_floor_is_refused_with_fit_s_first_three_fixes() -
 
 def test_a_machine_without_more_gpus_is_not_told_to_double_them() -> None:
     # hardware.gpus 1: the "gpus 1 -> 2" fix would break the hardware.gpus rule, so it goes.
-    assert lines(vllm_llama(hardware="  gpus: 1\n  gpu_memory: 12G\n  memory: 64G\n")) == [
+    assert messages(vllm_llama(hardware="  gpus: 1\n  gpu_memory: 12G\n  memory: 64G\n")) == [
         f"spec.yaml:8:1: error: hardware: the deployment cannot fit: gpu0 needs "
         f"{size(VLLM_FLOOR)} of 12.0 GiB (llmgen fit shows the breakdown) (parallel 4 -> 2 "
         f"saves {size(2 * 4 * 128256)} (not enough alone); context_length 8192 -> 4096 saves "
@@ -94,7 +84,7 @@ def test_a_machine_without_more_gpus_is_not_told_to_double_them() -> None:
     # hardware.gpus 2: doubling to 2 is within the machine, so it is offered.
     assert (
         "gpus 1 -> 2 (tensor parallel)"
-        in lines(vllm_llama(hardware="  gpus: 2\n  gpu_memory: 12G\n  memory: 64G\n"))[0]
+        in messages(vllm_llama(hardware="  gpus: 2\n  gpu_memory: 12G\n  memory: 64G\n"))[0]
     )
 
 
@@ -115,7 +105,7 @@ def test_without_any_fix_the_hint_asks_for_more_memory() -> None:
         + 600 * MIB
         + 512 * MIB
     )
-    assert lines(text) == [
+    assert messages(text) == [
         f"spec.yaml:10:1: error: hardware: the deployment cannot fit: gpu0 needs {size(floor)} "
         f"of {size(int(12 * GIB * 0.95))} (llmgen fit shows the breakdown) (use a machine with "
         "more memory)"
@@ -124,19 +114,19 @@ def test_without_any_fix_the_hint_asks_for_more_memory() -> None:
 
 def test_only_the_devices_that_cannot_start_are_named() -> None:
     # 64G of RAM holds vLLM's process; only gpu0 is short.
-    (line,) = lines(vllm_llama(hardware="  gpu_memory: 12G\n  memory: 64G\n"))
+    (line,) = messages(vllm_llama(hardware="  gpu_memory: 12G\n  memory: 64G\n"))
     assert " gpu0 needs " in line and "host needs" not in line
 
 
 def test_a_tight_or_fitting_deployment_is_not_refused() -> None:
     # 20 GiB: above vLLM's 17.2 GiB floor, so it starts (tight or fits: no diagnostic).
-    assert lines(vllm_llama(hardware="  gpu_memory: 20G\n  memory: 64G\n")) == []
-    assert lines(vllm_llama(hardware="  gpu_memory: 80G\n  memory: 64G\n")) == []
+    assert messages(vllm_llama(hardware="  gpu_memory: 20G\n  memory: 64G\n")) == []
+    assert messages(vllm_llama(hardware="  gpu_memory: 80G\n  memory: 64G\n")) == []
 
 
 def test_without_a_hardware_section_nothing_is_sized() -> None:
     text = f"name: demo\nengine: vllm\nmodel:\n  id: {LLAMA}\nruntime:\n  gpus: 1\n"
-    assert lines(text) == []
+    assert messages(text) == []
 
 
 def test_an_unknown_model_is_not_sized() -> None:
@@ -144,12 +134,12 @@ def test_an_unknown_model_is_not_sized() -> None:
         "name: demo\nengine: vllm\nmodel:\n  id: acme/unknown-model\nruntime:\n  gpus: 1\n"
         "hardware:\n  gpu_memory: 1G\n"
     )
-    assert lines(text) == []
+    assert messages(text) == []
 
 
 def test_an_earlier_error_stops_the_fit_but_a_warning_does_not(tmp_path: Path) -> None:
     # An error before it (runtime.gpus above hardware.gpus): the fit is not run.
-    assert lines(vllm_llama(2, hardware="  gpus: 1\n  gpu_memory: 12G\n")) == [
+    assert messages(vllm_llama(2, hardware="  gpus: 1\n  gpu_memory: 12G\n")) == [
         "spec.yaml:6:3: error: runtime.gpus: 2 GPUs asked, the machine has 1 (hardware.gpus) "
         "(set runtime.gpus to 1 or lower)"
     ]
@@ -160,7 +150,7 @@ def test_an_earlier_error_stops_the_fit_but_a_warning_does_not(tmp_path: Path) -
         f"name: demo\nengine: llamacpp\nmodel:\n  path: {model}\nruntime:\n"
         "  context_length: 32768\n  parallel: 8\nhardware:\n  memory: 100M\n"
     )
-    found = lines(text)
+    found = messages(text)
     assert [line.split(": ")[1:3] for line in found] == [
         ["error", "hardware"],
         ["warning", "runtime.context_length"],
@@ -173,7 +163,7 @@ def test_an_earlier_error_stops_the_fit_but_a_warning_does_not(tmp_path: Path) -
 def test_runtime_gpus_at_the_machine_s_count_passes_and_one_more_is_refused() -> None:
     def gpu_lines(gpus: int, machine: int) -> list[str]:
         text = vllm_llama(gpus, hardware=f"  gpus: {machine}\n  gpu_memory: 80G\n")
-        return [line for line in lines(text) if "hardware.gpus" in line]
+        return [line for line in messages(text) if "hardware.gpus" in line]
 
     assert gpu_lines(2, 2) == [] and gpu_lines(1, 2) == []
     assert gpu_lines(3, 2) == [
@@ -184,12 +174,12 @@ def test_runtime_gpus_at_the_machine_s_count_passes_and_one_more_is_refused() ->
 
 def test_the_gpu_count_is_checked_without_a_gpu_count_or_memory() -> None:
     # hardware without gpus: no bound. runtime.gpus 0 on a machine of 0 GPUs: fine.
-    assert lines(vllm_llama(8, hardware="  memory: 64G\n")) == []
+    assert messages(vllm_llama(8, hardware="  memory: 64G\n")) == []
     text = (
         f"name: demo\nengine: vllm\nmodel:\n  id: {LLAMA}\nruntime:\n  kv_cache_memory: 1G\n"
         "hardware:\n  gpus: 0\n  memory: 64G\n"
     )
-    assert lines(text) == []
+    assert messages(text) == []
 
 
 def test_an_unreadable_model_file_still_has_its_gpu_count_checked(tmp_path: Path) -> None:
@@ -199,7 +189,7 @@ def test_an_unreadable_model_file_still_has_its_gpu_count_checked(tmp_path: Path
         f"name: demo\nengine: llamacpp\nmodel:\n  path: {broken}\nruntime:\n  gpus: 2\n"
         "hardware:\n  gpus: 1\n"
     )
-    found = lines(text)
+    found = messages(text)
     assert (
         "spec.yaml:6:3: error: runtime.gpus: 2 GPUs asked, the machine has 1 (hardware.gpus) "
         "(set runtime.gpus to 1 or lower)"
@@ -235,7 +225,7 @@ def test_the_first_three_of_more_fixes_are_carried(tmp_path: Path) -> None:
     fixes = report[report.index("fixes (least given up first):") + 1 :]
     fixes = [line.strip().removesuffix(" (gpu0)") for line in fixes if line.startswith("  ")]
     assert len(fixes) == 5
-    (line,) = lines(text)
+    (line,) = messages(text)
     assert line.endswith(f" ({'; '.join(fixes[:3])})")
 
 
@@ -252,7 +242,7 @@ def test_every_device_that_cannot_start_is_named_in_order(tmp_path: Path) -> Non
         f"{d['name']} needs {size(d['estimate_bytes'])} of {size(d['budget_bytes'])}"
         for d in devices
     ]
-    (line,) = lines(text)
+    (line,) = messages(text)
     assert f"the deployment cannot fit: {', '.join(parts)} (llmgen fit shows" in line
     assert parts[1].startswith("gpu0 needs ") and parts[1].endswith(" of 410.0 MiB")
 
@@ -268,7 +258,7 @@ def test_without_a_hardware_section_even_a_deployment_beyond_this_machine_is_not
         f"name: demo\nengine: llamacpp\nmodel:\n  path: {model}\nruntime:\n"
         "  context_length: 1048576\n  parallel: 256\n"
     )
-    assert [line.split(": ")[1:3] for line in lines(text)] == [
+    assert [line.split(": ")[1:3] for line in messages(text)] == [
         ["warning", "runtime.context_length"],
         ["warning", "runtime.context_length"],
     ]

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import llmgen.rules
-from llmgen.errors import Diagnostic, SpecError, error, warning
+from llmgen.errors import Diagnostic, error, warning
 from llmgen.rules import RULES, access, client, deploy, hardware, model, run_rules
-from llmgen.rules.analysis import validate_text
 from llmgen.rules.declare import Context, Rule
+from tests.rules.test_model_checks import messages
 from tests.support.gguf_shapes import Shape, write_shaped_gguf
 
 SHAPE = Shape("gqa", vocab=2000, n_embd=128, n_layer=4, n_head=8, n_head_kv=2, n_ff=256)
@@ -79,14 +79,6 @@ def test_the_rules_run_in_the_documented_order() -> None:
         client.engine_limits,
         access.unit_access,
     )
-
-
-def messages(text: str) -> list[str]:
-    try:
-        found = validate_text(text, "spec.yaml").diagnostics
-    except SpecError as exc:
-        found = tuple(exc.diagnostics)
-    return [d.format() for d in found if "DynamicUser" not in d.message]
 
 
 def test_an_engine_error_keeps_the_fit_from_sizing_a_broken_configuration(
